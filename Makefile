@@ -1,0 +1,63 @@
+# One target per job; the README and CI (.ci/run) use these same targets.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STACK_NAME ?= CaseLinker
+
+# Keep the CDK CLI and jsii quiet and offline.
+export CDK_DISABLE_CLI_TELEMETRY := true
+export AWS_EC2_METADATA_DISABLED := true
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+
+.PHONY: help install install-cdk lint test pytest demo synth deploy destroy bench chaos clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed ## create .venv and install the pinned dependencies
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install-cdk: node_modules/.installed ## install the pinned CDK CLI (npx cdk)
+
+lint: install ## ruff (lint + format check) and mypy over everything
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+pytest: install ## the test suite only
+	$(PY) -m pytest
+
+test: lint pytest ## what CI runs: lint, type check, every test
+
+demo: install ## run the whole pipeline locally on moto + the emulator
+	$(PY) -m local $(ARGS)
+
+synth: install install-cdk ## synthesize the CloudFormation template (offline, no Docker)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npx cdk synth --no-notices --quiet $(CDK_ARGS)
+
+deploy: install install-cdk ## cdk deploy (needs AWS credentials and -c context, see README)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npx cdk deploy --no-notices $(CDK_ARGS)
+
+destroy: install install-cdk ## cdk destroy
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npx cdk destroy --no-notices $(CDK_ARGS)
+
+bench: install ## benchmarks: writes bench/results.json and prints a table
+	$(PY) -m bench $(ARGS)
+
+chaos: install ## fault-injection run of the local pipeline; writes a JSON report
+	$(PY) -m local.chaos $(ARGS)
+
+clean: ## remove generated files (keeps .venv)
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,52 @@
+"""Building boto3 clients once per run, from `--region`/`--profile` and the usual AWS environment.
+
+`AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_SQS` etc.) are honoured by boto3 itself, so the same code runs
+against a deployed stack, the local pipeline or moto.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+# Standard retries cover throttling and 5xx; an operator waiting at 3 a.m. prefers a clear error to minutes of backoff.
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=30)
+
+
+class Clients:
+    """Lazily built, cached AWS clients. `injected` replaces clients by service name (tests pass stubbed ones)."""
+
+    def __init__(
+        self,
+        *,
+        region: str | None = None,
+        profile: str | None = None,
+        injected: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._region = region
+        self._profile = profile
+        self._cache: dict[str, Any] = dict(injected or {})
+        self._session: boto3.Session | None = None
+
+    def get(self, service: str) -> Any:
+        """The client for `service` ("sqs", "cloudformation", "cloudwatch")."""
+        if service not in self._cache:
+            if self._session is None:
+                self._session = boto3.Session(profile_name=self._profile, region_name=self._region)
+            self._cache[service] = self._session.client(service, config=_CONFIG)
+        return self._cache[service]
+
+    @property
+    def sqs(self) -> Any:
+        return self.get("sqs")
+
+    @property
+    def cloudformation(self) -> Any:
+        return self.get("cloudformation")
+
+    @property
+    def cloudwatch(self) -> Any:
+        return self.get("cloudwatch")

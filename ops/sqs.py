@@ -1,0 +1,158 @@
+"""Small SQS building blocks: queue depth, receiving without consuming, releasing held messages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ops.errors import translate_client_error
+from ops.queues import queue_name
+
+SQS_BATCH_ENTRIES = 10
+# While a run holds messages they are invisible to everyone else; long enough for one batch to be backed up,
+# sent and deleted, short enough that a crashed run's messages come back soon on their own.
+HOLD_SECONDS = 120
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueDepth:
+    """ApproximateNumberOfMessages* of one queue."""
+
+    url: str
+    arn: str
+    visible: int
+    in_flight: int
+    delayed: int
+
+    @property
+    def total(self) -> int:
+        return self.visible + self.in_flight + self.delayed
+
+
+def queue_depth(sqs: Any, url: str) -> QueueDepth:
+    """Depth and ARN of a queue; a missing queue or permission becomes an OpsError naming the URL."""
+    try:
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    except ClientError as e:
+        raise translate_client_error(e, f"reading queue {url}") from e
+    return QueueDepth(
+        url=url,
+        arn=attributes.get("QueueArn", ""),
+        visible=int(attributes.get("ApproximateNumberOfMessages", 0)),
+        in_flight=int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
+        delayed=int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),
+    )
+
+
+def receive(sqs: Any, url: str, *, count: int, hold_seconds: int, wait_seconds: int) -> list[dict[str, Any]]:
+    """One ReceiveMessage call with every attribute; the messages stay invisible for `hold_seconds`."""
+    response = sqs.receive_message(
+        QueueUrl=url,
+        MaxNumberOfMessages=max(1, min(SQS_BATCH_ENTRIES, count)),
+        VisibilityTimeout=hold_seconds,
+        WaitTimeSeconds=wait_seconds,
+        MessageAttributeNames=["All"],
+        MessageSystemAttributeNames=["All"],
+    )
+    messages: list[dict[str, Any]] = response.get("Messages", [])
+    return messages
+
+
+def release(sqs: Any, url: str, receipt_handles: Iterable[str]) -> int:
+    """Make held messages visible again now (visibility 0). Returns how many could not be released."""
+    failed = 0
+    for chunk in chunks(list(receipt_handles), SQS_BATCH_ENTRIES):
+        entries = [{"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0} for i, h in enumerate(chunk)]
+        response = sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
+        failed += len(response.get("Failed", []))
+    return failed
+
+
+def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class HeldMessages:
+    """Messages received (so invisible) in this run, by MessageId, with their latest receipt handle."""
+
+    def __init__(self) -> None:
+        self._handles: dict[str, str] = {}
+
+    def hold(self, message: dict[str, Any]) -> bool:
+        """Record a received message. False when it was already seen in this run (it came back)."""
+        message_id = message["MessageId"]
+        seen = message_id in self._handles
+        self._handles[message_id] = message["ReceiptHandle"]
+        return not seen
+
+    def forget(self, message_id: str) -> None:
+        """The message is gone from the queue (deleted): nothing to release."""
+        self._handles.pop(message_id, None)
+
+    def handle(self, message_id: str) -> str:
+        return self._handles[message_id]
+
+    def release_all(self, sqs: Any, url: str) -> int:
+        handles = list(self._handles.values())
+        self._handles.clear()
+        return release(sqs, url, handles)
+
+    def __len__(self) -> int:
+        return len(self._handles)
+
+
+def peek(
+    sqs: Any,
+    url: str,
+    *,
+    max_messages: int,
+    expected: int | None = None,
+    hold_seconds: int = 30,
+    wait_seconds: int = 1,
+) -> list[dict[str, Any]]:
+    """Up to `max_messages` messages, read and then released at once (visibility 0), so none is consumed.
+
+    Reading raises each message's ApproximateReceiveCount, and hides it from other readers until released.
+    `expected` (the visible depth, when known) saves the last, empty long poll.
+    """
+    limit = min(max_messages, expected) if expected is not None else max_messages
+    held = HeldMessages()
+    messages: list[dict[str, Any]] = []
+    try:
+        while len(messages) < limit:
+            batch = receive(
+                sqs, url, count=limit - len(messages), hold_seconds=hold_seconds, wait_seconds=wait_seconds
+            )
+            new = [m for m in batch if held.hold(m)]
+            if not new:
+                break  # empty, or only messages seen already: the visible part of the queue is exhausted
+            messages.extend(new)
+    finally:
+        held.release_all(sqs, url)
+    return messages[:max_messages]
+
+
+def oldest_age_from_cloudwatch(cloudwatch: Any, url: str, now: datetime | None = None) -> float | None:
+    """ApproximateAgeOfOldestMessage (seconds) from CloudWatch, or None when unavailable (local, no permission)."""
+    now = now or datetime.now(UTC)
+    try:
+        response = cloudwatch.get_metric_statistics(
+            Namespace="AWS/SQS",
+            MetricName="ApproximateAgeOfOldestMessage",
+            Dimensions=[{"Name": "QueueName", "Value": queue_name(url)}],
+            StartTime=now - timedelta(minutes=15),
+            EndTime=now,
+            Period=300,
+            Statistics=["Maximum"],
+        )
+    except (ClientError, BotoCoreError):
+        # Deliberate: the metric is a nicety. No CloudWatch locally, or no cloudwatch:GetMetricStatistics
+        # permission, must not stop `stats`; the caller falls back to the sampled messages' SentTimestamp.
+        return None
+    points = sorted(response.get("Datapoints", []), key=lambda p: p["Timestamp"])
+    return float(points[-1]["Maximum"]) if points else None

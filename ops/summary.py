@@ -1,0 +1,240 @@
+"""What a dead-lettered message is about, without its customer data. Pure functions, no AWS.
+
+A summary holds type and ids only: never a comment body, a phone number or an email address.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+# Attribute names written to the DLQs (docs/CONTRACTS.md).
+ERROR_CODE = "ERROR_CODE"
+ERROR_MESSAGE = "ERROR_MESSAGE"
+SOURCE_MESSAGE_ID = "SOURCE_MESSAGE_ID"
+RECEIVE_COUNT = "RECEIVE_COUNT"
+RULE_ARN = "RULE_ARN"
+TARGET_ARN = "TARGET_ARN"
+EXHAUSTED_RETRY_CONDITION = "EXHAUSTED_RETRY_CONDITION"
+RETRY_ATTEMPTS = "RETRY_ATTEMPTS"
+
+# The label for messages SQS itself moved to the DLQ after maxReceiveCount: they carry no error attributes.
+REDRIVEN_LABEL = "(redriven: maxReceiveCount)"
+
+CONNECT_DETAIL_TYPE = "Amazon Connect Contact Event"
+CASE_ID_KEY = "caseId"  # the linker's default CASE_ID_ATTRIBUTE
+REQUEST_DETAIL_TYPE = "Case Related Item Request"
+
+_MAX_ERROR_MESSAGE = 160
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# Phone-like: 9..15 digits, optionally separated; not inside a longer token such as a UUID.
+_PHONE = re.compile(r"(?<![\w-])\+?\d(?:[\s().-]?\d){8,14}(?![\w-])")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageSummary:
+    """One dead-lettered message: ids and types only."""
+
+    message_id: str
+    kind: str  # connect-event | related-item-request | request | other-json | unparseable
+    error_code: str | None
+    error_message: str | None  # redacted and truncated
+    event_type: str | None  # detail.eventType of a Connect contact event
+    item_type: str | None  # related-item type of a request (Contact, Comment, ...)
+    contact_id: str | None
+    case_id: str | None
+    sent_at: str | None  # ISO 8601, from SentTimestamp
+    age_seconds: float | None
+    receive_count: int | None  # RECEIVE_COUNT the linker recorded (receives on the main queue)
+    dlq_receive_count: int | None  # ApproximateReceiveCount on the DLQ, this read included
+    size_bytes: int
+
+    @property
+    def error_label(self) -> str:
+        return self.error_code or REDRIVEN_LABEL
+
+    @property
+    def what(self) -> str:
+        """The event type or, for a request, the related-item type."""
+        return self.event_type or self.item_type or "-"
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["error_label"] = self.error_label
+        return data
+
+
+def redact(text: str) -> str:
+    """Mask email addresses and phone numbers in free text, and cut it short."""
+    masked = _PHONE.sub("<number>", _EMAIL.sub("<email>", text))
+    return masked if len(masked) <= _MAX_ERROR_MESSAGE else masked[: _MAX_ERROR_MESSAGE - 1] + "…"
+
+
+def string_attribute(message: Mapping[str, Any], name: str) -> str | None:
+    """A String message attribute's value, or None."""
+    value = message.get("MessageAttributes", {}).get(name, {}).get("StringValue")
+    return str(value) if value is not None else None
+
+
+def summarise(message: Mapping[str, Any], now: datetime | None = None) -> MessageSummary:
+    """Summarise an SQS message as received (with MessageAttributes and Attributes), leniently."""
+    now = now or datetime.now(UTC)
+    body = str(message.get("Body", ""))
+    system = message.get("Attributes", {})
+    kind, event_type, item_type, contact_id, case_id = _parse_body(body)
+
+    sent_at: str | None = None
+    age: float | None = None
+    sent_ms = _to_int(system.get("SentTimestamp"))
+    if sent_ms is not None:
+        sent = datetime.fromtimestamp(sent_ms / 1000, UTC)
+        sent_at = sent.isoformat(timespec="seconds")
+        age = max(0.0, (now - sent).total_seconds())
+
+    error_message = string_attribute(message, ERROR_MESSAGE)
+    return MessageSummary(
+        message_id=str(message.get("MessageId", "")),
+        kind=kind,
+        error_code=string_attribute(message, ERROR_CODE),
+        error_message=redact(error_message) if error_message else None,
+        event_type=event_type,
+        item_type=item_type,
+        contact_id=contact_id,
+        case_id=case_id,
+        sent_at=sent_at,
+        age_seconds=age,
+        receive_count=_to_int(string_attribute(message, RECEIVE_COUNT)),
+        dlq_receive_count=_to_int(system.get("ApproximateReceiveCount")),
+        size_bytes=len(body.encode("utf-8")),
+    )
+
+
+def _parse_body(body: str) -> tuple[str, str | None, str | None, str | None, str | None]:
+    """(kind, event_type, item_type, contact_id, case_id) from a body we may not understand."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return "unparseable", None, None, None, None
+    if not isinstance(doc, dict):
+        return "other-json", None, None, None, None
+    detail = _get(doc, "detail")
+    detail_type = _str(_get(doc, "detail-type", "detailType"))
+    if isinstance(detail, dict):
+        if detail_type == REQUEST_DETAIL_TYPE or (_get(detail, "caseId") is not None and "type" in detail):
+            return ("related-item-request", None, *_request_fields(detail))
+        if detail_type == CONNECT_DETAIL_TYPE or _get(detail, "eventType") is not None:
+            tags = _get(detail, "tags")
+            # The case id usually sits in a contact attribute (not in the event); a flow may tag it instead.
+            tagged_case = _str(_get(tags, CASE_ID_KEY)) if isinstance(tags, dict) else None
+            return (
+                "connect-event",
+                _str(_get(detail, "eventType")),
+                None,
+                _str(_get(detail, "contactId")),
+                _str(_get(detail, CASE_ID_KEY)) or tagged_case,
+            )
+        return "other-json", None, None, None, None
+    if _get(doc, "caseId") is not None:
+        return ("request", None, *_request_fields(doc))
+    return "other-json", None, None, None, None
+
+
+def _request_fields(request: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
+    """(item_type, contact_id, case_id) of a related-item request; the content itself is never read out."""
+    contact_id: str | None = None
+    content = _get(request, "content")
+    if isinstance(content, dict):
+        contact = _get(content, "contact")
+        if isinstance(contact, dict):
+            arn = _str(_get(contact, "contactArn"))
+            if arn and "/contact/" in arn:
+                contact_id = arn.rsplit("/contact/", 1)[-1]
+    return (
+        _str(_get(request, "type")),
+        contact_id or _str(_get(request, "contactId")),
+        _str(_get(request, "caseId")),
+    )
+
+
+def _get(doc: Mapping[str, Any], *names: str) -> Any:
+    """A key by any of its names, camelCase or PascalCase (AWS's samples use both)."""
+    for name in names:
+        for key in (name, name[:1].upper() + name[1:]):
+            if key in doc:
+                return doc[key]
+    return None
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _to_int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+# --- filters -----------------------------------------------------------------------------------------------
+
+# Filter keys, normalised (case-insensitive; "_" and "-" ignored) -> the summary field they test.
+FILTER_KEYS: dict[str, str] = {
+    "errorcode": "error_code",
+    "eventtype": "event_type",
+    "caseid": "case_id",
+    "contactid": "contact_id",
+    "type": "item_type",
+}
+FILTER_HELP = (
+    "KEY=VALUE, exact match. Keys: ERROR_CODE, eventType (Connect detail.eventType), caseId, contactId, "
+    "type (related-item type, e.g. Comment). ERROR_CODE= (empty) matches messages SQS redrove without an "
+    "error code. Repeat a key to accept any of its values; different keys must all match."
+)
+
+
+@dataclass(frozen=True)
+class MessageFilter:
+    """Parsed --filter options: same key OR, different keys AND."""
+
+    accepted: Mapping[str, frozenset[str]]
+
+    def matches(self, summary: MessageSummary) -> bool:
+        for field_name, values in self.accepted.items():
+            actual = getattr(summary, field_name) or ""
+            if actual not in values:
+                return False
+        return True
+
+    @property
+    def empty(self) -> bool:
+        return not self.accepted
+
+
+def parse_filters(specs: Sequence[str] | None) -> MessageFilter:
+    """Parse KEY=VALUE specs; ValueError with a readable message on a bad one."""
+    accepted: dict[str, set[str]] = {}
+    for spec in specs or ():
+        key, sep, value = spec.partition("=")
+        normalised = key.strip().lower().replace("_", "").replace("-", "")
+        if not sep or normalised not in FILTER_KEYS:
+            raise ValueError(
+                f"bad --filter {spec!r}: expected KEY=VALUE with KEY one of {', '.join(_KEY_NAMES)}"
+            )
+        accepted.setdefault(FILTER_KEYS[normalised], set()).add(value.strip())
+    return MessageFilter({k: frozenset(v) for k, v in accepted.items()})
+
+
+_KEY_NAMES = ("ERROR_CODE", "eventType", "caseId", "contactId", "type")
+
+
+def count_by_error(summaries: Iterable[MessageSummary]) -> dict[str, int]:
+    """Counts by error label, most frequent first."""
+    counts: dict[str, int] = {}
+    for s in summaries:
+        counts[s.error_label] = counts.get(s.error_label, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))

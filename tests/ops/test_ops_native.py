@@ -1,0 +1,156 @@
+"""`dlq replay --native` (StartMessageMoveTask / ListMessageMoveTasks, which moto lacks) with botocore's Stubber."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from ops.cli import Overrides
+from ops.errors import ExitCode
+from tests.ops.conftest import Invoke
+
+DLQ_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/case-linker-processing-dlq"
+MAIN_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/case-linker-main"
+RULE_DLQ_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/case-linker-rule-target-dlq"
+DLQ_ARN = "arn:aws:sqs:us-east-1:123456789012:case-linker-processing-dlq"
+MAIN_ARN = "arn:aws:sqs:us-east-1:123456789012:case-linker-main"
+URLS = ["--queue-url", MAIN_URL, "--dlq-url", DLQ_URL, "--rule-target-dlq-url", RULE_DLQ_URL]
+
+
+@pytest.fixture
+def stubbed() -> Iterator[tuple[Any, Stubber]]:
+    client = boto3.client("sqs", region_name="us-east-1")
+    with Stubber(client) as stubber:
+        yield client, stubber
+
+
+def expect_depths(stubber: Stubber, visible: int = 7) -> None:
+    for url, arn, count in ((DLQ_URL, DLQ_ARN, visible), (MAIN_URL, MAIN_ARN, 0)):
+        stubber.add_response(
+            "get_queue_attributes",
+            {
+                "Attributes": {
+                    "QueueArn": arn,
+                    "ApproximateNumberOfMessages": str(count),
+                    "ApproximateNumberOfMessagesNotVisible": "0",
+                }
+            },
+            {"QueueUrl": url, "AttributeNames": ["All"]},
+        )
+
+
+def expect_tasks(stubber: Stubber, *tasks: dict[str, Any]) -> None:
+    stubber.add_response(
+        "list_message_move_tasks", {"Results": list(tasks)}, {"SourceArn": DLQ_ARN, "MaxResults": 10}
+    )
+
+
+def task(status: str, moved: int, handle: str | None = None, **extra: Any) -> dict[str, Any]:
+    entry = {
+        "Status": status,
+        "SourceArn": DLQ_ARN,
+        "DestinationArn": MAIN_ARN,
+        "ApproximateNumberOfMessagesMoved": moved,
+        "ApproximateNumberOfMessagesToMove": 7,
+        "StartedTimestamp": 1_700_000_000_000,
+        **extra,
+    }
+    if handle:
+        entry["TaskHandle"] = handle
+    return entry
+
+
+def native(run_cli: Invoke, client: Any, *args: str) -> Any:
+    return run_cli(
+        [*URLS, "dlq", "replay", "--native", *args],
+        overrides=Overrides(clients={"sqs": client}, poll_seconds=0),
+    )
+
+
+def test_native_starts_a_move_task_to_the_main_queue_and_follows_it(
+    run_cli: Invoke, stubbed: tuple[Any, Stubber]
+) -> None:
+    client, stubber = stubbed
+    expect_depths(stubber)
+    expect_tasks(stubber, task("COMPLETED", 3))  # an old, finished task does not block
+    stubber.add_response(
+        "start_message_move_task",
+        {"TaskHandle": "handle-1"},
+        {"SourceArn": DLQ_ARN, "DestinationArn": MAIN_ARN, "MaxNumberOfMessagesPerSecond": 50},
+    )
+    expect_tasks(stubber, task("RUNNING", 3, "handle-1"))
+    expect_tasks(stubber, task("COMPLETED", 7))
+
+    result = native(run_cli, client, "--yes", "--rate", "50")
+
+    assert result.exit_code == 0, result.output
+    assert "COMPLETED" in result.stdout
+    stubber.assert_no_pending_responses()
+
+
+def test_native_refuses_while_a_move_task_is_running(run_cli: Invoke, stubbed: tuple[Any, Stubber]) -> None:
+    client, stubber = stubbed
+    expect_depths(stubber)
+    expect_tasks(stubber, task("RUNNING", 2, "handle-0"))
+
+    result = native(run_cli, client, "--yes")
+
+    assert result.exit_code == ExitCode.BUSY
+    assert "already running" in result.stderr
+    assert "handle-0" in result.stderr
+    stubber.assert_no_pending_responses()  # and StartMessageMoveTask was never called
+
+
+def test_a_failed_move_task_exits_1_with_its_reason(run_cli: Invoke, stubbed: tuple[Any, Stubber]) -> None:
+    client, stubber = stubbed
+    expect_depths(stubber)
+    expect_tasks(stubber)
+    stubber.add_response(
+        "start_message_move_task", {"TaskHandle": "h"}, {"SourceArn": DLQ_ARN, "DestinationArn": MAIN_ARN}
+    )
+    expect_tasks(stubber, task("FAILED", 1, FailureReason="AWS.SimpleQueueService.KmsAccessDenied"))
+
+    result = native(run_cli, client, "--yes")
+
+    assert result.exit_code == ExitCode.FAILED
+    assert "KmsAccessDenied" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (["--filter", "ERROR_CODE=X"], "--filter"),
+        (["--max", "3"], "--max"),
+        (["--backup", "b.jsonl"], "--backup"),
+        (["--dlq", "rule-target"], "processing DLQ only"),
+    ],
+)
+def test_native_rejects_what_sqs_cannot_do_before_any_call(
+    run_cli: Invoke, stubbed: tuple[Any, Stubber], args: list[str], complaint: str
+) -> None:
+    client, stubber = stubbed
+    result = native(run_cli, client, "--yes", *args)
+    assert result.exit_code == ExitCode.USAGE
+    assert complaint in result.stderr
+    stubber.assert_no_pending_responses()
+
+
+def test_native_on_an_empty_dlq_exits_5(run_cli: Invoke, stubbed: tuple[Any, Stubber]) -> None:
+    client, stubber = stubbed
+    expect_depths(stubber, visible=0)
+    result = native(run_cli, client, "--yes")
+    assert result.exit_code == ExitCode.NOTHING_TO_DO
+
+
+def test_native_dry_run_starts_nothing(run_cli: Invoke, stubbed: tuple[Any, Stubber]) -> None:
+    client, stubber = stubbed
+    expect_depths(stubber)
+    expect_tasks(stubber)
+    result = native(run_cli, client, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "would start" in result.stdout
+    stubber.assert_no_pending_responses()

@@ -1,0 +1,352 @@
+"""Functional: `dlq replay` through the CLI (and the Replayer directly) against moto's HTTP server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from ops.cli import Overrides
+from ops.errors import ExitCode
+from ops.replay import MAX_BATCH_BYTES, BackupWriter, Pacer, Replayer, entry_size
+from ops.summary import parse_filters
+from tests.ops.conftest import Invoke
+from tests.ops.helpers import (
+    StackQueues,
+    comment_request,
+    connect_event,
+    depth,
+    drain,
+    error_attributes,
+    put,
+)
+
+TRACE = {"traceparent": {"DataType": "String", "StringValue": "00-abc-def-01"}}
+
+
+def replay(
+    run_cli: Invoke, queues: StackQueues, *args: str, overrides: Overrides | None = None, **kw: Any
+) -> Any:
+    return run_cli([*queues.args(), "dlq", "replay", *args], overrides=overrides, **kw)
+
+
+def spy_client(endpoint: str, calls: list[tuple[str, dict[str, Any]]]) -> Any:
+    """A real SQS client for moto that records each call's operation and parameters."""
+    client = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        calls.append((model.name, params))
+
+    client.meta.events.register("provide-client-params.sqs.*", record)
+    return client
+
+
+def test_replay_keeps_body_and_attributes_but_drops_failure_attributes(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, tmp_path: Path
+) -> None:
+    body = connect_event("c-1")
+    put(sqs, queues.processing_dlq, body, {**error_attributes("ThrottlingException"), **TRACE})
+    backup = tmp_path / "backup.jsonl"
+
+    result = replay(run_cli, queues, "--yes", "--backup", str(backup))
+
+    assert result.exit_code == 0, result.output
+    assert depth(sqs, queues.processing_dlq) == (0, 0)
+    [moved] = drain(sqs, queues.main)
+    assert moved["Body"] == body
+    assert moved["MessageAttributes"] == TRACE
+    [record] = [json.loads(line) for line in backup.read_text().splitlines()]
+    assert record["body"] == body
+    assert record["message_attributes"]["ERROR_CODE"]["StringValue"] == "ThrottlingException"
+    assert backup.stat().st_mode & 0o777 == 0o600
+
+
+def test_each_message_is_backed_up_and_sent_before_it_is_deleted(
+    run_cli: Invoke, moto_endpoint: str, sqs: Any, queues: StackQueues, tmp_path: Path
+) -> None:
+    for i in range(12):
+        put(sqs, queues.processing_dlq, connect_event(f"c-{i}"), error_attributes("X"))
+    backup = tmp_path / "backup.jsonl"
+    calls: list[tuple[str, dict[str, Any]]] = []
+    backed_up_at_delete: list[int] = []
+    client = spy_client(moto_endpoint, calls)
+    client.meta.events.register(
+        "provide-client-params.sqs.DeleteMessageBatch",
+        lambda **_: backed_up_at_delete.append(len(backup.read_text().splitlines())),
+    )
+
+    result = replay(
+        run_cli, queues, "--yes", "--backup", str(backup), overrides=Overrides(clients={"sqs": client})
+    )
+
+    assert result.exit_code == 0, result.output
+    sent = deleted = 0
+    for operation, params in calls:
+        if operation == "SendMessageBatch":
+            sent += len(params["Entries"])
+        elif operation == "DeleteMessageBatch":
+            deleted += len(params["Entries"])
+            assert deleted <= sent, "a message was deleted before it was sent"
+    assert (sent, deleted) == (12, 12)
+    # At every delete, the backup already held at least every message deleted so far.
+    deletes = [len(p["Entries"]) for op, p in calls if op == "DeleteMessageBatch"]
+    running = [sum(deletes[: i + 1]) for i in range(len(deletes))]
+    assert all(lines >= n for lines, n in zip(backed_up_at_delete, running, strict=True))
+
+
+def test_an_unwritable_backup_deletes_nothing(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, tmp_path: Path
+) -> None:
+    put(sqs, queues.processing_dlq, connect_event("c-1"), error_attributes("X"))
+
+    result = replay(run_cli, queues, "--yes", "--backup", str(tmp_path / "no-such-dir" / "backup.jsonl"))
+
+    assert result.exit_code == ExitCode.USAGE
+    assert "cannot write the backup file" in result.stderr
+    assert depth(sqs, queues.processing_dlq) == (1, 0)
+    assert depth(sqs, queues.main) == (0, 0)
+
+
+class BrokenDisk(BackupWriter):
+    def write(self, records: Sequence[Any]) -> None:
+        raise OSError(28, "No space left on device")
+
+
+def test_a_failing_backup_write_stops_before_send_and_delete(
+    sqs: Any, queues: StackQueues, tmp_path: Path
+) -> None:
+    for i in range(3):
+        put(sqs, queues.processing_dlq, connect_event(f"c-{i}"), error_attributes("X"))
+    replayer = Replayer(
+        sqs,
+        source_url=queues.processing_dlq,
+        destination_url=queues.main,
+        message_filter=parse_filters([]),
+        backup=BrokenDisk(tmp_path / "b.jsonl"),
+        wait_seconds=0,
+    )
+
+    with pytest.raises(OSError, match="No space"):
+        replayer.run()
+
+    assert depth(sqs, queues.processing_dlq) == (3, 0)  # still there, and visible again
+    assert depth(sqs, queues.main) == (0, 0)
+    assert replayer.report.deleted == 0
+
+
+def test_batches_respect_ten_entries_and_256_kib(
+    run_cli: Invoke, moto_endpoint: str, sqs: Any, queues: StackQueues, tmp_path: Path
+) -> None:
+    for i in range(12):
+        put(sqs, queues.processing_dlq, connect_event(f"c-{i}"))
+    big = "x" * 60_000
+    for i in range(25):
+        put(sqs, queues.processing_dlq, json.dumps({"caseId": f"case-{i}", "type": "Comment", "pad": big}))
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    result = replay(
+        run_cli,
+        queues,
+        "--yes",
+        "--backup",
+        str(tmp_path / "b.jsonl"),
+        overrides=Overrides(clients={"sqs": spy_client(moto_endpoint, calls)}),
+    )
+
+    assert result.exit_code == 0, result.output
+    batches = [p["Entries"] for op, p in calls if op == "SendMessageBatch"]
+    assert all(len(b) <= 10 for b in batches)
+    assert all(sum(entry_size(e) for e in b) <= MAX_BATCH_BYTES for b in batches)
+    assert max(len(b) for b in batches) == 10  # small messages fill a batch
+    assert any(len(b) == 4 and entry_size(b[0]) > 60_000 for b in batches)  # four 60 KB bodies fill 256 KiB
+    assert sum(len(b) for b in batches) == 37
+    assert depth(sqs, queues.main) == (37, 0)
+    assert depth(sqs, queues.processing_dlq) == (0, 0)
+
+
+def test_a_filter_moves_matches_and_leaves_the_rest_visible(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, tmp_path: Path
+) -> None:
+    for i in range(4):
+        put(sqs, queues.processing_dlq, connect_event(f"t-{i}"), error_attributes("ThrottlingException"))
+    for i in range(3):
+        put(sqs, queues.processing_dlq, connect_event(f"v-{i}"), error_attributes("ValidationException"))
+
+    result = replay(
+        run_cli,
+        queues,
+        "--yes",
+        "--filter",
+        "ERROR_CODE=ThrottlingException",
+        "--backup",
+        str(tmp_path / "b.jsonl"),
+    )
+
+    assert result.exit_code == 0, result.output
+    assert depth(sqs, queues.main) == (4, 0)
+    left = drain(sqs, queues.processing_dlq)  # visible right away, not hidden for a visibility timeout
+    assert (
+        sorted(m["MessageAttributes"]["ERROR_CODE"]["StringValue"] for m in left)
+        == ["ValidationException"] * 3
+    )
+
+
+def test_max_limits_how_many_move(run_cli: Invoke, sqs: Any, queues: StackQueues, tmp_path: Path) -> None:
+    for i in range(5):
+        put(sqs, queues.processing_dlq, connect_event(f"c-{i}"))
+    result = replay(run_cli, queues, "--yes", "--max", "2", "--backup", str(tmp_path / "b.jsonl"))
+    assert result.exit_code == 0, result.output
+    assert depth(sqs, queues.main) == (2, 0)
+    assert depth(sqs, queues.processing_dlq) == (3, 0)
+
+
+def test_dry_run_changes_nothing(run_cli: Invoke, sqs: Any, queues: StackQueues, tmp_path: Path) -> None:
+    for i in range(3):
+        put(sqs, queues.processing_dlq, connect_event(f"c-{i}"), error_attributes("X"))
+    backup = tmp_path / "b.jsonl"
+
+    result = replay(run_cli, queues, "--dry-run", "--backup", str(backup))
+
+    assert result.exit_code == 0, result.output
+    assert "would move 3 messages" in result.stdout
+    assert depth(sqs, queues.processing_dlq) == (3, 0)
+    assert depth(sqs, queues.main) == (0, 0)
+    assert not backup.exists()
+
+
+def test_without_a_terminal_replay_requires_yes(run_cli: Invoke, sqs: Any, queues: StackQueues) -> None:
+    put(sqs, queues.processing_dlq, connect_event("c-1"))
+    result = replay(run_cli, queues)
+    assert result.exit_code == ExitCode.USAGE
+    assert "--yes" in result.stderr
+    assert depth(sqs, queues.processing_dlq) == (1, 0)
+
+
+def test_declining_the_prompt_changes_nothing(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, tmp_path: Path
+) -> None:
+    put(sqs, queues.processing_dlq, connect_event("c-1"))
+    backup = tmp_path / "b.jsonl"
+    result = replay(
+        run_cli, queues, "--backup", str(backup), overrides=Overrides(interactive=True), input="n\n"
+    )
+    assert result.exit_code == ExitCode.INTERRUPTED
+    assert depth(sqs, queues.processing_dlq) == (1, 0)
+    assert not backup.exists()
+
+    result = replay(
+        run_cli, queues, "--backup", str(backup), overrides=Overrides(interactive=True), input="y\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert depth(sqs, queues.main) == (1, 0)
+
+
+class FailingSends:
+    """Delegates to a real client, but reports the sends of some bodies as failed (a partial batch failure)."""
+
+    def __init__(self, inner: Any, failing: set[str]) -> None:
+        self.inner = inner
+        self.failing = failing
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def send_message_batch(self, *, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        ok = [e for e in Entries if e["MessageBody"] not in self.failing]
+        response = self.inner.send_message_batch(QueueUrl=QueueUrl, Entries=ok) if ok else {"Successful": []}
+        failed = [
+            {"Id": e["Id"], "SenderFault": False, "Code": "InternalError", "Message": "try again"}
+            for e in Entries
+            if e["MessageBody"] in self.failing
+        ]
+        return {"Successful": response.get("Successful", []), "Failed": failed}
+
+
+def test_a_partially_failed_send_deletes_only_what_was_sent(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, tmp_path: Path
+) -> None:
+    bodies = [connect_event(f"c-{i}") for i in range(4)]
+    for body in bodies:
+        put(sqs, queues.processing_dlq, body, error_attributes("X"))
+
+    result = replay(
+        run_cli,
+        queues,
+        "--yes",
+        "--backup",
+        str(tmp_path / "b.jsonl"),
+        overrides=Overrides(clients={"sqs": FailingSends(sqs, {bodies[1]})}),
+    )
+
+    assert result.exit_code == ExitCode.FAILED
+    assert "InternalError" in result.stdout
+    assert depth(sqs, queues.main) == (3, 0)
+    [left] = drain(sqs, queues.processing_dlq)  # visible again at once, for the next replay
+    assert left["Body"] == bodies[1]
+
+
+def test_replaying_an_empty_dlq_exits_5(run_cli: Invoke, queues: StackQueues) -> None:
+    result = replay(run_cli, queues, "--yes")
+    assert result.exit_code == ExitCode.NOTHING_TO_DO
+    assert "empty" in result.stderr
+
+
+def test_a_filter_that_matches_nothing_exits_5_and_leaves_all(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, tmp_path: Path
+) -> None:
+    put(sqs, queues.processing_dlq, comment_request("case-1"), error_attributes("X"))
+    result = replay(
+        run_cli, queues, "--yes", "--filter", "type=Contact", "--backup", str(tmp_path / "b.jsonl")
+    )
+    assert result.exit_code == ExitCode.NOTHING_TO_DO
+    assert depth(sqs, queues.processing_dlq) == (1, 0)
+
+
+def test_a_bad_filter_is_a_usage_error(run_cli: Invoke, queues: StackQueues) -> None:
+    result = replay(run_cli, queues, "--yes", "--filter", "body=refund")
+    assert result.exit_code == ExitCode.USAGE
+    assert "bad --filter" in result.stderr
+
+
+def test_the_rule_target_dlq_replays_to_the_main_queue_without_eventbridge_attributes(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, tmp_path: Path
+) -> None:
+    body = connect_event("c-1")
+    attributes = {
+        name: {"DataType": "String", "StringValue": "v"}
+        for name in (
+            "RULE_ARN",
+            "TARGET_ARN",
+            "ERROR_CODE",
+            "ERROR_MESSAGE",
+            "EXHAUSTED_RETRY_CONDITION",
+            "RETRY_ATTEMPTS",
+        )
+    }
+    put(sqs, queues.rule_target_dlq, body, attributes)
+
+    result = replay(run_cli, queues, "--dlq", "rule-target", "--yes", "--backup", str(tmp_path / "b.jsonl"))
+
+    assert result.exit_code == 0, result.output
+    [moved] = drain(sqs, queues.main)
+    assert moved["Body"] == body
+    assert "MessageAttributes" not in moved
+
+
+def test_the_pacer_keeps_to_the_rate() -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    pacer = Pacer(2.0, clock=lambda: now[0], sleep=sleep)
+    assert pacer.batch_entries == 2
+    for _ in range(3):
+        pacer.wait(2)
+    assert slept == [1.0, 1.0]  # 6 messages at 2/s: sends at t=0, 1, 2

@@ -1,0 +1,181 @@
+"""Unit: summarising dead-lettered messages, filters, batching. No network."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ops.replay import MAX_BATCH_BYTES, entry_size, pack_batches, replay_attributes
+from ops.send import NOT_EVENTS
+from ops.summary import REDRIVEN_LABEL, count_by_error, parse_filters, redact, summarise
+from tests.conftest import EVENTS_DIR
+from tests.ops.helpers import (
+    EMAIL,
+    PHONE,
+    SECRET_COMMENT,
+    bare_contact_request,
+    comment_request,
+    connect_event,
+    error_attributes,
+)
+
+NOW = datetime(2026, 1, 2, 3, 0, 0, tzinfo=UTC)
+
+
+def message(
+    body: str, attributes: dict[str, Any] | None = None, sent_seconds_ago: int = 90
+) -> dict[str, Any]:
+    sent_ms = int((NOW.timestamp() - sent_seconds_ago) * 1000)
+    return {
+        "MessageId": "m-1",
+        "Body": body,
+        "MessageAttributes": attributes or {},
+        "Attributes": {"SentTimestamp": str(sent_ms), "ApproximateReceiveCount": "2"},
+    }
+
+
+def test_a_connect_event_is_summarised_by_event_type_and_contact_id() -> None:
+    s = summarise(message(connect_event("c-1"), error_attributes("ValidationException")), NOW)
+    assert (s.kind, s.event_type, s.contact_id, s.error_code) == (
+        "connect-event",
+        "COMPLETED",
+        "c-1",
+        "ValidationException",
+    )
+    assert s.receive_count == 3
+    assert s.dlq_receive_count == 2
+    assert s.age_seconds == pytest.approx(90)
+
+
+def test_pascal_case_sample_events_are_read_too() -> None:
+    body = json.dumps(
+        {
+            "detail-type": "Amazon Connect Contact Event",
+            "Detail": {"EventType": "COMPLETED", "ContactId": "c-9"},
+        }
+    )
+    s = summarise(message(body), NOW)
+    assert (s.event_type, s.contact_id) == ("COMPLETED", "c-9")
+
+
+def test_a_comment_request_shows_type_and_case_but_never_its_body() -> None:
+    s = summarise(message(comment_request("case-7")), NOW)
+    assert (s.kind, s.item_type, s.case_id) == ("related-item-request", "Comment", "case-7")
+    dumped = json.dumps(s.to_json())
+    assert SECRET_COMMENT not in dumped
+    assert PHONE not in dumped
+    assert EMAIL not in dumped
+
+
+def test_a_bare_contact_request_yields_the_contact_id_from_its_arn() -> None:
+    s = summarise(message(bare_contact_request("case-1", "c-42")), NOW)
+    assert (s.kind, s.item_type, s.case_id, s.contact_id) == ("request", "Contact", "case-1", "c-42")
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"), [("not json {", "unparseable"), ("[1, 2]", "other-json"), ('{"a": 1}', "other-json")]
+)
+def test_garbage_is_summarised_not_raised(body: str, kind: str) -> None:
+    s = summarise(message(body), NOW)
+    assert s.kind == kind
+    assert s.what == "-"
+
+
+def test_a_message_without_error_code_is_labelled_as_redriven_by_sqs() -> None:
+    s = summarise(message(connect_event("c-1")), NOW)
+    assert s.error_code is None
+    assert s.error_label == REDRIVEN_LABEL
+
+
+def test_error_messages_are_redacted_but_ids_survive() -> None:
+    text = redact(f"bad comment from {EMAIL} / {PHONE} on contact 12345678-1234-1234-1234-123456789012")
+    assert EMAIL not in text
+    assert "555" not in text
+    assert "12345678-1234-1234-1234-123456789012" in text
+
+
+def test_filters_or_within_a_key_and_across_keys() -> None:
+    validation = summarise(message(connect_event("c-1"), error_attributes("ValidationException")), NOW)
+    throttled = summarise(message(connect_event("c-2"), error_attributes("ThrottlingException")), NOW)
+    redriven = summarise(message(connect_event("c-3")), NOW)
+    either = parse_filters(["ERROR_CODE=ValidationException", "error_code=ThrottlingException"])
+    assert [either.matches(s) for s in (validation, throttled, redriven)] == [True, True, False]
+    both = parse_filters(["ERROR_CODE=ValidationException", "contactId=c-2"])
+    assert not both.matches(validation)
+    assert parse_filters(["ERROR_CODE="]).matches(redriven)
+    assert parse_filters(["eventType=COMPLETED"]).matches(redriven)
+
+
+@pytest.mark.parametrize("spec", ["nope=1", "ERROR_CODE", "body=x"])
+def test_an_unknown_filter_key_is_rejected(spec: str) -> None:
+    with pytest.raises(ValueError, match="bad --filter"):
+        parse_filters([spec])
+
+
+def test_counts_by_error_are_sorted_by_frequency() -> None:
+    summaries = [summarise(message("x", error_attributes(c)), NOW) for c in ("B", "A", "A")]
+    summaries.append(summarise(message("x"), NOW))
+    assert count_by_error(summaries) == {"A": 2, "B": 1, REDRIVEN_LABEL: 1}
+
+
+def test_replay_drops_failure_attributes_and_keeps_the_rest() -> None:
+    attributes = {
+        **error_attributes("X"),
+        "traceparent": {"DataType": "String", "StringValue": "t", "StringListValues": []},
+    }
+    attributes["RULE_ARN"] = {"DataType": "String", "StringValue": "arn"}
+    assert replay_attributes(attributes) == {"traceparent": {"DataType": "String", "StringValue": "t"}}
+
+
+def test_batches_hold_at_most_ten_entries() -> None:
+    entries = [{"Id": str(i), "MessageBody": "x"} for i in range(23)]
+    assert [len(b) for b in pack_batches(entries)] == [10, 10, 3]
+
+
+def test_batches_stay_under_256_kib_with_60_kb_bodies() -> None:
+    entries = [
+        {
+            "Id": str(i),
+            "MessageBody": "x" * 60_000,
+            "MessageAttributes": {"a": {"DataType": "String", "StringValue": "v"}},
+        }
+        for i in range(9)
+    ]
+    batches = list(pack_batches(entries))
+    assert [len(b) for b in batches] == [4, 4, 1]
+    assert all(sum(entry_size(e) for e in b) <= MAX_BATCH_BYTES for b in batches)
+
+
+def test_an_entry_over_the_limit_goes_alone() -> None:
+    entries = [
+        {"Id": "0", "MessageBody": "x"},
+        {"Id": "1", "MessageBody": "y" * 300_000},
+        {"Id": "2", "MessageBody": "z"},
+    ]
+    assert [[e["Id"] for e in b] for b in pack_batches(entries)] == [["0"], ["1"], ["2"]]
+
+
+SAMPLE_EVENTS = sorted(p for p in EVENTS_DIR.glob("*.json") if p.name not in NOT_EVENTS)
+
+
+@pytest.mark.parametrize("path", SAMPLE_EVENTS, ids=lambda p: p.name)
+def test_no_sample_event_leaks_its_comment_into_a_summary(path: Path) -> None:
+    body = path.read_text()
+    s = summarise(message(body), NOW)
+    comment = json.loads(body)
+    comment = comment.get("detail", comment).get("content", {}).get("comment", {}).get("body")
+    if comment:
+        assert comment not in json.dumps(s.to_json())
+        assert s.item_type == "Comment"
+
+
+def test_a_case_id_tagged_on_the_contact_is_shown() -> None:
+    path = EVENTS_DIR / "contact-completed-tag-case-id.json"
+    if not path.exists():
+        pytest.skip("sample not present")
+    s = summarise(message(path.read_text()), NOW)
+    assert (s.event_type, s.case_id) == ("COMPLETED", "d6e5f4a3-2b1c-4d0e-9f8a-7b6c5d4e3f2a")

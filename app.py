@@ -1,0 +1,40 @@
+#!/usr/bin/env python3
+"""CDK entry point: `npx cdk synth|deploy -c casesDomainId=... -c connectInstanceArn=...` (see docs/deploy.md)."""
+
+from __future__ import annotations
+
+import sys
+
+from aws_cdk import App
+
+from infra.config import CONTEXT_KEYS, CaseLinkerConfig, ConfigError
+from infra.nag import add_nag_checks
+from infra.stack import DEFAULT_STACK_NAME, CaseLinkerStack
+
+
+def build(app: App) -> CaseLinkerStack:
+    """Validate the app's context and add the stack and the cdk-nag checks; raises ConfigError."""
+    config = CaseLinkerConfig.from_context({key: app.node.try_get_context(key) for key in CONTEXT_KEYS})
+    # Environment-agnostic on purpose: nothing here needs a lookup, so synth is offline and the template
+    # deploys to whichever account/region the credentials of `cdk deploy` point at.
+    stack = CaseLinkerStack(
+        app,
+        app.node.try_get_context("stackName") or DEFAULT_STACK_NAME,
+        config=config,
+        description="case-linker: links finished Amazon Connect contacts to Amazon Connect Cases",
+    )
+    add_nag_checks(app)
+    return stack
+
+
+def main() -> None:
+    app = App()
+    try:
+        build(app)
+    except ConfigError as e:
+        sys.exit(f"case-linker: {e}")
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

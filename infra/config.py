@@ -1,0 +1,436 @@
+"""case-linker settings: validated CDK context plus every value derived from it.
+
+Plain Python on purpose (no aws_cdk import): the stack and the local pipeline (`local/`) both read these
+numbers, so what runs on a laptop is what `cdk deploy` creates.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+# --- Names shared with the linker (functions/case_linker) and the dashboard -----------------------------
+SERVICE_NAME: Final = "case-linker"
+METRICS_NAMESPACE: Final = "CaseLinker"
+#: The metrics the linker emits (issue 3); the dashboard graphs them.
+LINKER_METRICS: Final = (
+    "RelatedItemCreated",
+    "AlreadyLinked",
+    "NoCaseId",
+    "EventIgnored",
+    "Throttled",
+    "Retried",
+    "DeadLettered",
+)
+
+#: Metrics the linker emits only broken down by one more dimension (besides `service`), never plain.
+LINKER_METRIC_BREAKDOWNS: Final = {"RelatedItemCreated": "type", "DeadLettered": "errorCode"}
+
+CONNECT_EVENT_SOURCE: Final = "aws.connect"
+CONTACT_EVENT_DETAIL_TYPE: Final = "Amazon Connect Contact Event"
+RELATED_ITEM_REQUEST_DETAIL_TYPE: Final = "Case Related Item Request"
+
+#: Contact event types Amazon Connect publishes today. New ones appear over time, so an unknown
+#: upper-case name is accepted; this list only feeds the error message.
+KNOWN_CONTACT_EVENT_TYPES: Final = (
+    "INITIATED",
+    "CONNECTED_TO_SYSTEM",
+    "CONTACT_DATA_UPDATED",
+    "QUEUED",
+    "CONNECTED_TO_AGENT",
+    "DISCONNECTED",
+    "COMPLETED",
+    "PAUSED",
+    "RESUMED",
+    "AMD_DISABLED",
+    "WEBRTC_API",
+)
+
+#: PERFORMED_BY value that records the contact's agent (`userArn`) instead of a custom entity.
+PERFORMED_BY_AGENT: Final = "agent"
+
+#: The CDK context keys this app reads, in the order the README documents them.
+CONTEXT_KEYS: Final = (
+    "casesDomainId",
+    "connectInstanceArn",
+    "caseIdAttribute",
+    "contactEventTypes",
+    "maxConcurrency",
+    "casesRequestsPerSecond",
+    "batchSize",
+    "alarmEmail",
+    "removalPolicy",
+    "requestEventSource",
+    "performedBy",
+)
+REQUIRED_CONTEXT_KEYS: Final = ("casesDomainId", "connectInstanceArn")
+
+# --- Fixed operating parameters (each with the reason for its value) ----------------------------------
+#: Every contact record makes up to two paced Cases calls: ListCasesForContact, then CreateRelatedItem.
+CASES_CALLS_PER_RECORD: Final = 2
+#: Head room above the paced time for botocore's backoff (full jitter, a few seconds per throttle), the
+#: Connect GetContactAttributes call, the idempotency reads/writes and a cold start with the Powertools layer.
+RETRY_HEADROOM_SECONDS: Final = 30
+MIN_FUNCTION_TIMEOUT_SECONDS: Final = 60
+MAX_FUNCTION_TIMEOUT_SECONDS: Final = 900
+#: Finished contacts are not urgent: a short window lets a burst fill a batch (fewer invocations, pacing
+#: per batch) while keeping end-to-end latency to a few seconds.
+BATCHING_WINDOW_SECONDS: Final = 2
+#: AWS's guidance for SQS event sources: visibility timeout >= 6x function timeout (+ batching window), so a
+#: message is not redelivered while Lambda still retries a throttled invocation of the batch holding it.
+VISIBILITY_TIMEOUT_FACTOR: Final = 6
+#: A record handed back because Cases kept throttling costs one receive. Ten receives at the visibility
+#: timeout give a burst about an hour (10 x ~6 min) to drain at the quota before anything is dead-lettered;
+#: AWS recommends at least 5 for Lambda event sources.
+MAX_RECEIVE_COUNT: Final = 10
+#: The main queue keeps messages the default 4 days: long enough to ride out a Cases outage over a weekend.
+MAIN_QUEUE_RETENTION_SECONDS: Final = 4 * 24 * 3600
+#: Both DLQs keep messages the SQS maximum, so an operator has two weeks to inspect and replay.
+DLQ_RETENTION_SECONDS: Final = 14 * 24 * 3600
+#: EventBridge -> SQS delivery only fails for configuration faults (queue policy, KMS). Retry for the
+#: maximum 24 hours so an operator can fix the fault without losing events (the FailedInvocations alarm fires
+#: at once); only then does the event go to the rule-target DLQ.
+RULE_TARGET_MAX_EVENT_AGE_SECONDS: Final = 24 * 3600
+RULE_TARGET_RETRY_ATTEMPTS: Final = 185
+MEMORY_SIZE_MB: Final = 256
+
+ESM_MIN_CONCURRENCY: Final = 2  # the SQS event source's own bounds
+ESM_MAX_CONCURRENCY: Final = 1000
+MAX_BATCH_SIZE: Final = 100  # larger batches cannot finish inside 15 minutes at the default quota
+
+RemovalPolicyName = Literal["retain", "destroy"]
+
+_DOMAIN_ID_RE: Final = re.compile(r"[A-Za-z0-9._:-]{1,500}")
+_INSTANCE_ARN_RE: Final = re.compile(
+    r"arn:(?P<partition>aws[a-z-]*):connect:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d):(?P<account>\d{12}):"
+    r"instance/(?P<instance_id>[A-Za-z0-9-]{1,100})"
+)
+_ATTRIBUTE_RE: Final = re.compile(r"[A-Za-z0-9_.\-:@/ ]{1,127}")
+_EVENT_TYPE_RE: Final = re.compile(r"[A-Z][A-Z_]{0,63}")  # as the linker checks CONTACT_EVENT_TYPES
+_EMAIL_RE: Final = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_EVENT_SOURCE_RE: Final = re.compile(r"[A-Za-z0-9._\-/]{1,256}")
+# Cases `performedBy.customEntity` pattern (botocore does not check it; we do).
+_PERFORMED_BY_RE: Final = re.compile(r"[a-zA-Z0-9_\-.@:/ ]{0,499}[a-zA-Z0-9_\-.@:/]")
+
+
+class ConfigError(ValueError):
+    """Invalid or missing CDK context; the message names every offending key."""
+
+    def __init__(self, problems: Iterable[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__(
+            "invalid case-linker context:\n"
+            + "\n".join(f"  - {p}" for p in self.problems)
+            + "\nPass values with -c key=value (see docs/deploy.md), e.g.\n"
+            "  npx cdk synth -c casesDomainId=<domain id> "
+            "-c connectInstanceArn=arn:aws:connect:<region>:<account>:instance/<instance id>"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaseLinkerConfig:
+    """Validated case-linker settings; build it with `from_context`."""
+
+    cases_domain_id: str
+    connect_instance_arn: str
+    case_id_attribute: str = "caseId"
+    contact_event_types: tuple[str, ...] = ("COMPLETED",)
+    max_concurrency: int = 2
+    cases_requests_per_second: float = 2.0
+    batch_size: int = 10
+    alarm_email: str | None = None
+    removal_policy: RemovalPolicyName = "retain"
+    request_event_source: str | None = None
+    performed_by: str = SERVICE_NAME
+
+    def __post_init__(self) -> None:
+        problems = _problems(self)
+        if problems:
+            raise ConfigError(problems)
+
+    # --- construction -----------------------------------------------------------------------------------
+    @classmethod
+    def from_context(cls, context: Mapping[str, Any]) -> CaseLinkerConfig:
+        """Build from CDK context values (strings from `-c`, or JSON values from cdk.json).
+
+        Keys not in CONTEXT_KEYS are ignored (CDK context also carries feature flags). Raises ConfigError
+        naming every missing or malformed key.
+        """
+        problems: list[str] = []
+        values: dict[str, Any] = {}
+
+        def get(key: str) -> Any:
+            value = context.get(key)
+            return None if value is None or (isinstance(value, str) and not value.strip()) else value
+
+        for key in REQUIRED_CONTEXT_KEYS:
+            if get(key) is None:
+                problems.append(f"{key} is required")
+        if (domain := get("casesDomainId")) is not None:
+            values["cases_domain_id"] = str(domain).strip()
+        if (arn := get("connectInstanceArn")) is not None:
+            values["connect_instance_arn"] = str(arn).strip()
+        if (attribute := get("caseIdAttribute")) is not None:
+            values["case_id_attribute"] = str(attribute).strip()
+        if (types := get("contactEventTypes")) is not None:
+            parsed_types = _parse_event_types(types)
+            if parsed_types is None:
+                problems.append(
+                    f"contactEventTypes must be a comma-separated string or a list of strings, got {types!r}"
+                )
+            else:
+                values["contact_event_types"] = parsed_types
+        for key, attr in (("maxConcurrency", "max_concurrency"), ("batchSize", "batch_size")):
+            if (raw := get(key)) is not None:
+                number = _parse_int(raw)
+                if number is None:
+                    problems.append(f"{key} must be a whole number, got {raw!r}")
+                else:
+                    values[attr] = number
+        if (raw_rps := get("casesRequestsPerSecond")) is not None:
+            rps = _parse_float(raw_rps)
+            if rps is None:
+                problems.append(f"casesRequestsPerSecond must be a number, got {raw_rps!r}")
+            else:
+                values["cases_requests_per_second"] = rps
+        if (email := get("alarmEmail")) is not None:
+            values["alarm_email"] = str(email).strip()
+        if (policy := get("removalPolicy")) is not None:
+            values["removal_policy"] = str(policy).strip().lower()
+        if (source := get("requestEventSource")) is not None:
+            values["request_event_source"] = str(source).strip()
+        if (performed_by := get("performedBy")) is not None:
+            values["performed_by"] = str(performed_by).strip()
+
+        if problems:
+            # Report parse problems together with the field checks, so one run lists everything.
+            try:
+                cls(**_with_placeholders(values))
+            except ConfigError as e:
+                problems.extend(p for p in e.problems if p not in problems)
+            raise ConfigError(problems)
+        return cls(**values)
+
+    # --- instance -------------------------------------------------------------------------------------------
+    def _arn_part(self, name: str) -> str:
+        match = _INSTANCE_ARN_RE.fullmatch(self.connect_instance_arn)
+        if match is None:  # unreachable: __post_init__ validated the ARN
+            raise ConfigError([f"connectInstanceArn {self.connect_instance_arn!r} is malformed"])
+        return match[name]
+
+    @property
+    def connect_instance_id(self) -> str:
+        return self._arn_part("instance_id")
+
+    @property
+    def connect_instance_region(self) -> str:
+        return self._arn_part("region")
+
+    @property
+    def connect_instance_account(self) -> str:
+        return self._arn_part("account")
+
+    @property
+    def contact_arn_pattern(self) -> str:
+        """IAM resource for every contact of the instance."""
+        return f"{self.connect_instance_arn}/contact/*"
+
+    @property
+    def agent_arn_pattern(self) -> str:
+        """IAM resource for every user (agent) of the instance."""
+        return f"{self.connect_instance_arn}/agent/*"
+
+    @property
+    def records_agent_as_performer(self) -> bool:
+        return self.performed_by == PERFORMED_BY_AGENT
+
+    # --- event routing -----------------------------------------------------------------------------------
+    @property
+    def contact_event_pattern(self) -> dict[str, Any]:
+        """EventBridge pattern of the contact-event rule."""
+        return {
+            "source": [CONNECT_EVENT_SOURCE],
+            "detail-type": [CONTACT_EVENT_DETAIL_TYPE],
+            "detail": {
+                "eventType": list(self.contact_event_types),
+                "instanceArn": [self.connect_instance_arn],
+            },
+        }
+
+    @property
+    def request_event_pattern(self) -> dict[str, Any] | None:
+        """EventBridge pattern of the optional related-item-request rule (None when not configured)."""
+        if self.request_event_source is None:
+            return None
+        return {"source": [self.request_event_source], "detail-type": [RELATED_ITEM_REQUEST_DETAIL_TYPE]}
+
+    @property
+    def rule_target_retry_attempts(self) -> int:
+        return RULE_TARGET_RETRY_ATTEMPTS
+
+    @property
+    def rule_target_max_event_age_seconds(self) -> int:
+        return RULE_TARGET_MAX_EVENT_AGE_SECONDS
+
+    # --- pacing, batching and timeouts ----------------------------------------------------------------
+    @property
+    def cases_max_rps(self) -> float:
+        """Cases request rate per execution environment: the account quota shared by the ESM's concurrency."""
+        return self.cases_requests_per_second / self.max_concurrency
+
+    @property
+    def batching_window_seconds(self) -> int:
+        return BATCHING_WINDOW_SECONDS
+
+    @property
+    def function_timeout_seconds(self) -> int:
+        """A full batch at the paced rate, with 50% slack plus RETRY_HEADROOM_SECONDS; 60..900 s.
+
+        Default: 10 records x 2 Cases calls at 1 req/s = 20 s paced -> 30 + 30 = 60 s. The linker itself stops
+        early (hands records back) when its remaining time runs short, so this is a ceiling, not a target.
+        """
+        paced = math.ceil(self.batch_size * CASES_CALLS_PER_RECORD / self.cases_max_rps)
+        wanted = math.ceil(paced * 1.5) + RETRY_HEADROOM_SECONDS
+        return max(MIN_FUNCTION_TIMEOUT_SECONDS, wanted)
+
+    @property
+    def visibility_timeout_seconds(self) -> int:
+        return VISIBILITY_TIMEOUT_FACTOR * self.function_timeout_seconds + self.batching_window_seconds
+
+    @property
+    def max_receive_count(self) -> int:
+        return MAX_RECEIVE_COUNT
+
+    @property
+    def main_queue_retention_seconds(self) -> int:
+        return MAIN_QUEUE_RETENTION_SECONDS
+
+    @property
+    def dlq_retention_seconds(self) -> int:
+        return DLQ_RETENTION_SECONDS
+
+    @property
+    def oldest_message_alarm_seconds(self) -> int:
+        """Alarm when the oldest message waits longer than three redelivery cycles: the backlog is not draining."""
+        return 3 * self.visibility_timeout_seconds
+
+    # --- the function's environment ------------------------------------------------------------------
+    def lambda_environment(
+        self, *, dead_letter_queue_url: str, idempotency_table_name: str
+    ) -> dict[str, str]:
+        """The linker's environment variables (names fixed by issue 3 / docs/CONTRACTS.md)."""
+        return {
+            "CASES_DOMAIN_ID": self.cases_domain_id,
+            "CASE_ID_ATTRIBUTE": self.case_id_attribute,
+            "CONTACT_EVENT_TYPES": ",".join(self.contact_event_types),
+            "DEAD_LETTER_QUEUE_URL": dead_letter_queue_url,
+            "IDEMPOTENCY_TABLE_NAME": idempotency_table_name,
+            "PERFORMED_BY": self.performed_by,
+            "CASES_MAX_RPS": f"{self.cases_max_rps:g}",
+            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+        }
+
+
+def _problems(config: CaseLinkerConfig) -> list[str]:
+    problems: list[str] = []
+    if not _DOMAIN_ID_RE.fullmatch(config.cases_domain_id):
+        problems.append(
+            f"casesDomainId must be a Cases domain id (1-500 of A-Z a-z 0-9 . _ : -), got {config.cases_domain_id!r}"
+        )
+    if not _INSTANCE_ARN_RE.fullmatch(config.connect_instance_arn):
+        problems.append(
+            "connectInstanceArn must look like arn:aws:connect:<region>:<12-digit account>:instance/<instance id>, "
+            f"got {config.connect_instance_arn!r}"
+        )
+    if not _ATTRIBUTE_RE.fullmatch(config.case_id_attribute):
+        problems.append(f"caseIdAttribute must be a contact attribute name, got {config.case_id_attribute!r}")
+    if not config.contact_event_types:
+        problems.append("contactEventTypes must name at least one event type, e.g. COMPLETED")
+    for event_type in config.contact_event_types:
+        if not _EVENT_TYPE_RE.fullmatch(event_type):
+            problems.append(
+                f"contactEventTypes: {event_type!r} is not an event type name "
+                f"(known: {', '.join(KNOWN_CONTACT_EVENT_TYPES)})"
+            )
+    if isinstance(config.max_concurrency, bool) or not (
+        ESM_MIN_CONCURRENCY <= config.max_concurrency <= ESM_MAX_CONCURRENCY
+    ):
+        problems.append(
+            f"maxConcurrency must be {ESM_MIN_CONCURRENCY}..{ESM_MAX_CONCURRENCY} "
+            f"(the SQS event source's limits), got {config.max_concurrency!r}"
+        )
+    if not (math.isfinite(config.cases_requests_per_second) and config.cases_requests_per_second > 0):
+        problems.append(f"casesRequestsPerSecond must be above 0, got {config.cases_requests_per_second!r}")
+    if isinstance(config.batch_size, bool) or not (1 <= config.batch_size <= MAX_BATCH_SIZE):
+        problems.append(f"batchSize must be 1..{MAX_BATCH_SIZE}, got {config.batch_size!r}")
+    if config.alarm_email is not None and not _EMAIL_RE.fullmatch(config.alarm_email):
+        problems.append(f"alarmEmail must be an email address, got {config.alarm_email!r}")
+    if config.removal_policy not in ("retain", "destroy"):
+        problems.append(f"removalPolicy must be 'retain' or 'destroy', got {config.removal_policy!r}")
+    if config.request_event_source is not None and (
+        not _EVENT_SOURCE_RE.fullmatch(config.request_event_source)
+        or config.request_event_source.startswith("aws.")
+    ):
+        problems.append(
+            "requestEventSource must be your own event source (not aws.*, which only AWS may put), "
+            f"got {config.request_event_source!r}"
+        )
+    if not _PERFORMED_BY_RE.fullmatch(config.performed_by):
+        problems.append(
+            f"performedBy must be '{PERFORMED_BY_AGENT}' or a Cases customEntity name, got {config.performed_by!r}"
+        )
+    if not problems and config.function_timeout_seconds > MAX_FUNCTION_TIMEOUT_SECONDS:
+        problems.append(
+            f"batchSize {config.batch_size} cannot finish in {MAX_FUNCTION_TIMEOUT_SECONDS} s at "
+            f"{config.cases_max_rps:g} Cases requests/s per environment: lower batchSize or maxConcurrency, "
+            "or raise casesRequestsPerSecond"
+        )
+    return problems
+
+
+def _parse_event_types(raw: Any) -> tuple[str, ...] | None:
+    if isinstance(raw, str):
+        items = raw.split(",")
+    elif isinstance(raw, list | tuple) and all(isinstance(item, str) for item in raw):
+        items = list(raw)
+    else:
+        return None
+    # Upper-case and de-duplicate, keeping order: the rule's pattern and the linker's filter must agree.
+    return tuple(dict.fromkeys(item.strip().upper() for item in items if item.strip()))
+
+
+def _parse_int(raw: Any) -> int | None:
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, str) and re.fullmatch(r"\s*[+-]?\d+\s*", raw):
+        return int(raw)
+    return None
+
+
+def _parse_float(raw: Any) -> float | None:
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int | float):
+        return float(raw)
+    if isinstance(raw, str):
+        try:
+            return float(raw)
+        except ValueError:
+            return None
+    return None
+
+
+def _with_placeholders(values: dict[str, Any]) -> dict[str, Any]:
+    """Fill keys that failed to parse with valid stand-ins, to collect the remaining field problems."""
+    stand_ins: dict[str, Any] = {
+        "cases_domain_id": "placeholder",
+        "connect_instance_arn": "arn:aws:connect:us-east-1:000000000000:instance/placeholder",
+    }
+    return {**stand_ins, **values}

@@ -1,0 +1,276 @@
+"""infra/config.py: context validation and the derived values the stack and the local pipeline share."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.config import (
+    CONTEXT_KEYS,
+    ESM_MAX_CONCURRENCY,
+    ESM_MIN_CONCURRENCY,
+    MAX_BATCH_SIZE,
+    CaseLinkerConfig,
+    ConfigError,
+)
+
+DOMAIN = "11111111-2222-3333-4444-555555555555"
+ARN = "arn:aws:connect:us-east-1:123456789012:instance/aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+REQUIRED = {"casesDomainId": DOMAIN, "connectInstanceArn": ARN}
+
+
+def config(**context: Any) -> CaseLinkerConfig:
+    return CaseLinkerConfig.from_context({**REQUIRED, **context})
+
+
+def problems_for(**context: Any) -> str:
+    with pytest.raises(ConfigError) as raised:
+        CaseLinkerConfig.from_context({**REQUIRED, **context})
+    return str(raised.value)
+
+
+# --- required keys -------------------------------------------------------------------------------------
+def test_missing_required_keys_are_all_named_in_one_error() -> None:
+    with pytest.raises(ConfigError) as raised:
+        CaseLinkerConfig.from_context({})
+    assert raised.value.problems == ("casesDomainId is required", "connectInstanceArn is required")
+    assert "-c casesDomainId=" in str(raised.value)
+
+
+def test_blank_required_values_count_as_missing() -> None:
+    with pytest.raises(ConfigError, match="casesDomainId is required"):
+        CaseLinkerConfig.from_context({"casesDomainId": "  ", "connectInstanceArn": ARN})
+
+
+def test_parse_problems_and_field_problems_are_reported_together() -> None:
+    with pytest.raises(ConfigError) as raised:
+        CaseLinkerConfig.from_context({"maxConcurrency": "two", "removalPolicy": "keep"})
+    assert raised.value.problems == (
+        "casesDomainId is required",
+        "connectInstanceArn is required",
+        "maxConcurrency must be a whole number, got 'two'",
+        "removalPolicy must be 'retain' or 'destroy', got 'keep'",
+    )
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
+        "arn:aws:connect:us-east-1:123456789012:instance/",
+        "arn:aws:connect:us-east-1:1234:instance/abc",
+        "arn:aws:cases:us-east-1:123456789012:instance/abc",
+        f"{ARN}/contact/abc",
+    ],
+)
+def test_a_malformed_instance_arn_is_rejected(arn: str) -> None:
+    assert "connectInstanceArn must look like arn:aws:connect:" in problems_for(connectInstanceArn=arn)
+
+
+@pytest.mark.parametrize("domain", ["a/b", "x" * 501, "has space"])
+def test_a_malformed_domain_id_is_rejected(domain: str) -> None:
+    assert "casesDomainId must be a Cases domain id" in problems_for(casesDomainId=domain)
+
+
+# --- optional keys: defaults ----------------------------------------------------------------------------
+def test_defaults_follow_the_documented_contract() -> None:
+    defaults = config()
+    assert defaults.case_id_attribute == "caseId"
+    assert defaults.contact_event_types == ("COMPLETED",)
+    assert defaults.max_concurrency == 2
+    assert defaults.cases_requests_per_second == 2.0
+    assert defaults.batch_size == 10
+    assert defaults.alarm_email is None
+    assert defaults.removal_policy == "retain"
+    assert defaults.request_event_source is None
+    assert defaults.performed_by == "case-linker"
+
+
+def test_the_instance_arn_is_split_into_its_parts() -> None:
+    parsed = config()
+    assert parsed.connect_instance_id == "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+    assert parsed.connect_instance_region == "us-east-1"
+    assert parsed.connect_instance_account == "123456789012"
+    assert parsed.contact_arn_pattern == f"{ARN}/contact/*"
+    assert parsed.agent_arn_pattern == f"{ARN}/agent/*"
+
+
+# --- optional keys: strings from `-c` and JSON values from cdk.json --------------------------------------
+def test_numbers_given_as_cli_strings_are_parsed() -> None:
+    parsed = config(maxConcurrency="4", casesRequestsPerSecond="10.5", batchSize="5")
+    assert (parsed.max_concurrency, parsed.cases_requests_per_second, parsed.batch_size) == (4, 10.5, 5)
+
+
+def test_numbers_given_as_json_values_are_accepted() -> None:
+    parsed = config(maxConcurrency=3, casesRequestsPerSecond=6, batchSize=1)
+    assert (parsed.max_concurrency, parsed.cases_requests_per_second, parsed.batch_size) == (3, 6.0, 1)
+
+
+def test_event_types_are_upper_cased_and_deduplicated_in_order() -> None:
+    assert config(contactEventTypes="completed, DISCONNECTED,completed").contact_event_types == (
+        "COMPLETED",
+        "DISCONNECTED",
+    )
+    assert config(contactEventTypes=["DISCONNECTED", "COMPLETED"]).contact_event_types == (
+        "DISCONNECTED",
+        "COMPLETED",
+    )
+
+
+def test_removal_policy_is_case_insensitive() -> None:
+    assert config(removalPolicy="DESTROY").removal_policy == "destroy"
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"maxConcurrency": str(ESM_MIN_CONCURRENCY - 1)}, "maxConcurrency must be 2..1000"),
+        ({"maxConcurrency": ESM_MAX_CONCURRENCY + 1}, "maxConcurrency must be 2..1000"),
+        ({"maxConcurrency": "2.5"}, "maxConcurrency must be a whole number"),
+        ({"maxConcurrency": True}, "maxConcurrency must be a whole number"),
+        ({"casesRequestsPerSecond": "0"}, "casesRequestsPerSecond must be above 0"),
+        ({"casesRequestsPerSecond": "fast"}, "casesRequestsPerSecond must be a number"),
+        ({"casesRequestsPerSecond": "nan"}, "casesRequestsPerSecond must be above 0"),
+        ({"batchSize": "0"}, f"batchSize must be 1..{MAX_BATCH_SIZE}"),
+        ({"batchSize": MAX_BATCH_SIZE + 1}, f"batchSize must be 1..{MAX_BATCH_SIZE}"),
+        ({"contactEventTypes": ","}, "contactEventTypes must name at least one event type"),
+        ({"contactEventTypes": "COMPLETED;QUEUED"}, "is not an event type name"),
+        (
+            {"contactEventTypes": {"COMPLETED": 1}},
+            "contactEventTypes must be a comma-separated string or a list",
+        ),
+        ({"alarmEmail": "oncall"}, "alarmEmail must be an email address"),
+        ({"removalPolicy": "snapshot"}, "removalPolicy must be 'retain' or 'destroy'"),
+        ({"requestEventSource": "aws.connect"}, "requestEventSource must be your own event source"),
+        ({"requestEventSource": "has space"}, "requestEventSource must be your own event source"),
+        ({"performedBy": "pipe|not|allowed"}, "performedBy must be 'agent' or a Cases customEntity"),
+        ({"caseIdAttribute": "x" * 200}, "caseIdAttribute must be a contact attribute name"),
+    ],
+)
+def test_a_malformed_optional_value_is_rejected_with_its_key_named(
+    context: dict[str, Any], message: str
+) -> None:
+    assert message in problems_for(**context)
+
+
+def test_a_batch_that_cannot_finish_in_fifteen_minutes_is_rejected() -> None:
+    message = problems_for(batchSize="100", maxConcurrency="1000", casesRequestsPerSecond="2")
+    assert "cannot finish in 900 s" in message
+
+
+# --- derived values -------------------------------------------------------------------------------------
+def test_cases_max_rps_is_the_account_quota_shared_by_the_maximum_concurrency() -> None:
+    assert config().cases_max_rps == 1.0
+    assert config(maxConcurrency="4", casesRequestsPerSecond="10").cases_max_rps == 2.5
+
+
+def test_the_default_function_timeout_fits_a_paced_batch_with_retry_headroom() -> None:
+    # 10 records x 2 Cases calls at 1 req/s = 20 s paced; 50% slack + 30 s headroom = 60 s.
+    assert config().function_timeout_seconds == 60
+
+
+@pytest.mark.parametrize(
+    "context",
+    [{}, {"batchSize": "1"}, {"batchSize": "50", "casesRequestsPerSecond": "20"}, {"maxConcurrency": "10"}],
+)
+def test_the_function_timeout_always_covers_a_full_batch_at_the_paced_rate(context: dict[str, str]) -> None:
+    parsed = config(**context)
+    paced_seconds = parsed.batch_size * 2 / parsed.cases_max_rps
+    assert paced_seconds < parsed.function_timeout_seconds <= 900
+
+
+@pytest.mark.parametrize("context", [{}, {"batchSize": "50"}, {"maxConcurrency": "10"}])
+def test_visibility_timeout_is_at_least_six_function_timeouts_plus_the_batching_window(
+    context: dict[str, str],
+) -> None:
+    parsed = config(**context)
+    assert (
+        parsed.visibility_timeout_seconds
+        >= 6 * parsed.function_timeout_seconds + parsed.batching_window_seconds
+    )
+
+
+def test_max_receive_count_leaves_room_for_throttling_bursts() -> None:
+    # AWS recommends at least 5 for Lambda event sources; each throttled hand-back costs one receive.
+    assert config().max_receive_count >= 5
+
+
+def test_dead_letter_queues_keep_messages_fourteen_days() -> None:
+    assert config().dlq_retention_seconds == 14 * 24 * 3600
+
+
+def test_the_rule_target_retries_for_the_maximum_event_age() -> None:
+    parsed = config()
+    assert parsed.rule_target_max_event_age_seconds == 24 * 3600
+    assert parsed.rule_target_retry_attempts == 185
+
+
+def test_the_contact_event_pattern_matches_the_instance_and_the_configured_types() -> None:
+    assert config(contactEventTypes="COMPLETED,DISCONNECTED").contact_event_pattern == {
+        "source": ["aws.connect"],
+        "detail-type": ["Amazon Connect Contact Event"],
+        "detail": {"eventType": ["COMPLETED", "DISCONNECTED"], "instanceArn": [ARN]},
+    }
+
+
+def test_the_request_pattern_exists_only_when_a_source_is_configured() -> None:
+    assert config().request_event_pattern is None
+    assert config(requestEventSource="com.example.crm").request_event_pattern == {
+        "source": ["com.example.crm"],
+        "detail-type": ["Case Related Item Request"],
+    }
+
+
+def test_the_lambda_environment_carries_exactly_the_linkers_variables() -> None:
+    parsed = config(
+        contactEventTypes="COMPLETED,DISCONNECTED", caseIdAttribute="linkedCase", performedBy="agent"
+    )
+    assert parsed.lambda_environment(dead_letter_queue_url="https://dlq", idempotency_table_name="table") == {
+        "CASES_DOMAIN_ID": DOMAIN,
+        "CASE_ID_ATTRIBUTE": "linkedCase",
+        "CONTACT_EVENT_TYPES": "COMPLETED,DISCONNECTED",
+        "DEAD_LETTER_QUEUE_URL": "https://dlq",
+        "IDEMPOTENCY_TABLE_NAME": "table",
+        "PERFORMED_BY": "agent",
+        "CASES_MAX_RPS": "1",
+        "POWERTOOLS_SERVICE_NAME": "case-linker",
+        "POWERTOOLS_METRICS_NAMESPACE": "CaseLinker",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+
+
+def test_a_fractional_rate_is_written_without_losing_precision() -> None:
+    rate = config(maxConcurrency="3").lambda_environment(
+        dead_letter_queue_url="u", idempotency_table_name="t"
+    )
+    assert float(rate["CASES_MAX_RPS"]) == pytest.approx(2 / 3, rel=1e-5)
+
+
+def test_config_is_immutable() -> None:
+    parsed = config()
+    with pytest.raises(AttributeError):
+        parsed.batch_size = 5  # type: ignore[misc]
+
+
+def test_every_context_key_is_documented_in_the_deploy_guide() -> None:
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "deploy.md").read_text()
+    assert [key for key in CONTEXT_KEYS if f"`{key}`" not in guide] == []
+
+
+def test_config_module_does_not_import_the_cdk() -> None:
+    # The local pipeline imports it without aws-cdk-lib's start-up cost.
+    source = (Path(__file__).resolve().parents[2] / "infra" / "config.py").read_text()
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    } | {
+        (node.module or "").split(".")[0]
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.ImportFrom)
+    }
+    assert not imported & {"aws_cdk", "constructs", "cdk_nag"}

@@ -1,0 +1,135 @@
+"""The function's environment and the linker's settings (functions/case_linker/settings.py) cannot drift."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Template
+
+from infra.config import LINKER_METRIC_BREAKDOWNS, LINKER_METRICS, CaseLinkerConfig
+from tests.infra.synth import FULL_CONTEXT, REPO_ROOT
+
+SETTINGS_FILE = REPO_ROOT / "functions" / "case_linker" / "settings.py"
+#: docs/CONTRACTS.md, "Lambda environment (issue 3)".
+DOCUMENTED_NAMES = {
+    "CASES_DOMAIN_ID",
+    "CASE_ID_ATTRIBUTE",
+    "CONTACT_EVENT_TYPES",
+    "DEAD_LETTER_QUEUE_URL",
+    "IDEMPOTENCY_TABLE_NAME",
+    "PERFORMED_BY",
+    "CASES_MAX_RPS",
+}
+# Read by Powertools and the Lambda runtime, not by the linker's settings.
+PLATFORM_PREFIXES = ("POWERTOOLS_", "AWS_", "_X_AMZN_")
+
+
+@pytest.fixture(scope="module")
+def settings() -> ModuleType:
+    # Skips (reported by -ra) only while the linker is not written; never once settings.py exists.
+    return pytest.importorskip(
+        "case_linker.settings", reason="functions/case_linker/settings.py not written yet"
+    )
+
+
+def deployed_names(template: Template) -> set[str]:
+    [function] = template.find_resources("AWS::Lambda::Function").values()
+    return set(function["Properties"]["Environment"]["Variables"])
+
+
+def linker_names(names: set[str]) -> set[str]:
+    return {name for name in names if not name.startswith(PLATFORM_PREFIXES)}
+
+
+def test_the_function_gets_exactly_the_variables_the_contract_documents(template: Template) -> None:
+    assert linker_names(deployed_names(template)) == DOCUMENTED_NAMES
+
+
+def test_the_function_gets_exactly_the_variables_the_linker_reads(
+    template: Template, settings: ModuleType
+) -> None:
+    assert linker_names(deployed_names(template)) == set(settings.ENVIRONMENT_VARIABLES)
+
+
+def test_the_linker_settings_read_no_variable_outside_their_declared_list(settings: ModuleType) -> None:
+    # Catches a new os.environ read that was not added to ENVIRONMENT_VARIABLES (and so not to the stack).
+    literals = {
+        node.value
+        for node in ast.walk(ast.parse(SETTINGS_FILE.read_text()))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    }
+    variable_like = {value for value in literals if re.fullmatch(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+", value)}
+    assert linker_names(variable_like) <= set(settings.ENVIRONMENT_VARIABLES)
+
+
+@pytest.mark.parametrize("context", [{}, FULL_CONTEXT], ids=["defaults", "every-option"])
+def test_the_linker_accepts_the_values_the_stack_sets(context: dict[str, Any], settings: ModuleType) -> None:
+    config = CaseLinkerConfig.from_context(
+        {
+            "casesDomainId": "11111111-2222-3333-4444-555555555555",
+            "connectInstanceArn": "arn:aws:connect:us-east-1:123456789012:instance/abc",
+            **context,
+        }
+    )
+    environment = config.lambda_environment(
+        dead_letter_queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/CaseLinker-ProcessingDlq-ABC",
+        idempotency_table_name="CaseLinker-CaseLinkerIdempotencyTable-XYZ",
+    )
+    loaded = settings.Settings.from_env(environment)
+    assert loaded.cases_domain_id == config.cases_domain_id
+    assert loaded.case_id_attribute == config.case_id_attribute
+    assert set(loaded.contact_event_types) == set(config.contact_event_types)
+    assert loaded.cases_max_rps == pytest.approx(config.cases_max_rps)
+    assert loaded.performed_by_agent == config.records_agent_as_performer
+
+
+def test_the_settings_file_is_where_the_drift_test_looks(settings: ModuleType) -> None:
+    assert Path(str(settings.__file__)).resolve() == SETTINGS_FILE
+
+
+# --- the dashboard graphs the metrics the linker emits ------------------------------------------------------
+def linker_metric_names() -> dict[str, str]:
+    """Metric-name constants of case_linker.telemetry: {constant name: metric name}."""
+    telemetry = pytest.importorskip("case_linker.telemetry")
+    names: dict[str, str] = {}
+    for node in ast.parse(Path(str(telemetry.__file__)).read_text()).body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
+            [target] = node.targets
+            if isinstance(target, ast.Name) and target.id.isupper() and isinstance(node.value.value, str):
+                names[target.id] = node.value.value
+    return names
+
+
+def test_the_dashboard_graphs_exactly_the_metrics_the_linker_emits() -> None:
+    assert set(linker_metric_names().values()) == set(LINKER_METRICS)
+
+
+def test_the_dashboard_breaks_metrics_down_by_the_dimensions_the_linker_adds() -> None:
+    # Every `counters.incr(NAME, ("dimension", value))` in the linker, as {metric name: dimension}.
+    constants = linker_metric_names()
+    emitted: dict[str, set[str]] = {}
+    for source in (REPO_ROOT / "functions" / "case_linker").glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if not (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "incr"
+            ):
+                continue
+            if not node.args or not isinstance(node.args[0], ast.Name) or node.args[0].id not in constants:
+                continue
+            dimension = node.args[1] if len(node.args) > 1 else None
+            name = constants[node.args[0].id]
+            if isinstance(dimension, ast.Tuple) and isinstance(dimension.elts[0], ast.Constant):
+                emitted.setdefault(name, set()).add(str(dimension.elts[0].value))
+            else:
+                emitted.setdefault(name, set()).add("")
+    assert emitted, "no counters.incr(...) calls found: update this test to the linker's metric API"
+    assert {name: dims for name, dims in emitted.items() if dims != {""}} == {
+        name: {dimension} for name, dimension in LINKER_METRIC_BREAKDOWNS.items()
+    }

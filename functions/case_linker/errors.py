@@ -1,0 +1,46 @@
+"""Our own small set of outcomes for failures; adapters translate AWS errors into these.
+
+Permanent errors go to the dead-letter queue and the record is acknowledged. Transient errors hand the
+record back to SQS (batchItemFailures) for a later delivery.
+"""
+
+from __future__ import annotations
+
+
+class LinkerError(Exception):
+    """Base class. `code` is what ERROR_CODE and the DeadLettered metric carry."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class PermanentError(LinkerError):
+    """Retrying cannot help: dead-letter the message."""
+
+
+class TransientError(LinkerError):
+    """May succeed later: report the record as failed so SQS redelivers it."""
+
+
+class ThrottledError(TransientError):
+    """Cases kept throttling after every retry we could afford."""
+
+
+class AmbiguousError(TransientError):
+    """A create may or may not have committed (connection dropped, timeout, 5xx)."""
+
+
+class OutOfTimeError(TransientError):
+    """Not enough invocation time left to make (or wait for) another call."""
+
+    def __init__(self, message: str = "not enough time left in this invocation") -> None:
+        super().__init__("OutOfTime", message)
+
+
+class CircuitOpenError(TransientError):
+    """Cases throttled us past our retries earlier in this batch: no more Cases calls in it."""
+
+    def __init__(self) -> None:
+        super().__init__("CircuitOpen", "Cases is throttling; not calling it again in this batch")

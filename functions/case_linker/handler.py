@@ -1,0 +1,232 @@
+"""Composition root: builds clients once per execution environment, wires them, and delegates.
+
+Entry point: `case_linker.handler.lambda_handler` (an SQS batch; returns a partial batch response).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.utilities.batch import (
+    AsyncBatchProcessor,
+    EventType,
+    async_process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+
+from case_linker.cases import CasesGateway, install_guards
+from case_linker.dlq import DeadLetterQueue
+from case_linker.linker import Backoff, Linker
+from case_linker.mapping import RelatedItem
+from case_linker.pacing import BatchGuard, Pacer
+from case_linker.processor import RecordProcessor
+from case_linker.settings import Settings
+from case_linker.telemetry import Counters, MetricKey, publish
+
+logger = Logger()
+metrics = Metrics()
+
+# Pinned so that a refactor (module or function rename) never changes the idempotency keys.
+IDEMPOTENCY_KEY_PREFIX = "case-linker#related-item#v1"
+# Longer than the dead-letter queue's 14-day retention: a message replayed from the DLQ is still recognised.
+IDEMPOTENCY_TTL_SECONDS = 15 * 24 * 60 * 60
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Timing knobs (not environment settings): defaults for Lambda, tests shrink them."""
+
+    max_workers: int = 10
+    connect_timeout: float = 2.0
+    read_timeout: float = 5.0
+    # botocore standard mode, calls per operation (reads and Connect). CreateRelatedItem: see Linker.
+    read_attempts: int = 4
+    create_attempts: int = 4
+    # Kept free at the end of the invocation for dead-letter sends and idempotency writes.
+    safety_margin: float = 3.0
+    backoff: Backoff = field(default_factory=Backoff)
+    # Burst of the per-operation token bucket; default one second's worth of CASES_MAX_RPS (at least 1).
+    bucket_capacity: float | None = None
+
+    @property
+    def attempt_seconds(self) -> float:
+        return self.connect_timeout + self.read_timeout
+
+
+@dataclass(frozen=True)
+class Clients:
+    """One client per service (two for Cases: reads retried by botocore, creates not)."""
+
+    cases: Any
+    cases_create: Any
+    connect: Any
+    sqs: Any
+    dynamodb: Any
+
+
+def build_clients(tuning: Tuning, session: boto3.session.Session | None = None) -> Clients:
+    """Create the boto3 clients (about 150 ms each to build: once per execution environment)."""
+    session = session or boto3.session.Session()
+
+    def config(attempts: int, read_timeout: float | None = None) -> Config:
+        return Config(
+            retries={"mode": "standard", "total_max_attempts": attempts},
+            connect_timeout=tuning.connect_timeout,
+            read_timeout=read_timeout or tuning.read_timeout,
+            max_pool_connections=max(10, tuning.max_workers),
+        )
+
+    return Clients(
+        cases=session.client("connectcases", config=config(tuning.read_attempts)),
+        cases_create=session.client("connectcases", config=config(1)),
+        connect=session.client("connect", config=config(tuning.read_attempts)),
+        sqs=session.client("sqs", config=config(3, read_timeout=2.0)),
+        dynamodb=session.client("dynamodb", config=config(3, read_timeout=2.0)),
+    )
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    response: dict[str, Any]
+    counts: dict[MetricKey, int]
+
+
+class App:
+    """The wired function: `handle(event, context)` processes one SQS batch."""
+
+    def __init__(self, settings: Settings, clients: Clients, tuning: Tuning, app_logger: Logger) -> None:
+        self.settings = settings
+        self.tuning = tuning
+        self.guard = BatchGuard(attempt_seconds=tuning.attempt_seconds)
+        self.counters = Counters()
+        pacer = Pacer(settings.cases_max_rps, tuning.bucket_capacity)
+        for client, attempts in ((clients.cases, tuning.read_attempts), (clients.cases_create, 1)):
+            install_guards(
+                client,
+                guard=self.guard,
+                counters=self.counters,
+                max_attempts=attempts,
+                pacer=pacer,
+                breaker=True,
+            )
+        install_guards(
+            clients.connect, guard=self.guard, counters=self.counters, max_attempts=tuning.read_attempts
+        )
+        gateway = CasesGateway(
+            cases=clients.cases,
+            cases_create=clients.cases_create,
+            connect=clients.connect,
+            counters=self.counters,
+        )
+        linker = Linker(
+            gateway, self.guard, self.counters, create_attempts=tuning.create_attempts, backoff=tuning.backoff
+        )
+        self.idempotency_config = IdempotencyConfig(
+            event_key_jmespath="key",
+            payload_validation_jmespath="payload",
+            raise_on_no_idempotency_key=True,
+            expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
+            response_hook=lambda response, _record: {**(response or {}), "replayed": True},
+        )
+        persistence = DynamoDBPersistenceLayer(
+            table_name=settings.idempotency_table_name, boto3_client=clients.dynamodb
+        )
+
+        @idempotent_function(
+            data_keyword_argument="data",
+            persistence_store=persistence,
+            config=self.idempotency_config,
+            key_prefix=IDEMPOTENCY_KEY_PREFIX,
+        )
+        def link_once(*, data: dict[str, Any], item: RelatedItem, redelivered: bool) -> dict[str, Any]:
+            return linker.ensure(item, redelivered=redelivered).as_dict()
+
+        self.records = RecordProcessor(
+            settings=settings,
+            contacts=gateway,
+            link_once=link_once,
+            dead_letters=DeadLetterQueue(clients.sqs, settings.dead_letter_queue_url),
+            guard=self.guard,
+            counters=self.counters,
+            logger=app_logger,
+        )
+        self._executor = ThreadPoolExecutor(max_workers=tuning.max_workers, thread_name_prefix="record")
+        self._logger = app_logger
+
+    def run_batch(self, event: dict[str, Any], context: LambdaContext) -> BatchResult:
+        """Process the batch concurrently; return the partial batch response and this batch's counts."""
+        self.counters.take()
+        self.guard.start_batch(context.get_remaining_time_in_millis() / 1000, self.tuning.safety_margin)
+        self.idempotency_config.register_lambda_context(context)
+        # Reporting every record as failed is a valid partial response; raising would only add noise.
+        processor = AsyncBatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False)
+        response = async_process_partial_response(
+            event=event, record_handler=self._record_handler, processor=processor, context=context
+        )
+        counts = self.counters.take()
+        self._logger.info(
+            "batch done",
+            extra={
+                "records": len(event.get("Records", [])),
+                "failed": len(response["batchItemFailures"]),
+                "breaker_tripped": self.guard.tripped,
+            },
+        )
+        return BatchResult(response=dict(response), counts=counts)
+
+    def handle(
+        self, event: dict[str, Any], context: LambdaContext, sink: Metrics | None = None
+    ) -> dict[str, Any]:
+        result = self.run_batch(event, context)
+        publish(result.counts, sink or metrics)
+        return result.response
+
+    async def _record_handler(self, record: SQSRecord) -> str:
+        # boto3 is blocking: each record runs in a worker thread, with its own copy of the logging context.
+        loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()
+        return await loop.run_in_executor(self._executor, context.run, self.records.process, record)
+
+
+def build_app(
+    settings: Settings,
+    clients: Clients | None = None,
+    tuning: Tuning | None = None,
+    app_logger: Logger | None = None,
+) -> App:
+    """Wire the function from settings; clients default to boto3's (AWS_ENDPOINT_URL_* honoured)."""
+    tuning = tuning or Tuning()
+    return App(settings, clients or build_clients(tuning), tuning, app_logger or logger)
+
+
+def make_lambda_handler(
+    app_factory: Callable[[], App],
+) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """A Lambda entry point that builds its App on first use and keeps it for the execution environment."""
+    built: list[App] = []
+
+    @logger.inject_lambda_context(clear_state=True)
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        if not built:
+            built.append(app_factory())
+        return built[0].handle(event, context)
+
+    return handler
+
+
+lambda_handler = make_lambda_handler(lambda: build_app(Settings.from_env(os.environ)))

@@ -1,0 +1,277 @@
+"""Pure logic: what a message body asks for, and the related item it becomes. No I/O here."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from case_linker.models import ContactDetail, RelatedItemRequest
+from case_linker.settings import Settings
+
+CONTACT_DETAIL_TYPE = "Amazon Connect Contact Event"
+REQUEST_DETAIL_TYPE = "Case Related Item Request"
+
+# Error codes for our own rejections (ERROR_CODE on the dead-letter queue).
+INVALID_JSON = "InvalidJson"
+UNKNOWN_MESSAGE_SHAPE = "UnknownMessageShape"
+VALIDATION = "ValidationException"
+
+_INSTANCE_ARN = re.compile(r"arn:aws[a-z-]*:connect:[a-z0-9-]+:\d{12}:instance/([A-Za-z0-9-]{1,100})")
+
+
+@dataclass(frozen=True)
+class RelatedItem:
+    """A validated CreateRelatedItem call, plus the request's idempotency key if it had one."""
+
+    domain_id: str
+    case_id: str
+    type: str
+    content: dict[str, Any]
+    performed_by: dict[str, str] | None = None
+    idempotency_key: str | None = None
+
+    def api_params(self) -> dict[str, Any]:
+        """Keyword arguments for CreateRelatedItem."""
+        params: dict[str, Any] = {
+            "domainId": self.domain_id,
+            "caseId": self.case_id,
+            "type": self.type,
+            "content": self.content,
+        }
+        if self.performed_by is not None:
+            params["performedBy"] = self.performed_by
+        return params
+
+    @property
+    def contact_arn(self) -> str | None:
+        contact = self.content.get("contact")
+        return contact["contactArn"] if isinstance(contact, dict) else None
+
+
+@dataclass(frozen=True)
+class Ignore:
+    """Acknowledge without any call (an event type we do not link)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class LinkContact:
+    """A contact event to link; the case id may still have to come from the contact's attributes."""
+
+    detail: ContactDetail
+    event_id: str | None
+    instance_id: str
+    contact_arn: str
+    tag_case_id: str | None
+
+    @property
+    def attributes_contact_id(self) -> str:
+        """The contact whose user-defined attributes hold the case id."""
+        return self.detail.initialContactId or self.detail.contactId
+
+
+@dataclass(frozen=True)
+class CreateItem:
+    """A related-item request, already validated."""
+
+    item: RelatedItem
+    event_id: str | None
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """A permanent rejection: goes to the dead-letter queue with this code and message."""
+
+    code: str
+    message: str
+
+
+Decision = Ignore | LinkContact | CreateItem | Invalid
+
+
+def classify(body: str, settings: Settings) -> Decision:
+    """Decide what an SQS message body asks for."""
+    try:
+        document = json.loads(body)
+    except (json.JSONDecodeError, RecursionError) as error:
+        where = (
+            f"{error.msg} at position {error.pos}" if isinstance(error, json.JSONDecodeError) else "too deep"
+        )
+        return Invalid(INVALID_JSON, f"body is not valid JSON: {where}")
+    if not isinstance(document, dict):
+        return Invalid(UNKNOWN_MESSAGE_SHAPE, f"body is a JSON {type(document).__name__}, not an object")
+
+    keys = {_squash(key): key for key in document if isinstance(key, str)}
+    if "detailtype" in keys:
+        detail_type = document[keys["detailtype"]]
+        detail = document.get(keys.get("detail", "detail"))
+        event_id = _str_or_none(document.get(keys.get("id", "id")))
+        if detail_type == CONTACT_DETAIL_TYPE and isinstance(detail, dict):
+            return _contact_event(detail, event_id, settings)
+        if detail_type == REQUEST_DETAIL_TYPE and isinstance(detail, dict):
+            return _request(detail, event_id, settings)
+        shown = detail_type[:100] if isinstance(detail_type, str) else type(detail_type).__name__
+        return Invalid(
+            UNKNOWN_MESSAGE_SHAPE, f"envelope with detail-type {shown!r} and a detail object not handled"
+        )
+    if "type" in document and "content" in document:
+        return _request(document, None, settings)
+    if "contactid" in keys and "eventtype" in keys:
+        return _contact_event(document, None, settings)
+    return Invalid(
+        UNKNOWN_MESSAGE_SHAPE,
+        "neither a Connect contact event nor a related-item request (no detail-type, type/content or contactId)",
+    )
+
+
+def _contact_event(detail: dict[str, Any], event_id: str | None, settings: Settings) -> Decision:
+    raw_type = next((v for k, v in detail.items() if isinstance(k, str) and _squash(k) == "eventtype"), None)
+    event_type = raw_type.strip().upper() if isinstance(raw_type, str) else None
+    if event_type is not None and event_type not in settings.contact_event_types:
+        return Ignore(f"event type {event_type[:64]} is not in CONTACT_EVENT_TYPES")
+    try:
+        parsed = ContactDetail.model_validate(detail)
+    except ValidationError as error:
+        return Invalid(VALIDATION, "contact event " + describe(error, prefix="detail"))
+    match = _INSTANCE_ARN.fullmatch(parsed.instanceArn)
+    if match is None:
+        return Invalid(VALIDATION, "contact event detail.instanceArn is not an Amazon Connect instance ARN")
+    return LinkContact(
+        detail=parsed,
+        event_id=event_id,
+        instance_id=match.group(1),
+        contact_arn=f"{parsed.instanceArn}/contact/{parsed.contactId}",
+        tag_case_id=case_id_from(parsed.tags, settings.case_id_attribute),
+    )
+
+
+def _request(document: dict[str, Any], event_id: str | None, settings: Settings) -> Decision:
+    try:
+        request = RelatedItemRequest.model_validate(document)
+    except ValidationError as error:
+        return Invalid(VALIDATION, "related-item request " + describe(error))
+    dumped = request.model_dump(mode="json", exclude_none=True)
+    return CreateItem(
+        item=RelatedItem(
+            domain_id=request.domainId or settings.cases_domain_id,
+            case_id=request.caseId,
+            type=request.type,
+            content=dumped["content"],
+            performed_by=dumped.get("performedBy") or {"customEntity": settings.performed_by_entity},
+            idempotency_key=request.idempotencyKey,
+        ),
+        event_id=event_id,
+    )
+
+
+def case_id_from(values: Mapping[str, Any] | None, name: str) -> str | None:
+    """The case id in contact tags or attributes, if there is a non-blank one."""
+    if not values:
+        return None
+    value = values.get(name)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return None
+
+
+def contact_item(link: LinkContact, case_id: str, settings: Settings) -> RelatedItem | Invalid:
+    """The Contact related item for a contact event, validated like any request."""
+    agent_arn = link.detail.agentInfo.agentArn if link.detail.agentInfo else None
+    performed_by = (
+        {"userArn": agent_arn}
+        if settings.performed_by_agent and agent_arn
+        else {"customEntity": settings.performed_by_entity}
+    )
+    content: dict[str, Any] = {"contact": {"contactArn": link.contact_arn}}
+    candidate = {
+        "caseId": case_id,
+        "domainId": settings.cases_domain_id,
+        "type": "Contact",
+        "content": content,
+        "performedBy": performed_by,
+    }
+    try:
+        RelatedItemRequest.model_validate(candidate)
+    except ValidationError as error:
+        return Invalid(
+            VALIDATION, f"contact {settings.case_id_attribute} or ARN rejected: " + describe(error)
+        )
+    return RelatedItem(
+        domain_id=settings.cases_domain_id,
+        case_id=case_id,
+        type="Contact",
+        content=content,
+        performed_by=performed_by,
+    )
+
+
+def idempotency_data(item: RelatedItem) -> dict[str, Any]:
+    """What Powertools idempotency hashes: `key` identifies the item, `payload` must match on reuse.
+
+    Keyed on what the item is, never on the SQS message id (redrive and replay give new ids). A request's
+    own idempotencyKey wins; reusing it with different content is a conflict (payload validation).
+    """
+    what = {"domainId": item.domain_id, "caseId": item.case_id, "type": item.type, "content": item.content}
+    if item.idempotency_key is not None:
+        return {"key": {"idempotencyKey": item.idempotency_key}, "payload": what}
+    return {"key": what, "payload": None}
+
+
+def describe(error: ValidationError, prefix: str = "", limit: int = 3) -> str:
+    """Which fields failed and why, without echoing any input value."""
+    parts = []
+    for entry in error.errors(include_input=False, include_url=False, include_context=False)[:limit]:
+        location = ".".join(str(part) for part in (prefix, *entry["loc"]) if part != "")
+        parts.append(f"{location or 'body'}: {entry['msg']}")
+    more = error.error_count() - limit
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def _squash(key: str) -> str:
+    return key.replace("-", "").replace("_", "").lower()
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value[:128] if isinstance(value, str) else None
+
+
+# --- Finding an item that may already exist (after a lost response or on redelivery) -------------
+
+
+def search_filter(item: RelatedItem) -> dict[str, Any]:
+    """The narrowest SearchRelatedItems filter that still finds `item`."""
+    content = item.content
+    if item.type == "File":
+        return {"file": {"fileArn": content["file"]["fileArn"]}}
+    if item.type == "ConnectCase":
+        return {"connectCase": {"caseId": content["connectCase"]["caseId"]}}
+    if item.type == "Sla":
+        return {"sla": {"name": content["sla"]["slaInputConfiguration"]["name"]}}
+    if item.type == "Contact":
+        return {"contact": {"contactArn": content["contact"]["contactArn"]}}
+    return {"comment": {}} if item.type == "Comment" else {"custom": {}}
+
+
+def same_item(item: RelatedItem, found: Mapping[str, Any]) -> bool:
+    """Whether a SearchRelatedItems result is `item` (same type, content and, if shown, performedBy)."""
+    if found.get("type") != item.type:
+        return False
+    performed_by = found.get("performedBy")
+    if performed_by and item.performed_by is not None and performed_by != item.performed_by:
+        return False
+    mine, theirs = item.content, found.get("content") or {}
+    if item.type == "Sla":
+        wanted = mine["sla"]["slaInputConfiguration"]
+        got = (theirs.get("sla") or {}).get("slaConfiguration") or {}
+        keys = ("name", "type", "fieldId", "targetFieldValues")
+        return all(wanted.get(key) == got.get(key) for key in keys)
+    if item.type == "Contact":
+        return (theirs.get("contact") or {}).get("contactArn") == item.contact_arn
+    member = next(iter(mine))
+    return theirs.get(member) == mine[member]

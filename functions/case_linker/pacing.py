@@ -1,0 +1,118 @@
+"""Client-side pacing of Cases calls and the per-batch time and throttling guard.
+
+Hand-written because neither botocore nor the Powertools layer paces ahead of the quota: botocore's
+`adaptive` mode only slows down after it has been throttled (FACTS.md).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+
+from case_linker.errors import CircuitOpenError, OutOfTimeError
+
+Clock = Callable[[], float]
+
+
+class TokenBucket:
+    """Thread-safe token bucket. Callers reserve a token and wait outside the lock until it is theirs."""
+
+    def __init__(self, rate: float, capacity: float, clock: Clock = time.monotonic) -> None:
+        if rate <= 0 or capacity < 1:
+            raise ValueError("rate must be positive and capacity at least 1")
+        self._rate = rate
+        self._capacity = capacity
+        self._clock = clock
+        self._tokens = capacity
+        self._updated = clock()
+        self._lock = threading.Lock()
+
+    def reserve(self, not_after: float = math.inf) -> float:
+        """Take the next token; return how long to wait before using it.
+
+        Raises OutOfTimeError, taking nothing, when the token would only be ready after `not_after`.
+        """
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self._capacity, self._tokens + (now - self._updated) * self._rate)
+            self._updated = now
+            wait = 0.0 if self._tokens >= 1 else (1 - self._tokens) / self._rate
+            if now + wait > not_after:
+                raise OutOfTimeError("the Cases request rate leaves no slot before the deadline")
+            # Tokens go negative: each waiting caller holds a later slot, so waits queue up fairly.
+            self._tokens -= 1
+            return wait
+
+
+class Pacer:
+    """One token bucket per Cases operation (AWS sets the quotas per API)."""
+
+    def __init__(self, rate: float, capacity: float | None = None, clock: Clock = time.monotonic) -> None:
+        self._rate = rate
+        self._capacity = capacity if capacity is not None else max(1.0, rate)
+        self._clock = clock
+        self._buckets: dict[str, TokenBucket] = {}
+        self._lock = threading.Lock()
+
+    def reserve(self, operation: str, not_after: float = math.inf) -> float:
+        """Seconds to wait before sending `operation`."""
+        with self._lock:
+            bucket = self._buckets.get(operation)
+            if bucket is None:
+                bucket = self._buckets[operation] = TokenBucket(self._rate, self._capacity, self._clock)
+        return bucket.reserve(not_after)
+
+
+class BatchGuard:
+    """The batch's deadline and circuit breaker, shared by every thread working on the batch.
+
+    A call attempt may start only if it can finish (connect + read timeout) before the deadline, which
+    already keeps a safety margin of the invocation's remaining time for dead-lettering and bookkeeping.
+    """
+
+    def __init__(
+        self,
+        attempt_seconds: float,
+        clock: Clock = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.attempt_seconds = attempt_seconds
+        self._clock = clock
+        self._sleep = sleep
+        self._deadline = math.inf
+        self._tripped = threading.Event()
+
+    def start_batch(self, remaining_seconds: float, safety_margin: float) -> None:
+        """Reset for a new batch: close the breaker and set the deadline."""
+        self._deadline = self._clock() + remaining_seconds - safety_margin
+        self._tripped.clear()
+
+    @property
+    def last_start(self) -> float:
+        """The latest moment an attempt may start."""
+        return self._deadline - self.attempt_seconds
+
+    def trip(self) -> None:
+        """Stop calling Cases for the rest of this batch."""
+        self._tripped.set()
+
+    @property
+    def tripped(self) -> bool:
+        return self._tripped.is_set()
+
+    def check_breaker(self) -> None:
+        if self._tripped.is_set():
+            raise CircuitOpenError()
+
+    def check_time(self, wait: float = 0.0) -> None:
+        """Raise OutOfTimeError unless an attempt started after `wait` seconds still finishes in time."""
+        if self._clock() + wait > self.last_start:
+            raise OutOfTimeError()
+
+    def sleep(self, seconds: float) -> None:
+        """Back off, unless the attempt after the pause would no longer fit."""
+        self.check_time(seconds)
+        if seconds > 0:
+            self._sleep(seconds)

@@ -1,0 +1,136 @@
+"""The one place the function reads its environment. Everything else receives a `Settings`."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from case_linker.models import CUSTOM_ENTITY_PATTERN
+
+# The variables this module reads; infra's drift test compares them with what the stack sets.
+ENVIRONMENT_VARIABLES: tuple[str, ...] = (
+    "CASES_DOMAIN_ID",
+    "CASE_ID_ATTRIBUTE",
+    "CONTACT_EVENT_TYPES",
+    "DEAD_LETTER_QUEUE_URL",
+    "IDEMPOTENCY_TABLE_NAME",
+    "PERFORMED_BY",
+    "CASES_MAX_RPS",
+)
+
+DEFAULT_CASE_ID_ATTRIBUTE = "caseId"
+DEFAULT_CONTACT_EVENT_TYPES = "COMPLETED"
+DEFAULT_PERFORMED_BY = "case-linker"
+DEFAULT_CASES_MAX_RPS = 2.0
+# PERFORMED_BY=agent records the contact's agent (performedBy.userArn) instead of a custom entity.
+PERFORMED_BY_AGENT = "agent"
+
+_EVENT_TYPE = re.compile(r"[A-Z_]{1,64}")
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_.\-]{3,255}")
+_CUSTOM_ENTITY = re.compile(CUSTOM_ENTITY_PATTERN)
+
+
+class SettingsError(ValueError):
+    """A required setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated function configuration."""
+
+    cases_domain_id: str
+    dead_letter_queue_url: str
+    idempotency_table_name: str
+    case_id_attribute: str = DEFAULT_CASE_ID_ATTRIBUTE
+    contact_event_types: frozenset[str] = frozenset({DEFAULT_CONTACT_EVENT_TYPES})
+    # The customEntity recorded as creator (also the fallback when performed_by_agent has no agent).
+    performed_by_entity: str = DEFAULT_PERFORMED_BY
+    performed_by_agent: bool = False
+    cases_max_rps: float = DEFAULT_CASES_MAX_RPS
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Read and validate the environment; raise SettingsError naming the first bad variable."""
+        performed_by = _optional(environ, "PERFORMED_BY", DEFAULT_PERFORMED_BY)
+        agent = performed_by == PERFORMED_BY_AGENT
+        entity = DEFAULT_PERFORMED_BY if agent else performed_by
+        if len(entity) > 500 or not _CUSTOM_ENTITY.fullmatch(entity):
+            raise SettingsError(
+                f"PERFORMED_BY must be {PERFORMED_BY_AGENT!r} or a Cases customEntity "
+                "(1..500 characters of letters, digits, space and _-.@:/, not ending in a space)"
+            )
+        return cls(
+            cases_domain_id=_domain_id(environ),
+            dead_letter_queue_url=_queue_url(environ),
+            idempotency_table_name=_table_name(environ),
+            case_id_attribute=_case_id_attribute(environ),
+            contact_event_types=_event_types(environ),
+            performed_by_entity=entity,
+            performed_by_agent=agent,
+            cases_max_rps=_rate(environ),
+        )
+
+
+def _required(environ: Mapping[str, str], name: str) -> str:
+    value = environ.get(name, "").strip()
+    if not value:
+        raise SettingsError(f"{name} is required but is missing or empty")
+    return value
+
+
+def _optional(environ: Mapping[str, str], name: str, default: str) -> str:
+    value = environ.get(name, "").strip()
+    return value or default
+
+
+def _domain_id(environ: Mapping[str, str]) -> str:
+    value = _required(environ, "CASES_DOMAIN_ID")
+    if len(value) > 500 or "/" in value:
+        raise SettingsError("CASES_DOMAIN_ID must be a Cases domain id (1..500 characters, no '/')")
+    return value
+
+
+def _queue_url(environ: Mapping[str, str]) -> str:
+    value = _required(environ, "DEAD_LETTER_QUEUE_URL")
+    if not value.startswith(("https://", "http://")):
+        raise SettingsError("DEAD_LETTER_QUEUE_URL must be an SQS queue URL (https://...)")
+    return value
+
+
+def _table_name(environ: Mapping[str, str]) -> str:
+    value = _required(environ, "IDEMPOTENCY_TABLE_NAME")
+    if not _TABLE_NAME.fullmatch(value):
+        raise SettingsError("IDEMPOTENCY_TABLE_NAME must be a DynamoDB table name (3..255 of A-Za-z0-9_.-)")
+    return value
+
+
+def _case_id_attribute(environ: Mapping[str, str]) -> str:
+    value = _optional(environ, "CASE_ID_ATTRIBUTE", DEFAULT_CASE_ID_ATTRIBUTE)
+    if len(value) > 128:
+        raise SettingsError("CASE_ID_ATTRIBUTE must be at most 128 characters")
+    return value
+
+
+def _event_types(environ: Mapping[str, str]) -> frozenset[str]:
+    raw = _optional(environ, "CONTACT_EVENT_TYPES", DEFAULT_CONTACT_EVENT_TYPES)
+    types = frozenset(part.strip().upper() for part in raw.split(",") if part.strip())
+    if not types or not all(_EVENT_TYPE.fullmatch(t) for t in types):
+        raise SettingsError(
+            "CONTACT_EVENT_TYPES must be a comma-separated list of Connect event types, e.g. COMPLETED"
+        )
+    return types
+
+
+def _rate(environ: Mapping[str, str]) -> float:
+    raw = _optional(environ, "CASES_MAX_RPS", str(DEFAULT_CASES_MAX_RPS))
+    try:
+        rate = float(raw)
+    except ValueError:
+        raise SettingsError(
+            f"CASES_MAX_RPS must be a number of requests per second, not {raw[:20]!r}"
+        ) from None
+    if not math.isfinite(rate) or rate <= 0:
+        raise SettingsError("CASES_MAX_RPS must be a positive, finite number of requests per second")
+    return rate

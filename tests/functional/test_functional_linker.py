@@ -1,0 +1,492 @@
+"""The linker end to end: the real handler, moto's SQS and DynamoDB, and the emulator, over HTTP."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from aws_lambda_powertools import Logger
+from case_linker.handler import App, Tuning, build_app, make_lambda_handler
+from case_linker.settings import Settings, SettingsError
+from case_linker.telemetry import (
+    ALREADY_LINKED,
+    DEAD_LETTERED,
+    EVENT_IGNORED,
+    NO_CASE_ID,
+    RELATED_ITEM_CREATED,
+    RETRIED,
+    THROTTLED,
+)
+
+from emulator import Emulator
+from tests.functional.conftest import (
+    DOMAIN_ID,
+    EXPECTED,
+    FAST,
+    INSTANCE_ID,
+    Aws,
+    comment_request,
+    event_body,
+    failed_ids,
+    lambda_context,
+    sqs_event,
+    sqs_record,
+)
+
+CASES = {name: spec["case"] for name, spec in EXPECTED["events"].items() if "case" in spec}
+COMMENT_CASE = CASES["request-comment.json"]
+VOICE_CASE = CASES["contact-completed-voice.json"]
+MISSING_CASE = json.loads(event_body("request-comment-unknown-case.json"))["caseId"]
+
+
+def count(counts: dict[Any, int], name: str, dimension: tuple[str, str] | None = None) -> int:
+    if dimension is None:
+        return sum(v for (n, _, _), v in counts.items() if n == name)
+    return counts.get((name, *dimension), 0)
+
+
+def contact_items(emu: Emulator, case_id: str) -> list[str]:
+    return [
+        i.content["contact"]["contactArn"]
+        for i in emu.related_items(DOMAIN_ID, case_id)
+        if i.type == "Contact"
+    ]
+
+
+def test_given_every_sample_event_in_one_batch_when_handled_then_each_has_its_expected_outcome(
+    make_app: Callable[..., App], emu: Emulator, aws: Aws
+) -> None:
+    # GIVEN the seeded world and one SQS record per sample file
+    names = sorted(EXPECTED["events"])
+    records = {name: sqs_record(event_body(name)) for name in names}
+    before = {i.related_item_id for i in emu.related_items()}
+
+    # WHEN one batch carries them all
+    result = make_app().run_batch(sqs_event(*records.values()), lambda_context())
+
+    # THEN nothing is handed back, and each file did what expected.json says
+    calls = [(c.operation, c.outcome, c.error_code) for c in emu.calls]
+    assert result.response == {"batchItemFailures": []}, (result.counts, calls)
+    created = [i for i in emu.related_items() if i.related_item_id not in before]
+    dead = {m["MessageAttributes"]["SOURCE_MESSAGE_ID"]["StringValue"]: m for m in aws.dead_letters()}
+    for name in names:
+        expected, message_id = EXPECTED["events"][name], records[name]["messageId"]
+        if expected["outcome"] == "linked":
+            matching = [i for i in created if i.case_id == expected["case"] and i.type == expected["type"]]
+            if "contactArn" in expected:
+                matching = [
+                    i for i in matching if i.content["contact"]["contactArn"] == expected["contactArn"]
+                ]
+            assert len(matching) >= 1, name
+        if expected["outcome"] == "dead_lettered":
+            assert (
+                dead[message_id]["MessageAttributes"]["ERROR_CODE"]["StringValue"] == expected["error_code"]
+            ), name
+            assert dead[message_id]["Body"] == records[name]["body"], name
+        else:
+            assert message_id not in dead, name
+    linked = [n for n in names if EXPECTED["events"][n]["outcome"] == "linked"]
+    assert len(created) == len(linked), calls
+    assert count(result.counts, RELATED_ITEM_CREATED) == len(linked)
+    assert count(result.counts, RELATED_ITEM_CREATED, ("type", "Comment")) == 2
+    assert count(result.counts, EVENT_IGNORED) == 2
+    assert count(result.counts, NO_CASE_ID) == 1
+    assert count(result.counts, ALREADY_LINKED) == 1
+    assert count(result.counts, DEAD_LETTERED) == 4
+    assert count(result.counts, DEAD_LETTERED, ("errorCode", "ResourceNotFoundException")) == 1
+
+
+def test_given_a_contact_already_linked_by_a_flow_when_handled_then_no_create_is_made(
+    make_app: Callable[..., App], emu: Emulator
+) -> None:
+    result = make_app().run_batch(
+        sqs_event(sqs_record(event_body("contact-completed-already-linked.json"))), lambda_context()
+    )
+
+    assert result.response == {"batchItemFailures": []}
+    assert emu.calls_to("CreateRelatedItem") == []
+    assert len(emu.calls_to("ListCasesForContact")) == 1
+    assert count(result.counts, ALREADY_LINKED) == 1
+
+
+def test_given_a_case_id_tag_when_handled_then_the_tag_wins_and_attributes_are_not_read(
+    make_app: Callable[..., App], emu: Emulator
+) -> None:
+    name = "contact-completed-tag-case-id.json"
+
+    make_app().run_batch(sqs_event(sqs_record(event_body(name))), lambda_context())
+
+    assert emu.calls_to("GetContactAttributes") == []
+    assert contact_items(emu, CASES[name]) == [EXPECTED["events"][name]["contactArn"]]
+    assert contact_items(emu, VOICE_CASE) == []
+
+
+def test_given_a_contact_without_case_id_when_handled_then_acknowledged_unlinked_and_not_dead_lettered(
+    make_app: Callable[..., App], emu: Emulator, aws: Aws
+) -> None:
+    result = make_app().run_batch(
+        sqs_event(sqs_record(event_body("contact-completed-no-case-id.json"))), lambda_context()
+    )
+
+    assert result.response == {"batchItemFailures": []}
+    assert emu.calls_to("CreateRelatedItem") == []
+    assert aws.dead_letters() == []
+    assert count(result.counts, NO_CASE_ID) == 1
+
+
+def test_given_throttling_three_times_when_a_comment_is_created_then_exactly_one_item(
+    make_app: Callable[..., App], emu: Emulator
+) -> None:
+    emu.script("CreateRelatedItem", ["ThrottlingException"] * 3)
+
+    result = make_app().run_batch(sqs_event(sqs_record(comment_request(COMMENT_CASE))), lambda_context())
+
+    assert result.response == {"batchItemFailures": []}
+    assert [c.error_code for c in emu.calls_to("CreateRelatedItem")] == ["ThrottlingException"] * 3 + [None]
+    assert len(emu.related_items(DOMAIN_ID, COMMENT_CASE)) == 1
+    assert count(result.counts, THROTTLED) == 3
+    assert count(result.counts, RETRIED) == 3
+
+
+def test_given_throttled_reads_when_a_contact_is_linked_then_botocore_retries_them_paced_and_counted(
+    make_app: Callable[..., App], emu: Emulator
+) -> None:
+    emu.script("ListCasesForContact", ["ThrottlingException"] * 2)
+
+    result = make_app().run_batch(
+        sqs_event(sqs_record(event_body("contact-completed-voice.json"))), lambda_context()
+    )
+
+    assert result.response == {"batchItemFailures": []}
+    assert len(emu.calls_to("ListCasesForContact")) == 3
+    assert count(result.counts, THROTTLED) == 2
+    assert count(result.counts, RETRIED) == 2
+    assert len(contact_items(emu, VOICE_CASE)) == 1
+
+
+def test_given_cases_always_throttles_when_a_batch_is_handled_then_all_fail_fast_none_dead_lettered_in_time(
+    make_app: Callable[..., App], emu: Emulator, aws: Aws
+) -> None:
+    # GIVEN Cases throttles every create, and the invocation has 3 s left; real (1 s base) backoff
+    emu.script("CreateRelatedItem", ["ThrottlingException"] * 1000)
+    app = make_app(Tuning(connect_timeout=0.5, read_timeout=1.0, safety_margin=0.5, create_attempts=4))
+    records = [sqs_record(comment_request(COMMENT_CASE, f"note {i}")) for i in range(6)]
+
+    # WHEN the batch is handled
+    started = time.monotonic()
+    result = app.run_batch(sqs_event(*records), lambda_context(remaining_ms=3000))
+    elapsed = time.monotonic() - started
+
+    # THEN every record is handed back, nothing is dead-lettered, and the handler returned in time
+    assert failed_ids(result.response) == {r["messageId"] for r in records}
+    assert aws.dead_letters() == []
+    assert emu.related_items(DOMAIN_ID, COMMENT_CASE) == []
+    assert elapsed < 3.0
+    assert len(emu.calls_to("CreateRelatedItem")) <= 6 * 4
+
+
+def test_given_the_breaker_tripped_when_more_records_follow_then_they_fail_without_calling_cases(
+    make_app: Callable[..., App], emu: Emulator
+) -> None:
+    # GIVEN one worker, so records run one after another, and a create that keeps being throttled
+    emu.script("CreateRelatedItem", ["ThrottlingException"] * 1000)
+    app = make_app(dataclasses.replace(FAST, max_workers=1, create_attempts=2))
+    records = [sqs_record(comment_request(COMMENT_CASE, f"note {i}")) for i in range(4)]
+
+    result = app.run_batch(sqs_event(*records), lambda_context())
+
+    assert failed_ids(result.response) == {r["messageId"] for r in records}
+    assert len(emu.calls_to("CreateRelatedItem")) == 2
+    assert app.guard.tripped
+
+
+def test_given_the_same_message_delivered_twice_when_handled_then_one_item(
+    make_app: Callable[..., App], emu: Emulator
+) -> None:
+    app = make_app()
+    body = comment_request(COMMENT_CASE, "Duplicate me once")
+
+    first = app.run_batch(sqs_event(sqs_record(body)), lambda_context())
+    second = app.run_batch(sqs_event(sqs_record(body, receive_count=1)), lambda_context())
+
+    assert first.response == second.response == {"batchItemFailures": []}
+    assert len(emu.related_items(DOMAIN_ID, COMMENT_CASE)) == 1
+    assert count(second.counts, ALREADY_LINKED) == 1
+    assert len(emu.calls_to("CreateRelatedItem")) == 1
+
+
+def test_given_a_duplicate_inside_one_batch_when_handled_then_one_item_and_the_twin_at_most_handed_back(
+    make_app: Callable[..., App], emu: Emulator
+) -> None:
+    body = event_body("contact-completed-voice.json")
+    records = [sqs_record(body), sqs_record(body)]
+
+    result = make_app().run_batch(sqs_event(*records), lambda_context())
+
+    assert len(contact_items(emu, VOICE_CASE)) == 1
+    assert len(failed_ids(result.response)) <= 1
+
+
+def test_given_a_redelivery_after_the_item_was_made_but_not_recorded_when_handled_then_no_second_item(
+    make_app: Callable[..., App], emu: Emulator
+) -> None:
+    # GIVEN the comment exists (an earlier delivery created it, then the function died before recording it)
+    body = comment_request(COMMENT_CASE, "Created before a crash")
+    emu.add_related_item(
+        DOMAIN_ID,
+        COMMENT_CASE,
+        "Comment",
+        {"comment": {"body": "Created before a crash", "contentType": "Text/Plain"}},
+        {"customEntity": "case-linker"},
+    )
+
+    result = make_app().run_batch(sqs_event(sqs_record(body, receive_count=2)), lambda_context())
+
+    assert result.response == {"batchItemFailures": []}
+    assert emu.calls_to("CreateRelatedItem") == []
+    assert len(emu.related_items(DOMAIN_ID, COMMENT_CASE)) == 1
+
+
+@pytest.mark.parametrize("fault", ["drop_after_commit", "slow_after_commit", "drop"])
+def test_given_a_create_whose_response_is_lost_when_handled_then_exactly_one_comment(
+    make_app: Callable[..., App], emu: Emulator, fault: str
+) -> None:
+    emu.configure(slow_response_s=1.5)  # longer than the read timeout below
+    emu.script("CreateRelatedItem", [fault])
+
+    result = make_app(dataclasses.replace(FAST, read_timeout=0.5)).run_batch(
+        sqs_event(sqs_record(comment_request(COMMENT_CASE))), lambda_context()
+    )
+
+    assert result.response == {"batchItemFailures": []}
+    assert len(emu.related_items(DOMAIN_ID, COMMENT_CASE)) == 1
+    assert len(emu.calls_to("SearchRelatedItems")) == 1
+    assert count(result.counts, RELATED_ITEM_CREATED, ("type", "Comment")) == 1
+
+
+def test_given_a_contact_create_whose_connection_drops_after_commit_when_handled_then_exactly_one_link(
+    make_app: Callable[..., App], emu: Emulator
+) -> None:
+    emu.script("CreateRelatedItem", ["drop_after_commit"])
+
+    result = make_app().run_batch(
+        sqs_event(sqs_record(event_body("contact-completed-voice.json"))), lambda_context()
+    )
+
+    assert result.response == {"batchItemFailures": []}
+    assert len(contact_items(emu, VOICE_CASE)) == 1
+    assert len(emu.calls_to("CreateRelatedItem")) == 1
+
+
+def test_given_an_unknown_case_when_handled_then_dead_lettered_with_resource_not_found_and_acknowledged(
+    make_app: Callable[..., App], aws: Aws
+) -> None:
+    original = {
+        "traceparent": {"stringValue": "00-4bf92f3577b34da6-00f067aa0ba902b7-01", "dataType": "String"}
+    }
+    record = sqs_record(event_body("request-comment-unknown-case.json"), receive_count=2, attributes=original)
+
+    result = make_app().run_batch(sqs_event(record), lambda_context())
+
+    assert result.response == {"batchItemFailures": []}
+    [message] = aws.dead_letters()
+    attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+    assert message["Body"] == record["body"]
+    assert attributes["ERROR_CODE"] == "ResourceNotFoundException"
+    assert attributes["SOURCE_MESSAGE_ID"] == record["messageId"]
+    assert attributes["RECEIVE_COUNT"] == "2"
+    assert attributes["traceparent"] == original["traceparent"]["stringValue"]
+    assert "This case does not exist" not in attributes["ERROR_MESSAGE"]
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [("malformed-body.txt", "InvalidJson"), ("request-comment-too-long.json", "ValidationException")],
+)
+def test_given_a_body_the_api_would_reject_when_handled_then_dead_lettered_before_any_call(
+    make_app: Callable[..., App], emu: Emulator, aws: Aws, name: str, code: str
+) -> None:
+    result = make_app().run_batch(sqs_event(sqs_record(event_body(name))), lambda_context())
+
+    assert result.response == {"batchItemFailures": []}
+    [message] = aws.dead_letters()
+    assert message["MessageAttributes"]["ERROR_CODE"]["StringValue"] == code
+    assert "xxxx" not in message["MessageAttributes"]["ERROR_MESSAGE"]["StringValue"]
+    assert emu.calls == []
+
+
+def test_given_a_mixed_batch_when_handled_then_exactly_the_transient_failure_is_handed_back(
+    make_app: Callable[..., App], emu: Emulator, aws: Aws
+) -> None:
+    # GIVEN a create that fails with 500s on every attempt, among records that succeed, skip or dead-letter
+    emu.script("CreateRelatedItem", ["InternalServerException"] * 4)
+    transient = sqs_record(comment_request(COMMENT_CASE, "fails for now"))
+    others = [
+        sqs_record(event_body("malformed-body.txt")),
+        sqs_record(event_body("contact-queued.json")),
+        sqs_record(event_body("contact-completed-no-case-id.json")),
+        sqs_record(event_body("contact-completed-already-linked.json")),
+    ]
+
+    result = make_app().run_batch(sqs_event(transient, *others), lambda_context())
+
+    assert result.response == {"batchItemFailures": [{"itemIdentifier": transient["messageId"]}]}
+    assert [m["MessageAttributes"]["ERROR_CODE"]["StringValue"] for m in aws.dead_letters()] == [
+        "InvalidJson"
+    ]
+
+
+def test_given_the_dead_letter_queue_is_unavailable_when_a_record_must_be_dead_lettered_then_it_is_handed_back(
+    make_app: Callable[..., App],
+) -> None:
+    app = make_app(dead_letter_queue_url="http://127.0.0.1:1/123456789012/missing-dlq")
+    good, bad = sqs_record(comment_request(COMMENT_CASE)), sqs_record(event_body("malformed-body.txt"))
+
+    result = app.run_batch(sqs_event(good, bad), lambda_context())
+
+    assert failed_ids(result.response) == {bad["messageId"]}
+
+
+def test_given_an_idempotency_key_reused_for_other_content_when_handled_then_dead_lettered_as_conflict(
+    make_app: Callable[..., App], emu: Emulator, aws: Aws
+) -> None:
+    app = make_app()
+    app.run_batch(
+        sqs_event(sqs_record(comment_request(COMMENT_CASE, "first", idempotencyKey="k-1"))), lambda_context()
+    )
+
+    result = app.run_batch(
+        sqs_event(sqs_record(comment_request(COMMENT_CASE, "second", idempotencyKey="k-1"))), lambda_context()
+    )
+
+    assert result.response == {"batchItemFailures": []}
+    assert [m["MessageAttributes"]["ERROR_CODE"]["StringValue"] for m in aws.dead_letters()] == [
+        "IdempotencyKeyConflict"
+    ]
+    assert len(emu.related_items(DOMAIN_ID, COMMENT_CASE)) == 1
+
+
+def test_given_performed_by_agent_when_a_contact_with_an_agent_is_linked_then_the_agent_is_recorded(
+    make_app: Callable[..., App], emu: Emulator
+) -> None:
+    make_app(performed_by_agent=True).run_batch(
+        sqs_event(sqs_record(event_body("contact-completed-voice.json"))), lambda_context()
+    )
+
+    [item] = emu.related_items(DOMAIN_ID, VOICE_CASE)
+    assert item.performed_by == {
+        "userArn": json.loads(event_body("contact-completed-voice.json"))["detail"]["agentInfo"]["agentArn"]
+    }
+
+
+def test_given_ten_records_and_latency_when_handled_then_the_creates_overlap(
+    make_app: Callable[..., App], emu: Emulator
+) -> None:
+    # GIVEN 200 ms per Cases call: one after another, ten creates would take at least 2 s
+    latency = 0.2
+    emu.configure(op_latency_s={"CreateRelatedItem": latency})
+    records = [sqs_record(comment_request(COMMENT_CASE, f"note {i}")) for i in range(10)]
+
+    started = time.monotonic()
+    result = make_app().run_batch(sqs_event(*records), lambda_context())
+    elapsed = time.monotonic() - started
+
+    # THEN all ten were in flight together: every create arrived before the first one could have finished
+    assert result.response == {"batchItemFailures": []}
+    arrivals = sorted(c.monotonic for c in emu.calls_to("CreateRelatedItem"))
+    assert len(arrivals) == 10
+    assert arrivals[-1] - arrivals[0] < latency
+    assert elapsed < 10 * latency * 0.75
+
+
+def test_given_a_request_rate_when_creates_are_sent_then_they_are_paced(
+    make_app: Callable[..., App], emu: Emulator
+) -> None:
+    # GIVEN CASES_MAX_RPS=10 and a bucket of one: creates get slots 0, 100, ..., 700 ms from the first
+    rate, records = 10.0, [sqs_record(comment_request(COMMENT_CASE, f"note {i}")) for i in range(8)]
+    app = make_app(dataclasses.replace(FAST, bucket_capacity=1.0), cases_max_rps=rate)
+
+    # WHEN eight records run concurrently
+    started = time.monotonic()
+    result = app.run_batch(sqs_event(*records), lambda_context())
+    elapsed = time.monotonic() - started
+
+    # THEN the last create could not be sent before its slot, although the emulator would take them all at once
+    assert result.response == {"batchItemFailures": []}
+    assert len(emu.calls_to("CreateRelatedItem")) == 8
+    assert elapsed >= (8 - 1) / rate * 0.95
+
+
+def test_given_the_lambda_entry_point_when_invoked_then_it_builds_once_and_emits_metrics_without_customer_data(
+    settings: Settings, emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    builds: list[int] = []
+
+    def factory() -> App:
+        builds.append(1)
+        return build_app(settings, tuning=FAST)
+
+    handler = make_lambda_handler(factory)
+    secret_body = "Please call me on +1 555 0100 or jane@example.com"
+    event = sqs_event(
+        sqs_record(comment_request(COMMENT_CASE, secret_body)),
+        sqs_record(event_body("contact-completed-voice.json")),
+    )
+
+    first = handler(event, lambda_context())
+    second = handler(sqs_event(sqs_record(event_body("contact-queued.json"))), lambda_context())
+
+    output = capsys.readouterr().out
+    assert first == second == {"batchItemFailures": []}
+    assert builds == [1]
+    assert '"RelatedItemCreated"' in output
+    assert '"type":"Comment"' in output
+    assert "555 0100" not in output
+    assert "example.com" not in output
+    assert "+15555550100" not in output
+
+
+def test_given_customer_data_in_bodies_and_tags_when_handled_then_logs_carry_ids_but_none_of_it(
+    settings: Settings, emu: Emulator
+) -> None:
+    stream = io.StringIO()
+    app_logger = Logger(
+        service=f"case-linker-test-{uuid.uuid4()}", logger_handler=logging.StreamHandler(stream)
+    )
+    app = build_app(settings, tuning=FAST, app_logger=app_logger)
+    secret = "Please call me on +1 555 0100 or jane@example.com"
+    records = [
+        sqs_record(comment_request(COMMENT_CASE, secret)),
+        sqs_record(comment_request(COMMENT_CASE, secret * 400)),  # too long: dead-lettered
+        sqs_record(event_body("contact-completed-voice.json")),  # its tags carry a phone number
+    ]
+
+    app.run_batch(sqs_event(*records), lambda_context())
+
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    text = stream.getvalue()
+    assert "555 0100" not in text
+    assert "+15555550100" not in text
+    assert "example.com" not in text
+    assert {r["messageId"] for r in records} <= {line.get("message_id") for line in lines}
+    contact_lines = [line for line in lines if line.get("contact_id")]
+    assert contact_lines
+    assert all(line["case_id"] == VOICE_CASE for line in contact_lines)
+
+
+def test_given_a_missing_setting_when_the_entry_point_first_runs_then_it_fails_naming_the_variable() -> None:
+    handler = make_lambda_handler(lambda: build_app(Settings.from_env({})))
+
+    with pytest.raises(SettingsError, match="CASES_DOMAIN_ID"):
+        handler(sqs_event(), lambda_context())
+
+
+def test_emulator_contact_helper_is_consistent_with_the_sample_instance(emu: Emulator) -> None:
+    assert emu.instance_arn(INSTANCE_ID) == EXPECTED["connectInstanceArn"]

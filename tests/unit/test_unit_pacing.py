@@ -1,0 +1,107 @@
+"""Token bucket, per-operation pacing and the batch guard, on a fake clock."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from case_linker.errors import CircuitOpenError, OutOfTimeError
+from case_linker.pacing import BatchGuard, Pacer, TokenBucket
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_given_a_full_bucket_when_tokens_are_taken_then_the_burst_is_free_and_then_paced() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate=2.0, capacity=2.0, clock=clock)
+
+    waits = [bucket.reserve() for _ in range(5)]
+
+    assert waits == [0.0, 0.0, 0.5, 1.0, 1.5]
+
+
+def test_given_time_passes_when_a_token_is_taken_then_it_has_refilled_up_to_capacity() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate=2.0, capacity=2.0, clock=clock)
+    bucket.reserve()
+    bucket.reserve()
+
+    clock.now += 100
+
+    assert [bucket.reserve(), bucket.reserve(), bucket.reserve()] == [0.0, 0.0, 0.5]
+
+
+def test_given_a_deadline_when_the_next_slot_is_after_it_then_out_of_time_and_nothing_is_taken() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate=1.0, capacity=1.0, clock=clock)
+    bucket.reserve()
+
+    with pytest.raises(OutOfTimeError):
+        bucket.reserve(not_after=clock.now + 0.5)
+    assert bucket.reserve(not_after=clock.now + 1.0) == 1.0
+
+
+def test_given_many_threads_when_they_reserve_then_every_slot_is_distinct() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate=10.0, capacity=1.0, clock=clock)
+    waits: list[float] = []
+    lock = threading.Lock()
+
+    def take() -> None:
+        wait = bucket.reserve()
+        with lock:
+            waits.append(round(wait, 6))
+
+    threads = [threading.Thread(target=take) for _ in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(waits) == [round(i / 10, 6) for i in range(50)]
+
+
+def test_each_operation_has_its_own_bucket() -> None:
+    pacer = Pacer(rate=1.0, clock=FakeClock())
+
+    assert pacer.reserve("CreateRelatedItem") == 0.0
+    assert pacer.reserve("ListCasesForContact") == 0.0
+    assert pacer.reserve("CreateRelatedItem") == 1.0
+
+
+def test_given_a_high_rate_when_no_capacity_is_given_then_the_burst_is_one_seconds_worth() -> None:
+    pacer = Pacer(rate=20.0, clock=FakeClock())
+    assert [pacer.reserve("Op") for _ in range(21)][-2:] == [0.0, 0.05]
+
+
+def test_given_a_batch_when_an_attempt_would_end_after_the_deadline_then_out_of_time() -> None:
+    clock = FakeClock()
+    slept: list[float] = []
+    guard = BatchGuard(attempt_seconds=2.0, clock=clock, sleep=slept.append)
+    guard.start_batch(remaining_seconds=10.0, safety_margin=3.0)  # attempts must start by now + 5
+
+    guard.check_time()
+    guard.sleep(4.0)
+    with pytest.raises(OutOfTimeError):
+        guard.sleep(5.5)
+    clock.now += 5.1
+    with pytest.raises(OutOfTimeError):
+        guard.check_time()
+    assert slept == [4.0]
+
+
+def test_given_a_tripped_breaker_when_checked_then_circuit_open_until_the_next_batch() -> None:
+    guard = BatchGuard(attempt_seconds=1.0, clock=FakeClock())
+    guard.start_batch(60, 1)
+    guard.trip()
+
+    with pytest.raises(CircuitOpenError):
+        guard.check_breaker()
+    guard.start_batch(60, 1)
+    guard.check_breaker()

@@ -1,0 +1,90 @@
+"""Settings: defaults, parsing, and fail-fast errors that name the variable."""
+
+from __future__ import annotations
+
+import pytest
+from case_linker.settings import ENVIRONMENT_VARIABLES, Settings, SettingsError
+
+REQUIRED = {
+    "CASES_DOMAIN_ID": "9f8e7d6c-5b4a-4392-8e1f-0a1b2c3d4e5f",
+    "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/case-linker-dlq",
+    "IDEMPOTENCY_TABLE_NAME": "case-linker-idempotency",
+}
+
+
+def test_given_only_required_variables_when_loaded_then_documented_defaults_apply() -> None:
+    settings = Settings.from_env(REQUIRED)
+
+    assert settings.cases_domain_id == REQUIRED["CASES_DOMAIN_ID"]
+    assert settings.case_id_attribute == "caseId"
+    assert settings.contact_event_types == frozenset({"COMPLETED"})
+    assert settings.performed_by_entity == "case-linker"
+    assert settings.performed_by_agent is False
+    assert settings.cases_max_rps == 2.0
+
+
+def test_given_every_variable_when_loaded_then_each_is_parsed() -> None:
+    env = {
+        **REQUIRED,
+        "CASE_ID_ATTRIBUTE": "ticket",
+        "CONTACT_EVENT_TYPES": " completed, DISCONNECTED ,",
+        "PERFORMED_BY": "crm bot",
+        "CASES_MAX_RPS": "0.5",
+    }
+
+    settings = Settings.from_env(env)
+
+    assert settings.case_id_attribute == "ticket"
+    assert settings.contact_event_types == frozenset({"COMPLETED", "DISCONNECTED"})
+    assert settings.performed_by_entity == "crm bot"
+    assert settings.cases_max_rps == 0.5
+
+
+def test_given_performed_by_agent_when_loaded_then_agent_mode_with_default_fallback_entity() -> None:
+    settings = Settings.from_env({**REQUIRED, "PERFORMED_BY": "agent"})
+
+    assert settings.performed_by_agent is True
+    assert settings.performed_by_entity == "case-linker"
+
+
+def test_the_declared_variable_names_are_the_ones_read() -> None:
+    assert set(ENVIRONMENT_VARIABLES) == {
+        "CASES_DOMAIN_ID",
+        "CASE_ID_ATTRIBUTE",
+        "CONTACT_EVENT_TYPES",
+        "DEAD_LETTER_QUEUE_URL",
+        "IDEMPOTENCY_TABLE_NAME",
+        "PERFORMED_BY",
+        "CASES_MAX_RPS",
+    }
+
+
+@pytest.mark.parametrize("missing", sorted(REQUIRED))
+def test_given_a_missing_required_variable_when_loaded_then_the_error_names_it(missing: str) -> None:
+    env = {k: v for k, v in REQUIRED.items() if k != missing}
+
+    with pytest.raises(SettingsError, match=missing):
+        Settings.from_env(env)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CASES_MAX_RPS", "fast"),
+        ("CASES_MAX_RPS", "0"),
+        ("CASES_MAX_RPS", "-1"),
+        ("CASES_MAX_RPS", "nan"),
+        ("CASES_MAX_RPS", "inf"),
+        ("CONTACT_EVENT_TYPES", " , "),
+        ("CONTACT_EVENT_TYPES", "COMPLETED;QUEUED"),
+        ("PERFORMED_BY", "bad entity!"),
+        ("PERFORMED_BY", "x" * 501),
+        ("DEAD_LETTER_QUEUE_URL", "case-linker-dlq"),
+        ("IDEMPOTENCY_TABLE_NAME", "a b"),
+        ("CASES_DOMAIN_ID", "x" * 501),
+        ("CASE_ID_ATTRIBUTE", "x" * 129),
+    ],
+)
+def test_given_a_malformed_variable_when_loaded_then_the_error_names_it(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({**REQUIRED, name: value})

@@ -62,13 +62,22 @@ FAILURE_ATTRIBUTES = frozenset(
 )
 
 
+# Tells the linker this message was delivered before (its receive count restarts at 1 on replay), so it looks
+# for an item an earlier, ambiguous attempt may have created before creating one. Same name as
+# functions/case_linker/processor.py's REPLAYED_ATTRIBUTE (a test holds them together).
+REPLAYED_ATTRIBUTE = "REPLAYED"
+MAX_MESSAGE_ATTRIBUTES = 10
+
+
 def replay_attributes(attributes: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """The message attributes to send back: the original ones, without the failure attributes."""
+    """The message attributes to send back: the original ones, without the failure attributes, plus REPLAYED."""
     kept: dict[str, dict[str, Any]] = {}
     for name, value in attributes.items():
         if name in FAILURE_ATTRIBUTES:
             continue
         kept[name] = {k: value[k] for k in ("DataType", "StringValue", "BinaryValue") if k in value}
+    if REPLAYED_ATTRIBUTE in kept or len(kept) < MAX_MESSAGE_ATTRIBUTES:
+        kept[REPLAYED_ATTRIBUTE] = {"DataType": "String", "StringValue": "dlq"}
     return kept
 
 

@@ -39,6 +39,8 @@ from case_linker.telemetry import (
 )
 
 IDEMPOTENCY_KEY_CONFLICT = "IdempotencyKeyConflict"
+# Set by `python -m ops dlq replay`: the message was delivered before even though its receive count is 1 again.
+REPLAYED_ATTRIBUTE = "REPLAYED"
 
 # Outcomes of a record that is acknowledged (deleted from the queue).
 LINKED = "linked"
@@ -142,7 +144,7 @@ class RecordProcessor:
         self._guard.check_breaker()
         try:
             result = self._link_once(
-                data=idempotency_data(item), item=item, redelivered=receive_count(record) > 1
+                data=idempotency_data(item), item=item, redelivered=delivered_before(record)
             )
         except PermanentError as error:
             return self._dead_letter(record, error.code, error.message)
@@ -170,6 +172,11 @@ class RecordProcessor:
         self._counters.incr(DEAD_LETTERED, ("errorCode", code))
         self._logger.warning("dead-lettered", extra={"error_code": code, "error_message": message})
         return DEAD_LETTERED_OUTCOME
+
+
+def delivered_before(record: SQSRecord) -> bool:
+    """True when an earlier delivery may have created the item: a redelivery, or a replay from a DLQ."""
+    return receive_count(record) > 1 or REPLAYED_ATTRIBUTE in (record.message_attributes or {})
 
 
 def receive_count(record: SQSRecord) -> int:

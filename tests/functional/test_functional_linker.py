@@ -254,6 +254,32 @@ def test_given_a_redelivery_after_the_item_was_made_but_not_recorded_when_handle
     assert len(emu.related_items(DOMAIN_ID, COMMENT_CASE)) == 1
 
 
+def test_given_a_comment_replayed_from_a_dlq_whose_item_exists_when_handled_then_no_second_item(
+    make_app: Callable[..., App], emu: Emulator
+) -> None:
+    # GIVEN an earlier delivery created the comment and then failed ambiguously until SQS redrove it to the
+    # DLQ; `ops dlq replay` sends it back with a fresh receive count of 1 and the REPLAYED attribute
+    body = comment_request(COMMENT_CASE, "Created before an outage")
+    emu.add_related_item(
+        DOMAIN_ID,
+        COMMENT_CASE,
+        "Comment",
+        {"comment": {"body": "Created before an outage", "contentType": "Text/Plain"}},
+        {"customEntity": "case-linker"},
+    )
+    replayed = {"REPLAYED": {"dataType": "String", "stringValue": "dlq"}}
+
+    # WHEN the linker handles the replayed message
+    result = make_app().run_batch(
+        sqs_event(sqs_record(body, receive_count=1, attributes=replayed)), lambda_context()
+    )
+
+    # THEN it finds the comment instead of creating a duplicate
+    assert result.response == {"batchItemFailures": []}
+    assert emu.calls_to("CreateRelatedItem") == []
+    assert len(emu.related_items(DOMAIN_ID, COMMENT_CASE)) == 1
+
+
 @pytest.mark.parametrize("fault", ["drop_after_commit", "slow_after_commit", "drop"])
 def test_given_a_create_whose_response_is_lost_when_handled_then_exactly_one_comment(
     make_app: Callable[..., App], emu: Emulator, fault: str

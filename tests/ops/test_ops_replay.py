@@ -26,6 +26,8 @@ from tests.ops.helpers import (
 )
 
 TRACE = {"traceparent": {"DataType": "String", "StringValue": "00-abc-def-01"}}
+# What replay adds so the linker knows the message was delivered before.
+REPLAYED = {"REPLAYED": {"DataType": "String", "StringValue": "dlq"}}
 
 
 def replay(
@@ -58,7 +60,7 @@ def test_replay_keeps_body_and_attributes_but_drops_failure_attributes(
     assert depth(sqs, queues.processing_dlq) == (0, 0)
     [moved] = drain(sqs, queues.main)
     assert moved["Body"] == body
-    assert moved["MessageAttributes"] == TRACE
+    assert moved["MessageAttributes"] == {**TRACE, **REPLAYED}
     [record] = [json.loads(line) for line in backup.read_text().splitlines()]
     assert record["body"] == body
     assert record["message_attributes"]["ERROR_CODE"]["StringValue"] == "ThrottlingException"
@@ -334,7 +336,7 @@ def test_the_rule_target_dlq_replays_to_the_main_queue_without_eventbridge_attri
     assert result.exit_code == 0, result.output
     [moved] = drain(sqs, queues.main)
     assert moved["Body"] == body
-    assert "MessageAttributes" not in moved
+    assert moved["MessageAttributes"] == REPLAYED
 
 
 def test_the_pacer_keeps_to_the_rate() -> None:

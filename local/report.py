@@ -1,0 +1,129 @@
+"""The run's report: a readable rich rendering and the machine-readable JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from local.reconcile import InputResult, Outcome, Reconciliation
+
+_STYLES = {
+    Outcome.LINKED: "green",
+    Outcome.SKIPPED: "yellow",
+    Outcome.DEAD_LETTERED: "magenta",
+    Outcome.FILTERED: "cyan",
+    Outcome.REJECTED: "red",
+    Outcome.PENDING: "red",
+    Outcome.LOST: "bold red",
+}
+# Above this many inputs, only the interesting rows (not linked as expected) are listed one by one.
+MAX_ROWS = 60
+
+
+def _where(result: InputResult) -> str:
+    if result.outcome is Outcome.LINKED:
+        return ", ".join(result.case_ids)
+    if result.dlq_queue:
+        return f"{result.dlq_queue} DLQ"
+    return ""
+
+
+def _detail(result: InputResult) -> str:
+    if result.outcome is Outcome.LINKED:
+        extra = f" ({result.items} items)" if result.items > 1 else ""
+        return f"{result.item_type}{extra}"
+    if result.outcome is Outcome.DEAD_LETTERED:
+        message = (result.error_message or "")[:90]
+        return f"{result.error_code}: {message}" if message else str(result.error_code)
+    if result.outcome is Outcome.PENDING:
+        return f"still on the queue after {result.deliveries} deliveries"
+    if result.outcome is Outcome.LOST:
+        return f"no item, no DLQ message, never acknowledged ({result.deliveries} deliveries)"
+    return result.reason or ""
+
+
+def render(
+    result: Reconciliation, console: Console, *, facts: dict[str, Any] | None = None, verbose: bool = False
+) -> None:
+    """Print what happened to every input, the DLQs by reason, the skips by reason and the verdict."""
+    rows = result.inputs
+    if not verbose and len(rows) > MAX_ROWS:
+        rows = [r for r in rows if r.outcome is not Outcome.LINKED or r.mismatch is not None]
+    table = Table(title="What happened to each input", show_lines=False, expand=False)
+    table.add_column("input", overflow="fold")
+    table.add_column("route")
+    table.add_column("outcome")
+    table.add_column("case / queue", overflow="fold")
+    table.add_column("detail", overflow="fold")
+    table.add_column("expected")
+    for row in rows:
+        style = _STYLES[row.outcome]
+        if row.expected is None:
+            verdict = ""
+        elif row.mismatch is None:
+            verdict = "[green]ok[/]"
+        else:
+            verdict = f"[bold red]{row.mismatch}[/]"
+        table.add_row(
+            row.name, row.route, f"[{style}]{row.outcome.value}[/]", _where(row), _detail(row), verdict
+        )
+    if rows:
+        console.print(table)
+    hidden = len(result.inputs) - len(rows)
+    if hidden:
+        console.print(f"[dim]{hidden} inputs linked as expected are not listed (--verbose lists them).[/]")
+
+    summary = result.summary()
+    totals = Table(title="Totals", show_header=False)
+    totals.add_column("what")
+    totals.add_column("count", justify="right")
+    for key in ("inputs", "linked", "skipped", "dead_lettered", "filtered", "rejected", "pending", "lost"):
+        totals.add_row(key.replace("_", " "), str(summary[key]))
+    totals.add_row("related items created", str(result.items_created))
+    totals.add_row("duplicate related items", str(result.duplicates))
+    if result.unattributed_items:
+        totals.add_row("items no input explains", str(result.unattributed_items))
+    stats = result.poller
+    totals.add_row(
+        "invocations (records)", f"{stats.invocations} ({stats.records}, {stats.failed} handed back)"
+    )
+    console.print(totals)
+
+    if result.dlq_by_code:
+        dlq = Table(title="Dead-letter queues by ERROR_CODE")
+        dlq.add_column("queue")
+        dlq.add_column("ERROR_CODE")
+        dlq.add_column("messages", justify="right")
+        for queue, codes in sorted(result.dlq_by_code.items()):
+            for code, count in sorted(codes.items()):
+                dlq.add_row(queue, code, str(count))
+        console.print(dlq)
+    if result.skips_by_reason:
+        skips = Table(title="Skips by reason")
+        skips.add_column("reason")
+        skips.add_column("inputs", justify="right")
+        for reason, count in sorted(result.skips_by_reason.items()):
+            skips.add_row(reason, str(count))
+        console.print(skips)
+    if facts:
+        console.print("[dim]" + ", ".join(f"{k} {v}" for k, v in facts.items()) + "[/]")
+    for error in result.poller_errors[:10]:
+        console.print(f"[red]poller: {error}[/]")
+
+    if result.ok:
+        console.print(
+            "[bold green]OK[/]: every input has its expected outcome; nothing lost, nothing duplicated."
+        )
+        return
+    problems = []
+    if result.mismatches:
+        problems.append(f"{len(result.mismatches)} outcome(s) differ from the expected ones")
+    if result.lost:
+        problems.append(f"{result.lost} lost")
+    if result.pending or not result.drained:
+        problems.append(f"{result.pending} still pending (the queue did not drain in time)")
+    if result.duplicates:
+        problems.append(f"{result.duplicates} duplicate related item(s)")
+    console.print("[bold red]FAILED[/]: " + "; ".join(problems))

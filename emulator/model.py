@@ -324,7 +324,7 @@ def _validate(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
             return
         _check_value(errors, shape, value, path)
     elif kind in ("double", "float"):
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not _fits_double(value):
             _fail(errors, shape, value, path, "Member must be a number")
             return
         _check_value(errors, shape, value, path)
@@ -372,3 +372,11 @@ def encode_output(shape: Shape | None, value: Any, timestamp_format: str = "unix
     if kind == "timestamp" and isinstance(value, dt.datetime):
         return _timestamp(value, shape.serialization.get("timestampFormat", timestamp_format))
     return value
+
+
+def _fits_double(value: int | float) -> bool:
+    """Finite, and (for an int) small enough to be a double: 10**400 is neither."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False

@@ -27,6 +27,7 @@ PERMANENT_CODES = frozenset(
         "ValidationException",
         "InvalidParameterException",
         "InvalidRequestException",
+        "SerializationException",
     }
 )
 # Largest first backoff botocore's standard mode uses (throttling); doubles per attempt, capped at 20 s.
@@ -160,6 +161,12 @@ class CasesGateway:
         except ParamValidationError as error:
             raise PermanentError(
                 "ValidationException", f"{operation} rejected by client-side validation"
+            ) from error
+        except (TypeError, ValueError, OverflowError) as error:
+            # botocore failed to serialise the request (e.g. a number no double holds): nothing was sent and
+            # resending cannot help. Backstop for what the models should already have rejected.
+            raise PermanentError(
+                "ValidationException", f"{operation} request could not be serialised: {type(error).__name__}"
             ) from error
         except BotoCoreError as error:
             # Connection errors and timeouts: the request may have reached the service.

@@ -95,14 +95,20 @@ class Invalid:
 Decision = Ignore | LinkContact | CreateItem | Invalid
 
 
+def _reject_constant(name: str) -> Any:
+    # Python's json accepts NaN and Infinity; JSON (RFC 8259) and the Cases API do not.
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def classify(body: str, settings: Settings) -> Decision:
     """Decide what an SQS message body asks for."""
     try:
-        document = json.loads(body)
-    except (json.JSONDecodeError, RecursionError) as error:
-        where = (
-            f"{error.msg} at position {error.pos}" if isinstance(error, json.JSONDecodeError) else "too deep"
-        )
+        document = json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as error:
+        if isinstance(error, json.JSONDecodeError):
+            where = f"{error.msg} at position {error.pos}"
+        else:
+            where = "too deep" if isinstance(error, RecursionError) else str(error)
         return Invalid(INVALID_JSON, f"body is not valid JSON: {where}")
     if not isinstance(document, dict):
         return Invalid(UNKNOWN_MESSAGE_SHAPE, f"body is a JSON {type(document).__name__}, not an object")

@@ -8,6 +8,7 @@ model at cold start.
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -32,6 +33,9 @@ STRING_VALUE_MAX = 4100
 TARGET_SLA_MINUTES_MAX = 1051200
 CUSTOM_FIELDS_MAX = 50
 IDEMPOTENCY_KEY_MAX = 256
+# A field's doubleValue travels as a JSON number that must fit a double: no NaN or infinities, and no integer
+# botocore cannot turn into a float (it raises OverflowError on our side instead of sending).
+DOUBLE_MAX = sys.float_info.max
 
 RELATED_ITEM_TYPES: tuple[str, ...] = ("Contact", "Comment", "File", "Sla", "ConnectCase", "Custom")
 # The content union member each related-item type requires.
@@ -88,7 +92,11 @@ class EmptyValue(_Strict):
 
 class FieldValueUnion(_Union):
     stringValue: Annotated[StrictStr, StringConstraints(max_length=STRING_VALUE_MAX)] | None = None
-    doubleValue: StrictFloat | StrictInt | None = None
+    doubleValue: (
+        Annotated[StrictFloat, Field(allow_inf_nan=False)]
+        | Annotated[StrictInt, Field(ge=-int(DOUBLE_MAX), le=int(DOUBLE_MAX))]
+        | None
+    ) = None
     booleanValue: StrictBool | None = None
     emptyValue: EmptyValue | None = None
     userArnValue: StrictStr | None = None

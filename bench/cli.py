@@ -1,0 +1,202 @@
+"""`python -m bench`: run the benchmarks side by side, write bench/results.json, print goal vs measured."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from bench.coldstart import run_coldstart
+from bench.drain import BASELINE_HANDLER, DrainSettings, ideal_goodput_over_quota, run_drain
+from bench.inproc import InprocSettings, run_inproc
+from bench.report import evaluate, render
+from local.pipeline import HANDLER
+
+VARIANT_HANDLER = "bench.variants.lambda_handler"
+BENCHMARKS = ("drain", "batch", "overhead", "coldstart")
+DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.json"
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smoke run: small N, few repeats (~2 min)")
+    parser.add_argument("--events", type=int, help="backlog size for the drain (default 1000, quick 200)")
+    parser.add_argument("--quota", type=float, default=20.0, help="scaled Cases quota, requests/s (AWS: 2)")
+    parser.add_argument("--burst", type=int, default=10, help="Cases burst (AWS: 10)")
+    parser.add_argument("--max-concurrency", type=int, default=2, help="ESM maximum concurrency (stack: 2)")
+    parser.add_argument("--batch-size", type=int, default=10, help="ESM batch size in the drain (stack: 10)")
+    parser.add_argument(
+        "--drain-latency",
+        type=float,
+        help="emulator latency per call in the drain (default 0.05 s scaled down like the quota)",
+    )
+    parser.add_argument(
+        "--visibility-timeout",
+        type=int,
+        default=30,
+        help="queue visibility timeout in the drain, s (the stack's 6x function timeout would make a "
+        "handed-back record wait 6 minutes)",
+    )
+    parser.add_argument(
+        "--function-timeout", type=float, default=30.0, help="function timeout in the drain, s"
+    )
+    parser.add_argument("--overhead-records", type=int, help="records per overhead round (300, quick 50)")
+    parser.add_argument("--repeats", type=int, help="measured rounds per benchmark (5, quick 2)")
+    parser.add_argument(
+        "--bucket-capacity",
+        type=float,
+        help="experiment: also drain with the linker's per-environment token bucket capacity set to this "
+        "(bench/variants.py); reported beside the product's figures, not as them",
+    )
+    parser.add_argument("--only", action="append", choices=BENCHMARKS, help="run only these (repeatable)")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="results file")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
+    return parser.parse_args(argv)
+
+
+def machine() -> dict[str, Any]:
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return {
+        "hostname": platform.node(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "load_average_at_start": load,
+    }
+
+
+def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
+    selected = set(args.only or BENCHMARKS)
+    events = args.events or (200 if args.quick else 1000)
+    repeats = args.repeats or (2 if args.quick else 5)
+    overhead_records = args.overhead_records or (50 if args.quick else 300)
+    scale = args.quota / 2.0
+    drain_latency = args.drain_latency if args.drain_latency is not None else 0.05 / scale
+    results: dict[str, Any] = {
+        "context": {
+            "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "machine": machine(),
+            "quick": args.quick,
+            "only": sorted(selected),
+            "note": "absolute times on a shared 2-core machine are noise; compare the ratios",
+        }
+    }
+    timings: dict[str, float] = {}
+
+    if "coldstart" in selected:
+        console.log("cold start: fresh interpreters, handler vs boto3")
+        started = time.monotonic()
+        results["coldstart"] = run_coldstart(repeats=max(3, repeats + 2))
+        timings["coldstart"] = time.monotonic() - started
+
+    if {"batch", "overhead"} & selected:
+        console.log("batch latency and per-record overhead: one execution environment in a subprocess")
+        started = time.monotonic()
+        inproc = run_inproc(
+            InprocSettings(
+                batch_rounds=repeats,
+                batch_latency_s=0.05,
+                overhead_rounds=repeats,
+                overhead_records=overhead_records,
+                timeout_s=600.0,
+            )
+        )
+        for name in ("batch", "overhead"):
+            if name in selected:
+                results[name] = {**inproc[name], "check": inproc["check"]}
+        timings["batch+overhead"] = time.monotonic() - started
+
+    if "drain" in selected:
+        settings = DrainSettings(
+            events=events,
+            quota=args.quota,
+            burst=args.burst,
+            latency_s=drain_latency,
+            max_concurrency=args.max_concurrency,
+            batch_size=args.batch_size,
+            function_timeout_s=args.function_timeout,
+            visibility_timeout_s=args.visibility_timeout,
+            timeout_s=events / args.quota * 4 + 10 * args.visibility_timeout,
+        )
+        runs = {}
+        for consumer, handler in (("case-linker", HANDLER), ("baseline", BASELINE_HANDLER)):
+            console.log(f"drain: {events} events, {consumer} ({handler})")
+            started = time.monotonic()
+            runs[consumer] = run_drain(settings, consumer=consumer, handler=handler)
+            timings[f"drain.{consumer}"] = time.monotonic() - started
+        if args.bucket_capacity is not None:
+            consumer = f"case-linker, bucket capacity {args.bucket_capacity:g} (experiment)"
+            console.log(f"drain: {events} events, {consumer}")
+            started = time.monotonic()
+            runs["experiment"] = run_drain(
+                settings,
+                consumer=consumer,
+                handler=VARIANT_HANDLER,
+                extra_environment={"BENCH_BUCKET_CAPACITY": str(args.bucket_capacity)},
+            )
+            timings["drain.experiment"] = time.monotonic() - started
+        linker, baseline = runs["case-linker"], runs["baseline"]
+        results["drain"] = {
+            "goodput_over_quota": linker.goodput_over_quota,
+            "throttled_share": linker.throttled_share,
+            "handed_back": linker.handed_back,
+            "lost": linker.lost,
+            "duplicates": linker.duplicates,
+            "baseline_goodput_over_quota": baseline.goodput_over_quota,
+            "baseline_throttled_share": baseline.throttled_share,
+            "baseline_handed_back": baseline.handed_back,
+            "details": {
+                "settings": {**asdict(settings), "quota_scale": settings.quota_scale},
+                "cases_max_rps_per_environment": args.quota / args.max_concurrency,
+                "paced_cycle_s": args.batch_size / (args.quota / args.max_concurrency),
+                "ideal_goodput_over_quota": ideal_goodput_over_quota(events, args.quota, args.burst),
+                "case_linker": linker.to_json(),
+                "baseline": baseline.to_json(),
+                **({"experiment": runs["experiment"].to_json()} if "experiment" in runs else {}),
+            },
+        }
+    results["context"]["runtime_s"] = timings
+    results["goals"] = evaluate(results)
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    console = Console()
+    started = time.monotonic()
+    results = run(args, console)
+    results["context"]["runtime_s"]["total"] = time.monotonic() - started
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    title = f"case-linker benchmarks ({'quick' if args.quick else 'full'}, {results['context']['date']})"
+    render(results["goals"], title, console)
+    if "drain" in results:
+        _drain_summary(results["drain"]["details"], console)
+    console.print(f"results: {args.output}  ({results['context']['runtime_s']['total']:.0f} s)")
+    missed = [row["key"] for row in results["goals"] if row["pass"] is False]
+    return 1 if args.strict and missed else 0
+
+
+def _drain_summary(details: dict[str, Any], console: Console) -> None:
+    for name in ("case_linker", "baseline", "experiment"):
+        run = details.get(name)
+        if run is None:
+            continue
+        console.print(
+            f"  drain {run['consumer']}: {run['items_created']} items in {run['span_s']:.1f} s "
+            f"(wall {run['wall_s']:.1f} s), CreateRelatedItem {run['create_calls']} calls / "
+            f"{run['create_throttled']} throttled, ListCasesForContact {run['list_calls']} / "
+            f"{run['list_throttled']}, handed back {run['handed_back']}, redelivered {run['redelivered']}, "
+            f"dead-lettered {run['dead_lettered']}, lost {run['lost']}, pending {run['pending']}, "
+            f"duplicates {run['duplicates']}, drained {run['drained']}, median cycle {run['median_cycle_s']:.2f} s, "
+            f"goodput/quota {run['goodput_over_quota']:.3f}"
+        )

@@ -1,0 +1,183 @@
+"""Backlog drain: N queued contact COMPLETED events against a Cases quota, the linker vs the baseline.
+
+Both consumers run through the same local pipeline (moto SQS + the poller standing in for Lambda's event source
+mapping, one worker process per execution environment) with the same settings; only the handler differs.
+Everything is read from evidence: the emulator's recorded calls and stored related items, the poller's
+deliveries, the reconciliation of every published event.
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from emulator import DEFAULT_QUOTAS, Call, EmulatorConfig, Quota
+from local import LocalPipeline, PipelineOptions
+from local.poller import Delivery, RecordOutcome
+
+BASELINE_HANDLER = "bench.baseline.lambda_handler"
+# The Cases operations AWS meters separately (per API); each gets the scaled quota and the same burst.
+CASES_OPERATIONS = ("CreateRelatedItem", "ListCasesForContact", "SearchRelatedItems")
+REAL_CREATE_RATE = DEFAULT_QUOTAS["CreateRelatedItem"].rate  # 2 req/s, AWS's default
+
+
+@dataclass(frozen=True, kw_only=True)
+class DrainSettings:
+    events: int
+    quota: float  # CreateRelatedItem (and the other Cases APIs) requests/s, scaled up from AWS's 2
+    burst: int
+    latency_s: float  # emulator latency per call
+    max_concurrency: int
+    batch_size: int
+    function_timeout_s: float
+    visibility_timeout_s: int
+    timeout_s: float  # bound on each drain
+
+    @property
+    def quota_scale(self) -> float:
+        return self.quota / REAL_CREATE_RATE
+
+
+@dataclass(frozen=True, kw_only=True)
+class DrainRun:
+    """What one consumer did with the backlog."""
+
+    consumer: str
+    events: int
+    drained: bool
+    items_created: int
+    duplicates: int
+    lost: int
+    pending: int
+    dead_lettered: int
+    dlq_by_code: dict[str, dict[str, int]]
+    create_calls: int
+    create_throttled: int
+    list_calls: int
+    list_throttled: int
+    handed_back: int  # deliveries not deleted after the invocation (batchItemFailures or a failed batch)
+    redelivered: int  # deliveries with ApproximateReceiveCount > 1
+    invocations: int
+    invocation_status: dict[str, int]  # ok / error / timeout / killed
+    max_invocation_s: float
+    # Per execution environment: median seconds from one invocation's end to the next's. Below the paced
+    # minimum (batch size / CASES_MAX_RPS) the environment could spend its whole share of the quota; above it,
+    # something other than pacing (the handler or the local rig) held it back.
+    median_cycle_s: float
+    span_s: float  # first emulator call -> last successful CreateRelatedItem
+    wall_s: float  # first publish -> queue drained (includes cold starts, batching window, quiet period)
+    median_invocation_s: float
+    goodput_over_quota: float
+    throttled_share: float
+    handler_metrics: dict[str, int]
+    poller_errors: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def emulator_config(settings: DrainSettings) -> EmulatorConfig:
+    quotas: dict[str, Quota | None] = {
+        op: Quota(rate=DEFAULT_QUOTAS[op].rate, burst=settings.burst) for op in CASES_OPERATIONS
+    }
+    return EmulatorConfig(
+        throttling=True,
+        quotas=quotas,
+        quota_scale=settings.quota_scale,
+        latency_s=settings.latency_s,
+        seed=1,
+    )
+
+
+def run_drain(
+    settings: DrainSettings, *, consumer: str, handler: str, extra_environment: dict[str, str] | None = None
+) -> DrainRun:
+    """Publish `settings.events` synthetic contact events, drain them with `handler`, judge the result."""
+    options = PipelineOptions(
+        contacts=settings.events,
+        # Fifty contacts per case keeps every case well under the 200 related items quota.
+        contacts_per_case=50,
+        emulator_config=emulator_config(settings),
+        context={"maxConcurrency": settings.max_concurrency, "batchSize": settings.batch_size},
+        function_timeout_s=settings.function_timeout_s,
+        visibility_timeout_s=settings.visibility_timeout_s,
+        handler=handler,
+        extra_environment=extra_environment or {},
+    )
+    with LocalPipeline(options) as pipeline:
+        started = time.monotonic()
+        pipeline.publish_all()
+        result = pipeline.drain(timeout_s=settings.timeout_s, quiet_period_s=1.0)
+        wall = time.monotonic() - started
+        calls = pipeline.emulator.calls
+        deliveries = list(pipeline.poller.deliveries)
+        invocations = list(pipeline.poller.invocations)
+        quota_rate = pipeline.emulator.config.quota_for("CreateRelatedItem")
+    creates = [c for c in calls if c.operation == "CreateRelatedItem"]
+    lists = [c for c in calls if c.operation == "ListCasesForContact"]
+    created = [c for c in creates if c.status == 200]
+    span = _span(calls, created)
+    rate = quota_rate.rate if quota_rate is not None else settings.quota
+    return DrainRun(
+        consumer=consumer,
+        events=settings.events,
+        drained=result.drained,
+        items_created=result.items_created,
+        duplicates=result.duplicates,
+        lost=result.lost,
+        pending=result.pending,
+        dead_lettered=result.summary()["dead_lettered"],
+        dlq_by_code=result.dlq_by_code,
+        create_calls=len(creates),
+        create_throttled=_throttled(creates),
+        list_calls=len(lists),
+        list_throttled=_throttled(lists),
+        handed_back=sum(1 for d in deliveries if d.outcome is not RecordOutcome.DELETED),
+        redelivered=sum(1 for d in deliveries if d.receive_count > 1),
+        invocations=len(invocations),
+        invocation_status=dict(Counter(str(i.status) for i in invocations)),
+        max_invocation_s=max((i.duration_s for i in invocations), default=0.0),
+        median_cycle_s=_median_cycle(deliveries),
+        span_s=span,
+        wall_s=wall,
+        median_invocation_s=statistics.median([i.duration_s for i in invocations]) if invocations else 0.0,
+        # Duplicates spend quota without linking anything new: only distinct items count as goodput.
+        goodput_over_quota=((result.items_created - result.duplicates) / span / rate) if span > 0 else 0.0,
+        throttled_share=_throttled(creates) / len(creates) if creates else 0.0,
+        handler_metrics=dict(result.handler_metrics),
+        poller_errors=list(result.poller_errors),
+    )
+
+
+def _median_cycle(deliveries: list[Delivery]) -> float:
+    ends: dict[str, set[float]] = {}
+    for delivery in deliveries:
+        ends.setdefault(delivery.worker, set()).add(delivery.at)
+    gaps = [b - a for times in ends.values() for a, b in itertools.pairwise(sorted(times))]
+    return statistics.median(gaps) if gaps else 0.0
+
+
+def _throttled(calls: list[Call]) -> int:
+    return sum(1 for c in calls if c.status == 429)
+
+
+def _span(calls: list[Call], created: list[Call]) -> float:
+    """Seconds from the first request the emulator saw to the last successful CreateRelatedItem.
+
+    Starts at the first call, not at publish, so the execution environments' cold starts are not charged to
+    the steady-state rate.
+    """
+    if not calls or not created:
+        return 0.0
+    return max(c.monotonic for c in created) - min(c.monotonic for c in calls)
+
+
+def ideal_goodput_over_quota(events: int, quota: float, burst: int) -> float:
+    """The best a consumer can score on this measure: the burst up front, then exactly the quota."""
+    if events <= burst:
+        return float("inf")
+    return events / ((events - burst) / quota) / quota

@@ -198,5 +198,6 @@ def _drain_summary(details: dict[str, Any], console: Console) -> None:
             f"{run['list_throttled']}, handed back {run['handed_back']}, redelivered {run['redelivered']}, "
             f"dead-lettered {run['dead_lettered']}, lost {run['lost']}, pending {run['pending']}, "
             f"duplicates {run['duplicates']}, drained {run['drained']}, median cycle {run['median_cycle_s']:.2f} s, "
-            f"goodput/quota {run['goodput_over_quota']:.3f}"
+            f"goodput/quota {run['goodput_over_quota']:.3f} "
+            f"(second half of the items: {run['second_half_goodput_over_quota']:.3f})"
         )

@@ -60,6 +60,7 @@ CONTEXT_KEYS: Final = (
     "contactEventTypes",
     "maxConcurrency",
     "casesRequestsPerSecond",
+    "casesBurst",
     "batchSize",
     "alarmEmail",
     "removalPolicy",
@@ -140,6 +141,8 @@ class CaseLinkerConfig:
     contact_event_types: tuple[str, ...] = ("COMPLETED",)
     max_concurrency: int = 2
     cases_requests_per_second: float = 2.0
+    # The account's burst on each Cases API (AWS default 10): how many calls it accepts at once after idling.
+    cases_burst: float = 10.0
     batch_size: int = 10
     alarm_email: str | None = None
     removal_policy: RemovalPolicyName = "retain"
@@ -196,6 +199,12 @@ class CaseLinkerConfig:
                 problems.append(f"casesRequestsPerSecond must be a number, got {raw_rps!r}")
             else:
                 values["cases_requests_per_second"] = rps
+        if (raw_burst := get("casesBurst")) is not None:
+            burst = _parse_float(raw_burst)
+            if burst is None:
+                problems.append(f"casesBurst must be a number, got {raw_burst!r}")
+            else:
+                values["cases_burst"] = burst
         if (email := get("alarmEmail")) is not None:
             values["alarm_email"] = str(email).strip()
         if (policy := get("removalPolicy")) is not None:
@@ -282,6 +291,12 @@ class CaseLinkerConfig:
         return self.cases_requests_per_second / self.max_concurrency
 
     @property
+    def cases_max_burst(self) -> float:
+        """Each environment's share of the account burst (at least 1): together they never exceed it, so a
+        backlog that starts while every environment's bucket is full is not throttled."""
+        return max(1.0, self.cases_burst / self.max_concurrency)
+
+    @property
     def batching_window_seconds(self) -> int:
         return BATCHING_WINDOW_SECONDS
 
@@ -330,6 +345,7 @@ class CaseLinkerConfig:
             "IDEMPOTENCY_TABLE_NAME": idempotency_table_name,
             "PERFORMED_BY": self.performed_by,
             "CASES_MAX_RPS": f"{self.cases_max_rps:g}",
+            "CASES_MAX_BURST": f"{self.cases_max_burst:g}",
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -366,6 +382,8 @@ def _problems(config: CaseLinkerConfig) -> list[str]:
         )
     if not (math.isfinite(config.cases_requests_per_second) and config.cases_requests_per_second > 0):
         problems.append(f"casesRequestsPerSecond must be above 0, got {config.cases_requests_per_second!r}")
+    if not (math.isfinite(config.cases_burst) and config.cases_burst >= 1):
+        problems.append(f"casesBurst must be at least 1, got {config.cases_burst!r}")
     if isinstance(config.batch_size, bool) or not (1 <= config.batch_size <= MAX_BATCH_SIZE):
         problems.append(f"batchSize must be 1..{MAX_BATCH_SIZE}, got {config.batch_size!r}")
     if config.alarm_email is not None and not _EMAIL_RE.fullmatch(config.alarm_email):

@@ -108,6 +108,7 @@ def _facts(pipeline: LocalPipeline, seconds: float) -> dict[str, Any]:
         "visibility timeout": f"{timings.visibility_timeout_s}s",
         "maxReceiveCount": timings.max_receive_count,
         "CASES_MAX_RPS": f"{pipeline.config.cases_max_rps:g}",
+        "CASES_MAX_BURST": f"{pipeline.config.cases_max_burst:g}",
         "run": f"{seconds:.1f}s",
     }
 

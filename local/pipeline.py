@@ -16,11 +16,15 @@ import json
 import logging
 import secrets
 import shutil
+import socket
+import subprocess
 import sys
 import tempfile
 import threading
+import time
+import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -87,6 +91,9 @@ class PipelineOptions:
     extra_environment: Mapping[str, str] = field(default_factory=dict)
     # Infrastructure: reuse a running moto server (tests), else start one on a free loopback port.
     moto_endpoint: str | None = None
+    # Run moto in its own process: the pipeline's process (emulator, poller) then has a core to itself, which
+    # long runs under load (benchmarks, chaos) need; a thread in this process starts faster for short runs.
+    moto_process: bool = False
     emulator_port: int = 0
     moto_port: int = 0
     region: str = "us-east-1"
@@ -170,8 +177,9 @@ class LocalPipeline:
         context: dict[str, Any] = {
             "casesDomainId": domain_id,
             "connectInstanceArn": instance_arn,
-            # The stack sets this to the account quota; here the quota is the emulator's.
+            # The stack sets these to the account quota and burst; here they are the emulator's.
             "casesRequestsPerSecond": self._account_quota(),
+            "casesBurst": self._account_burst(),
         }
         if (source := first_request_source(self.inputs)) is not None:
             context["requestEventSource"] = source  # so the optional request rule is exercised too
@@ -232,6 +240,9 @@ class LocalPipeline:
         if self.options.moto_endpoint:
             self.moto_endpoint = self.options.moto_endpoint.rstrip("/")
             return
+        if self.options.moto_process:
+            self.moto_endpoint = self._stack.enter_context(moto_subprocess(self.options.moto_port))
+            return
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
@@ -257,6 +268,11 @@ class LocalPipeline:
         """The CreateRelatedItem rate the emulator enforces: what the stack's casesRequestsPerSecond says."""
         quota = self.emulator.config.quota_for("CreateRelatedItem")
         return quota.rate if quota is not None else 2.0
+
+    def _account_burst(self) -> float:
+        """The CreateRelatedItem burst the emulator allows: what the stack's casesBurst says."""
+        quota = self.emulator.config.quota_for("CreateRelatedItem")
+        return float(quota.burst) if quota is not None else 10.0
 
     def _load_inputs(self) -> list[Input]:
         options = self.options
@@ -536,3 +552,34 @@ def ensure_import_paths() -> None:
     for path in (str(FUNCTIONS_DIR), str(REPO_ROOT)):
         if path not in sys.path:
             sys.path.insert(0, path)
+
+
+@contextlib.contextmanager
+def moto_subprocess(port: int = 0, *, start_timeout_s: float = 30.0) -> Iterator[str]:
+    """moto's server in a child process on loopback; yields its endpoint and stops it on exit."""
+    if port == 0:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + start_timeout_s
+        while True:
+            try:
+                with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=1) as response:  # noqa: S310
+                    response.read()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"moto's server did not start on {endpoint}") from None
+                time.sleep(0.1)
+        yield endpoint
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

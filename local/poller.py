@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 import random
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -32,6 +34,7 @@ from local.runtime import ExecutionEnvironment, Invocation, InvocationStatus, Ru
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 SQS_MAX_RECEIVE = 10
 _SHORT_POLL_INTERVAL_S = 0.05
+_PROGRESS_INTERVAL_S = 2.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -285,11 +288,19 @@ class SqsPoller:
         self.start()
         deadline = time.monotonic() + timeout_s
         quiet_since: float | None = None
+        # GetQueueAttributes is not free on moto (it walks every message): while a worker holds records the
+        # queue cannot be drained, so ask SQS only when idle, and for progress every couple of seconds.
+        last_progress = -math.inf
         while time.monotonic() < deadline:
-            depth = self.queue_depth()
-            if progress is not None:
+            busy = self.busy
+            depth: int | None = None
+            if progress is not None and time.monotonic() - last_progress >= _PROGRESS_INTERVAL_S:
+                depth = self.queue_depth()
                 progress(depth)
-            if depth == 0 and not self.busy:
+                last_progress = time.monotonic()
+            if not busy and depth is None:
+                depth = self.queue_depth()
+            if not busy and depth == 0 and not self.busy:
                 quiet_since = quiet_since or time.monotonic()
                 if time.monotonic() - quiet_since >= quiet_period_s:
                     return True
@@ -301,21 +312,51 @@ class SqsPoller:
     # -- the worker --------------------------------------------------------------------------------------------
 
     def _work(self, environment: ExecutionEnvironment) -> None:
-        while not self._stop.is_set():
-            try:
-                self._poll_once(environment)
-            # A worker must outlive any one failed poll (a moto hiccup, a broken environment): record and go on.
-            except Exception as error:  # noqa: BLE001
-                with self._lock:
-                    self.errors.append(f"{environment.name}: {type(error).__name__}: {error}")
-                time.sleep(0.2)
+        # Like the ESM's pollers, which read the queue independently of invocations, the next batch is received
+        # while this environment runs the current one: the slot is not left idle for a ReceiveMessage round trip.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{environment.name}-poll") as poller:
+            ahead: Future[list[dict[str, Any]]] | None = None
+            while not self._stop.is_set():
+                try:
+                    messages = ahead.result() if ahead is not None else self._gather_batch()
+                    ahead = None
+                    if not messages:
+                        continue
+                    ahead = poller.submit(self._gather_batch)
+                    self._run_batch(environment, messages)
+                # A worker must outlive any one failed poll (a moto hiccup, a broken environment): record, go on.
+                except Exception as error:  # noqa: BLE001
+                    if ahead is not None and ahead.done():
+                        held = [] if ahead.exception() is not None else ahead.result()
+                        ahead = None
+                        self._release(held)  # what was read ahead must not stay hidden and counted busy
+                    with self._lock:
+                        self.errors.append(f"{environment.name}: {type(error).__name__}: {error}")
+                    time.sleep(0.2)
+            if ahead is not None:
+                self._release(ahead.result())
 
-    def _poll_once(self, environment: ExecutionEnvironment) -> None:
-        messages = self._gather_batch()
+    def _run_batch(self, environment: ExecutionEnvironment, messages: list[dict[str, Any]]) -> None:
+        try:
+            self._invoke(environment, messages)
+        finally:
+            with self._lock:
+                self._busy_workers -= 1
+
+    def _release(self, messages: list[dict[str, Any]]) -> None:
+        """Give back a batch received but never invoked (the poller is stopping), as the ESM does."""
         if not messages:
             return
         try:
-            self._invoke(environment, messages)
+            for start in range(0, len(messages), SQS_MAX_RECEIVE):
+                chunk = messages[start : start + SQS_MAX_RECEIVE]
+                self._sqs.change_message_visibility_batch(
+                    QueueUrl=self.settings.queue_url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                        for i, m in enumerate(chunk)
+                    ],
+                )
         finally:
             with self._lock:
                 self._busy_workers -= 1

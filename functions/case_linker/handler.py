@@ -60,7 +60,7 @@ class Tuning:
     # Kept free at the end of the invocation for dead-letter sends and idempotency writes.
     safety_margin: float = 3.0
     backoff: Backoff = field(default_factory=Backoff)
-    # Burst of the per-operation token bucket; default one second's worth of CASES_MAX_RPS (at least 1).
+    # Burst of the per-operation token bucket, overriding CASES_MAX_BURST (experiments only).
     bucket_capacity: float | None = None
 
     @property
@@ -114,7 +114,7 @@ class App:
         self.tuning = tuning
         self.guard = BatchGuard(attempt_seconds=tuning.attempt_seconds)
         self.counters = Counters()
-        pacer = Pacer(settings.cases_max_rps, tuning.bucket_capacity)
+        pacer = Pacer(settings.cases_max_rps, tuning.bucket_capacity or settings.cases_max_burst)
         for client, attempts in ((clients.cases, tuning.read_attempts), (clients.cases_create, 1)):
             install_guards(
                 client,

@@ -18,6 +18,7 @@ ENVIRONMENT_VARIABLES: tuple[str, ...] = (
     "IDEMPOTENCY_TABLE_NAME",
     "PERFORMED_BY",
     "CASES_MAX_RPS",
+    "CASES_MAX_BURST",
 )
 
 DEFAULT_CASE_ID_ATTRIBUTE = "caseId"
@@ -49,6 +50,9 @@ class Settings:
     performed_by_entity: str = DEFAULT_PERFORMED_BY
     performed_by_agent: bool = False
     cases_max_rps: float = DEFAULT_CASES_MAX_RPS
+    # Calls this environment may send at once after an idle spell: its share of the account's burst.
+    # None: one second's worth of cases_max_rps (at least 1).
+    cases_max_burst: float | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -70,6 +74,7 @@ class Settings:
             performed_by_entity=entity,
             performed_by_agent=agent,
             cases_max_rps=_rate(environ),
+            cases_max_burst=_burst(environ),
         )
 
 
@@ -134,3 +139,16 @@ def _rate(environ: Mapping[str, str]) -> float:
     if not math.isfinite(rate) or rate <= 0:
         raise SettingsError("CASES_MAX_RPS must be a positive, finite number of requests per second")
     return rate
+
+
+def _burst(environ: Mapping[str, str]) -> float | None:
+    raw = environ.get("CASES_MAX_BURST", "").strip()
+    if not raw:
+        return None
+    try:
+        burst = float(raw)
+    except ValueError:
+        raise SettingsError(f"CASES_MAX_BURST must be a number of requests, not {raw[:20]!r}") from None
+    if not math.isfinite(burst) or burst < 1:
+        raise SettingsError("CASES_MAX_BURST must be a finite number of requests, at least 1")
+    return burst

@@ -236,10 +236,22 @@ def test_the_lambda_environment_carries_exactly_the_linkers_variables() -> None:
         "IDEMPOTENCY_TABLE_NAME": "table",
         "PERFORMED_BY": "agent",
         "CASES_MAX_RPS": "1",
+        "CASES_MAX_BURST": "5",
         "POWERTOOLS_SERVICE_NAME": "case-linker",
         "POWERTOOLS_METRICS_NAMESPACE": "CaseLinker",
         "POWERTOOLS_LOG_LEVEL": "INFO",
     }
+
+
+def test_each_environment_gets_its_share_of_the_account_burst_and_at_least_one() -> None:
+    assert config().cases_max_burst == 5.0
+    assert config(maxConcurrency="4", casesBurst="20").cases_max_burst == 5.0
+    assert config(maxConcurrency="50").cases_max_burst == 1.0
+
+
+def test_a_burst_below_one_is_rejected_naming_the_key() -> None:
+    with pytest.raises(ConfigError, match="casesBurst"):
+        config(casesBurst="0.5")
 
 
 def test_a_fractional_rate_is_written_without_losing_precision() -> None:

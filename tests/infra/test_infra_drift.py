@@ -24,6 +24,7 @@ DOCUMENTED_NAMES = {
     "IDEMPOTENCY_TABLE_NAME",
     "PERFORMED_BY",
     "CASES_MAX_RPS",
+    "CASES_MAX_BURST",
 }
 # Read by Powertools and the Lambda runtime, not by the linker's settings.
 PLATFORM_PREFIXES = ("POWERTOOLS_", "AWS_", "_X_AMZN_")

@@ -313,6 +313,7 @@ def test_the_function_environment_points_at_the_dlq_and_the_table(function: dict
         "IDEMPOTENCY_TABLE_NAME": {"Ref": IDEMPOTENCY_TABLE},
         "PERFORMED_BY": "case-linker",
         "CASES_MAX_RPS": "1",
+        "CASES_MAX_BURST": "5",
         "POWERTOOLS_SERVICE_NAME": "case-linker",
         "POWERTOOLS_METRICS_NAMESPACE": "CaseLinker",
         "POWERTOOLS_LOG_LEVEL": "INFO",

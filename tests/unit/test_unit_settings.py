@@ -30,6 +30,7 @@ def test_given_every_variable_when_loaded_then_each_is_parsed() -> None:
         "CONTACT_EVENT_TYPES": " completed, DISCONNECTED ,",
         "PERFORMED_BY": "crm bot",
         "CASES_MAX_RPS": "0.5",
+        "CASES_MAX_BURST": "5",
     }
 
     settings = Settings.from_env(env)
@@ -38,6 +39,7 @@ def test_given_every_variable_when_loaded_then_each_is_parsed() -> None:
     assert settings.contact_event_types == frozenset({"COMPLETED", "DISCONNECTED"})
     assert settings.performed_by_entity == "crm bot"
     assert settings.cases_max_rps == 0.5
+    assert settings.cases_max_burst == 5.0
 
 
 def test_given_performed_by_agent_when_loaded_then_agent_mode_with_default_fallback_entity() -> None:
@@ -56,6 +58,7 @@ def test_the_declared_variable_names_are_the_ones_read() -> None:
         "IDEMPOTENCY_TABLE_NAME",
         "PERFORMED_BY",
         "CASES_MAX_RPS",
+        "CASES_MAX_BURST",
     }
 
 
@@ -75,6 +78,9 @@ def test_given_a_missing_required_variable_when_loaded_then_the_error_names_it(m
         ("CASES_MAX_RPS", "-1"),
         ("CASES_MAX_RPS", "nan"),
         ("CASES_MAX_RPS", "inf"),
+        ("CASES_MAX_BURST", "0.5"),
+        ("CASES_MAX_BURST", "many"),
+        ("CASES_MAX_BURST", "inf"),
         ("CONTACT_EVENT_TYPES", " , "),
         ("CONTACT_EVENT_TYPES", "COMPLETED;QUEUED"),
         ("PERFORMED_BY", "bad entity!"),

@@ -345,6 +345,8 @@ def pipeline_options(options: ChaosOptions, load: Load, work_dir: Path) -> Pipel
             "POWERTOOLS_LOG_LEVEL": "INFO",
         },
         moto_endpoint=options.moto_endpoint,
+        moto_process=options.moto_endpoint
+        is None,  # a core of its own: moto, not the linker, was the bottleneck
         work_dir=work_dir,
     )
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""CDK entry point: `npx cdk synth|deploy -c casesDomainId=... -c connectInstanceArn=...` (see docs/deploy.md)."""
+"""CDK entry point: `npx cdk synth|deploy -c casesDomainId=... -c connectInstanceArn=...` (see the README, "Deploy")."""
 
 from __future__ import annotations
 

@@ -125,7 +125,7 @@ class ConfigError(ValueError):
         super().__init__(
             "invalid case-linker context:\n"
             + "\n".join(f"  - {p}" for p in self.problems)
-            + "\nPass values with -c key=value (see the README, "Deploy"), e.g.\n"
+            + "\nPass values with -c key=value (see the README, section Deploy), e.g.\n"
             "  npx cdk synth -c casesDomainId=<domain id> "
             "-c connectInstanceArn=arn:aws:connect:<region>:<account>:instance/<instance id>"
         )

@@ -167,6 +167,7 @@ def main(
         latency_s=latency,
         faults=parse_faults(fault or []),
         moto_port=moto_port,
+        moto_process=True,  # a core of its own, and fast SQS receives on deep queues (local/moto_server.py)
         emulator_port=emulator_port,
         work_dir=logs,
         name_prefix="case-linker",  # one pipeline per process here: readable queue names

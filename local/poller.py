@@ -333,7 +333,7 @@ class SqsPoller:
                     with self._lock:
                         self.errors.append(f"{environment.name}: {type(error).__name__}: {error}")
                     time.sleep(0.2)
-            if ahead is not None:
+            if ahead is not None and ahead.exception() is None:
                 self._release(ahead.result())
 
     def _run_batch(self, environment: ExecutionEnvironment, messages: list[dict[str, Any]]) -> None:

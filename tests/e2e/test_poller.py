@@ -262,3 +262,26 @@ def test_a_worker_process_killed_mid_batch_leaves_its_records_for_another_invoca
     assert [d.receive_count for d in poller.deliveries] == [1, 2]
     logs = "".join(p.read_text() for p in runtime.log_files())
     assert logs.count("records=1") == 2
+
+
+def test_a_batch_read_ahead_while_stopping_is_given_back_at_once(sqs):
+    # GIVEN one environment busy with a slow batch while the poller reads the next batch ahead, as Lambda's do
+    url, arn, _ = make_queue(sqs, visibility_timeout=60)
+    send(sqs, url, [f"m{i}" for i in range(20)])
+    handler = Recorder(delay_s=1.0)
+    poller = SqsPoller(settings(url, arn, max_concurrency=1), InProcessRuntime.of(handler), sqs)
+    poller.start()
+    deadline = time.monotonic() + 10
+    while not handler.events and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    # WHEN it stops before invoking that second batch
+    poller.stop()
+
+    # THEN the first batch was processed and the second is visible again now, not after the 60 s timeout
+    assert len(handler.events) == 1
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    assert attributes == {"ApproximateNumberOfMessages": "10", "ApproximateNumberOfMessagesNotVisible": "0"}
+    assert not poller.busy

@@ -30,7 +30,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from emulator import Emulator, EmulatorConfig, Faults
+from emulator import Emulator, EmulatorConfig, Faults, Quota
 from infra.config import CaseLinkerConfig
 from local.aws import LOCAL_CREDENTIALS, local_client
 from local.inputs import Input, first_instance_arn, first_request_source, load_inputs, synthetic_contacts
@@ -174,12 +174,13 @@ class LocalPipeline:
             or first_instance_arn(self.inputs)
             or DEFAULT_INSTANCE_ARN
         )
+        account = self._account_quota()
         context: dict[str, Any] = {
             "casesDomainId": domain_id,
             "connectInstanceArn": instance_arn,
             # The stack sets these to the account quota and burst; here they are the emulator's.
-            "casesRequestsPerSecond": self._account_quota(),
-            "casesBurst": self._account_burst(),
+            "casesRequestsPerSecond": account.rate,
+            "casesBurst": float(account.burst),
         }
         if (source := first_request_source(self.inputs)) is not None:
             context["requestEventSource"] = source  # so the optional request rule is exercised too
@@ -264,15 +265,10 @@ class LocalPipeline:
             faults=dict(options.faults),
         )
 
-    def _account_quota(self) -> float:
-        """The CreateRelatedItem rate the emulator enforces: what the stack's casesRequestsPerSecond says."""
-        quota = self.emulator.config.quota_for("CreateRelatedItem")
-        return quota.rate if quota is not None else 2.0
-
-    def _account_burst(self) -> float:
-        """The CreateRelatedItem burst the emulator allows: what the stack's casesBurst says."""
-        quota = self.emulator.config.quota_for("CreateRelatedItem")
-        return float(quota.burst) if quota is not None else 10.0
+    def _account_quota(self) -> Quota:
+        """The CreateRelatedItem rate and burst the emulator enforces: the stack's casesRequestsPerSecond and
+        casesBurst. AWS's defaults when throttling is off."""
+        return self.emulator.config.quota_for("CreateRelatedItem") or Quota(rate=2.0, burst=10)
 
     def _load_inputs(self) -> list[Input]:
         options = self.options

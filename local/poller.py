@@ -29,6 +29,7 @@ from typing import Any
 
 from local.context import ContextSpec
 from local.runtime import ExecutionEnvironment, Invocation, InvocationStatus, Runtime
+from ops.sqs import release
 
 # Lambda's synchronous invocation payload limit; the ESM stops gathering a batch before it.
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
@@ -348,15 +349,7 @@ class SqsPoller:
         if not messages:
             return
         try:
-            for start in range(0, len(messages), SQS_MAX_RECEIVE):
-                chunk = messages[start : start + SQS_MAX_RECEIVE]
-                self._sqs.change_message_visibility_batch(
-                    QueueUrl=self.settings.queue_url,
-                    Entries=[
-                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
-                        for i, m in enumerate(chunk)
-                    ],
-                )
+            release(self._sqs, self.settings.queue_url, [m["ReceiptHandle"] for m in messages])
         finally:
             with self._lock:
                 self._busy_workers -= 1

@@ -239,8 +239,11 @@ class ContactDetail(_Lenient):
     channel: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True)] | None = None
     agentInfo: AgentInfo | None = None
     tags: dict[str, Any] | None = None
+    # Not Connect's: the reconciliation sweeper's finding that this contact belongs to the one case its
+    # contact chain (initial or previous contact) is linked to. Used only when the contact names no case itself.
+    chainCaseId: str | None = None
 
-    @field_validator("initialContactId", mode="before")
+    @field_validator("initialContactId", "chainCaseId", mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():

@@ -196,6 +196,11 @@ class RecordProcessor:
             except PermanentError as error:
                 return Invalid(error.code, error.message)
             case_id = case_id_from(attributes, self._settings.case_id_attribute)
+        if case_id is None and link.detail.chainCaseId is not None:
+            self._logger.info(
+                "case id from the contact chain", extra={"chain_case_id": link.detail.chainCaseId}
+            )
+            case_id = link.detail.chainCaseId
         if case_id is None:
             return None
         return contact_item(link, case_id, self._settings)

@@ -376,3 +376,32 @@ def test_given_an_invocation_killed_mid_create_when_a_duplicate_arrives_after_it
     assert result.response == {"batchItemFailures": []}
     assert len(bodies(emu, COMMENT_CASE, "Custom")) == 1
     assert count(result.counts, RELATED_ITEM_CREATED) == 1  # created by the killed attempt, counted now
+
+
+# --- Contact chains (the sweeper's finding) -------------------------------------------------------------
+
+
+def test_given_a_sweeper_message_with_a_chain_case_when_the_contact_names_no_case_then_the_chain_case_is_used(
+    make_app: Callable[..., App], emu: Emulator
+) -> None:
+    event = json.loads(event_body("contact-completed-no-case-id.json"))
+    event["source"] = "case-linker.sweeper"
+    event["detail"]["chainCaseId"] = VOICE_CASE
+
+    result = make_app().run_batch(sqs_event(sqs_record(json.dumps(event))), lambda_context())
+
+    assert result.response == {"batchItemFailures": []}
+    contact_arn = f"{event['detail']['instanceArn']}/contact/{event['detail']['contactId']}"
+    assert {"contact": {"contactArn": contact_arn}} in bodies(emu, VOICE_CASE, "Contact")
+
+
+def test_given_a_chain_case_when_the_contact_has_its_own_case_id_then_its_own_wins(
+    make_app: Callable[..., App], emu: Emulator
+) -> None:
+    event = json.loads(event_body("contact-completed-voice.json"))
+    event["detail"]["chainCaseId"] = COMMENT_CASE
+
+    make_app().run_batch(sqs_event(sqs_record(json.dumps(event))), lambda_context())
+
+    assert bodies(emu, COMMENT_CASE, "Contact") == []
+    assert len(bodies(emu, VOICE_CASE, "Contact")) == 1

@@ -3,12 +3,13 @@ read-after-write (late commits, search lag, merges, client-token retention)."""
 
 from __future__ import annotations
 
+import enum
 import math
 from dataclasses import dataclass, field
 
 from emulator.faults import Faults
 
-__all__ = ["DEFAULT_QUOTAS", "TOKEN_IN_FLIGHT_MODES", "EmulatorConfig", "Faults", "Quota"]
+__all__ = ["DEFAULT_QUOTAS", "TOKEN_IN_FLIGHT_MODES", "EmulatorConfig", "Faults", "Quota", "TokenInFlight"]
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,15 @@ DEFAULT_QUOTAS: dict[str, Quota] = {
     "ListIntegrationAssociations": Quota(rate=2.0, burst=5),
 }
 
-# What a request gets when its client token belongs to a request that has not committed yet:
-# "wait" blocks until that request commits (then answers its result) or fails (then runs itself);
-# "conflict" answers ConflictException (409) at once, which the caller retries later.
-TOKEN_IN_FLIGHT_MODES = ("wait", "conflict")
+
+class TokenInFlight(enum.StrEnum):
+    """What a request gets when its client token belongs to a request that has not committed yet."""
+
+    WAIT = "wait"  # block until that request commits (then answer its result) or fails (then run itself)
+    CONFLICT = "conflict"  # ConflictException (409) at once, which the caller retries later
+
+
+TOKEN_IN_FLIGHT_MODES = tuple(mode.value for mode in TokenInFlight)
 
 _WEEK_S = 7 * 24 * 3600.0
 

@@ -210,7 +210,14 @@ def test_seed_loads_domains_cases_items_and_contacts(emu: Emulator, cases: Any, 
         InstanceId=INSTANCE_ID, InitialContactId="contact-0002-transfer"
     )
     assert attributes["Attributes"] == {"caseId": "case-0001"}
-    assert len(emu.related_items(domain_id=domain_id, case_id="case-0002")) == 2
+    # The seed merges case-0003 into case-0002 at once: case-0002 also links to case-0003, now closed.
+    assert sorted(i.type for i in emu.related_items(domain_id=domain_id, case_id="case-0002")) == [
+        "Comment",
+        "ConnectCase",
+        "Contact",
+    ]
+    assert emu.case_fields(domain_id, "case-0003")["status"] == "closed"
+    assert emu.reference_id(domain_id, "case-0001") == "DEMO-0001"
 
 
 def test_every_answer_satisfies_its_output_shape(emu: Emulator, world: World):

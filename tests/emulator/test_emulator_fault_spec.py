@@ -20,7 +20,9 @@ from emulator.faults import faults_from_specs
         ("ListCasesForContact=5xx:0.2", ("ListCasesForContact", "server_error", 0.2)),
     ],
 )
-def test_valid_specs_name_an_operation_a_canonical_kind_and_a_rate(spec: str, expected: tuple[str, str, float]):
+def test_valid_specs_name_an_operation_a_canonical_kind_and_a_rate(
+    spec: str, expected: tuple[str, str, float]
+):
     assert parse_fault_spec(spec) == expected
     assert expected[1] in FAULT_KINDS
 
@@ -39,7 +41,7 @@ def test_valid_specs_name_an_operation_a_canonical_kind_and_a_rate(spec: str, ex
     ],
 )
 def test_invalid_specs_raise_one_line_value_errors(spec: str, message: str):
-    with pytest.raises(ValueError, match="^fault ") as excinfo:
+    with pytest.raises(ValueError, match=r"^fault ") as excinfo:
         parse_fault_spec(spec)
 
     assert message in str(excinfo.value)
@@ -47,7 +49,7 @@ def test_invalid_specs_raise_one_line_value_errors(spec: str, message: str):
 
 
 def test_the_unknown_operation_message_lists_every_served_operation():
-    with pytest.raises(ValueError) as excinfo:
+    with pytest.raises(ValueError, match="unknown operation") as excinfo:
         parse_fault_spec("Nope=server_error:0.1")
 
     for operation in ("BatchCreateRelatedItem", "SearchContacts", "StartMergeCases", "CreateRelatedItem"):

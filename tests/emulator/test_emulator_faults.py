@@ -11,9 +11,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 
 from emulator import Emulator, Faults, Quota
-from tests.emulator.helpers import World, client
-
-STANDARD = Config(retries={"mode": "standard", "max_attempts": 10}, read_timeout=5)
+from tests.emulator.helpers import STANDARD, World, client
 
 
 def link(cases: Any, world: World) -> Any:

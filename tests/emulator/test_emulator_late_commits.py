@@ -3,6 +3,7 @@ seconds later on its own: what a look-up within any settle delay cannot see."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import Any
 
@@ -26,7 +27,7 @@ def test_the_response_is_lost_and_the_item_appears_later(emu: Emulator, cases: A
     emu.configure(late_commit_s=0.5)
     emu.script("CreateRelatedItem", ["late_commit"])
 
-    started = time.monotonic()
+    started, asked = time.monotonic(), dt.datetime.now(dt.UTC)
     with pytest.raises(ConnectionClosedError):
         link(cases, world)
     listed = cases.list_cases_for_contact(domainId=world.domain_id, contactArn=world.contact_arn)["cases"]
@@ -38,6 +39,7 @@ def test_the_response_is_lost_and_the_item_appears_later(emu: Emulator, cases: A
     [item] = emu.related_items()
     assert item.content == {"contact": {"contactArn": world.contact_arn}}
     assert time.monotonic() - started >= 0.45
+    assert item.association_time >= asked + dt.timedelta(seconds=0.45)  # associated when it committed
     assert [c.outcome for c in emu.calls_to("CreateRelatedItem")] == ["late_commit"]
     counts = emu.fault_counts()["CreateRelatedItem"]
     assert (counts["late_commit"], counts["late_commit_landed"]) == (1, 1)

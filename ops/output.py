@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 import jmespath
+import typer
 from jmespath.exceptions import JMESPathError
 from jmespath.parser import ParsedResult
 from rich.console import Console
@@ -69,8 +70,10 @@ class Output:
 
     def console(self, *, stderr: bool = False) -> Console:
         if stderr not in self._consoles:
-            # rich already leaves colour out when the stream is not a terminal, and honours NO_COLOR.
-            self._consoles[stderr] = Console(stderr=stderr, highlight=False, no_color=self.no_color or None)
+            # rich already leaves colour out when the stream is not a terminal, and honours NO_COLOR;
+            # --no-color drops every escape sequence (bold and italics too).
+            extra: dict[str, Any] = {"color_system": None} if self.no_color else {}
+            self._consoles[stderr] = Console(stderr=stderr, highlight=False, **extra)
         return self._consoles[stderr]
 
     def note(self, message: str) -> None:
@@ -91,12 +94,12 @@ class Output:
         out = self.console()
         if self.format is OutputFormat.JSON:
             shown = selected if self.query is not None else document
-            out.out(json.dumps(shown, indent=2, default=str, ensure_ascii=False), highlight=False)
+            typer.echo(json.dumps(shown, indent=2, default=str, ensure_ascii=False))
             return
         if self.format is OutputFormat.TEXT:
             lines = text_lines(selected if self.query is not None else list(records))
             if lines:
-                out.out("\n".join(lines), highlight=False)
+                typer.echo("\n".join(lines))
             return
         if self.query is not None:
             print_table(out, generic_table(selected))
@@ -184,4 +187,5 @@ def print_table(console: Console, table: Table) -> None:
         console.print(table)
         return
     natural = Measurement.get(console, console.options.update(width=10_000), table).maximum
-    console.print(table, width=max(natural, 40), crop=False)
+    wide = Console(file=console.file, width=max(natural, 40), highlight=False, color_system=console.color_system)
+    wide.print(table, crop=False)

@@ -1,0 +1,118 @@
+"""The conventions every case-linker command line shares (ops, local, local.chaos, bench, emulator).
+
+- A user mistake (unknown option, bad value, missing file) is ONE line on stderr starting `error: `, exit code 2,
+  never a traceback or a help panel. `OneLineErrorsCommand` / `OneLineErrorsGroup` do that for typer apps:
+  `typer.Typer(cls=OneLineErrorsGroup)` or `@app.command(cls=OneLineErrorsCommand)`.
+- Options that belong to the whole tool are accepted before or after the subcommand, as the AWS CLI accepts
+  `aws sqs list-queues --region eu-west-1`: `HoistingGroup` moves them in front before click parses.
+- `usage_error(message)` raises the one-line error from inside a command, after click has parsed.
+
+Hand-written because click itself prints a usage block and a boxed error (typer with rich), and has no notion
+of options shared by every subcommand; a few lines here beat a dependency.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+import typer
+from typer.core import TyperCommand, TyperGroup
+
+USAGE_EXIT_CODE = 2
+
+
+class UsageMistake(typer.TyperException):
+    """A user mistake found after parsing (a file that does not parse, a key that does not exist)."""
+
+    exit_code = USAGE_EXIT_CODE
+
+
+def print_error(message: str) -> None:
+    """`error: <message>` on stderr, on one line."""
+    typer.echo(f"error: {' '.join(message.split())}", err=True)
+
+
+def usage_error(message: str) -> NoReturn:
+    """Stop with a one-line user-mistake error and exit code 2."""
+    raise UsageMistake(message)
+
+
+def _run_one_line(main: Any, standalone_mode: bool, kwargs: dict[str, Any]) -> Any:
+    """Run click's `main` in non-standalone mode and turn its errors into one line and an exit code.
+
+    typer carries its own copy of click; its exceptions all derive from the public `typer.TyperException`.
+    """
+    try:
+        result = main(standalone_mode=False, **kwargs)
+        code = result if isinstance(result, int) else 0
+    except typer.TyperException as e:
+        message = e.format_message()
+        context = getattr(e, "ctx", None)
+        if e.exit_code == USAGE_EXIT_CODE and context is not None and "--help" not in message:
+            message += f" (see {context.command_path} --help)"
+        print_error(message)
+        code = e.exit_code
+    except typer.Abort:
+        print_error("aborted")
+        code = 130
+    if standalone_mode:
+        sys.exit(code)
+    return code
+
+
+class OneLineErrorsCommand(TyperCommand):
+    """A single-command typer app whose usage errors are one line (`error: ...`, exit 2)."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:  # noqa: D102
+        if args:
+            kwargs["args"] = args[0]
+        return _run_one_line(super().main, standalone_mode, kwargs)
+
+
+class OneLineErrorsGroup(TyperGroup):
+    """A typer app with subcommands whose usage errors are one line (`error: ...`, exit 2)."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:  # noqa: D102
+        if args:
+            kwargs["args"] = args[0]
+        return _run_one_line(super().main, standalone_mode, kwargs)
+
+
+def hoist_options(params: Sequence[Any], args: Sequence[str]) -> list[str]:
+    """`args` with the options in `params` (click parameters) and their values moved to the front, in order.
+
+    Stops at `--`. `--opt=value` and `--opt value` are both understood; flags take no value.
+    """
+    takes_value: dict[str, bool] = {}
+    for param in params:
+        if getattr(param, "param_type_name", None) == "option":
+            for name in (*param.opts, *param.secondary_opts):
+                takes_value[name] = not (param.is_flag or param.count)
+    front: list[str] = []
+    rest: list[str] = []
+    tokens = list(args)
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        if token == "--":
+            rest.extend(tokens[index:])
+            break
+        name = token.split("=", 1)[0] if token.startswith("--") else token
+        if name in takes_value:
+            front.append(token)
+            if takes_value[name] and "=" not in token and index + 1 < len(tokens):
+                front.append(tokens[index + 1])
+                index += 1
+        else:
+            rest.append(token)
+        index += 1
+    return front + rest
+
+
+class HoistingGroup(OneLineErrorsGroup):
+    """The root of a tool with subcommands: its own options may come anywhere on the command line."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # noqa: D102
+        return super().parse_args(ctx, hoist_options(self.params, args))

@@ -371,6 +371,94 @@ def test_a_fractional_rate_is_written_without_losing_precision() -> None:
     assert float(rate["CASES_MAX_RPS"]) == pytest.approx(2 / 3, rel=1e-5)
 
 
+# --- the sweeper's keys ------------------------------------------------------------------------------------
+def test_the_sweeper_defaults_follow_the_issue() -> None:
+    defaults = config()
+    assert defaults.sweeper_enabled is True
+    assert (defaults.sweep_interval_minutes, defaults.sweep_window_minutes, defaults.sweep_lag_minutes) == (
+        15,
+        60,
+        15,
+    )
+    assert defaults.connect_search_requests_per_second == 0.5
+    assert defaults.follow_contact_chain is True
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("false", False), ("TRUE", True), (False, False), (True, True)]
+)
+def test_sweeper_switches_accept_cli_strings_and_json_booleans(raw: Any, expected: bool) -> None:
+    parsed = config(sweeperEnabled=raw, followContactChain=raw)
+    assert (parsed.sweeper_enabled, parsed.follow_contact_chain) == (expected, expected)
+
+
+def test_the_sweeper_environment_carries_exactly_its_contract() -> None:
+    parsed = config(sweepWindowMinutes="90", sweepLagMinutes="0", connectSearchRequestsPerSecond="0.25")
+    assert parsed.sweeper_environment(main_queue_url="https://main", idempotency_table_name="table") == {
+        "CONNECT_INSTANCE_ARN": ARN,
+        "MAIN_QUEUE_URL": "https://main",
+        "IDEMPOTENCY_TABLE_NAME": "table",
+        "CASES_DOMAIN_ID": DOMAIN,
+        "CASE_ID_ATTRIBUTE": "caseId",
+        "SWEEP_WINDOW_MINUTES": "90",
+        "SWEEP_LAG_MINUTES": "0",
+        "CONNECT_SEARCH_RPS": "0.25",
+        "FOLLOW_CONTACT_CHAIN": "true",
+        "POWERTOOLS_SERVICE_NAME": "case-linker",
+        "POWERTOOLS_METRICS_NAMESPACE": "CaseLinker",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"sweeperEnabled": "maybe"}, "sweeperEnabled must be true or false"),
+        ({"followContactChain": 1}, "followContactChain must be true or false"),
+        ({"sweepIntervalMinutes": "0"}, "sweepIntervalMinutes must be 1..720 minutes"),
+        ({"sweepIntervalMinutes": "5.5"}, "sweepIntervalMinutes must be a whole number"),
+        ({"sweepWindowMinutes": "1441"}, "sweepWindowMinutes must be 2..1440 minutes"),
+        ({"sweepLagMinutes": "-1"}, "sweepLagMinutes must be 0..1440 minutes"),
+        ({"connectSearchRequestsPerSecond": "0"}, "connectSearchRequestsPerSecond must be above 0"),
+        ({"connectSearchRequestsPerSecond": "slow"}, "connectSearchRequestsPerSecond must be a number"),
+        ({"sweepIntervalMinutes": "40"}, "must be at least twice sweepIntervalMinutes"),
+        (
+            {"connectSearchRequestsPerSecond": "0.01", "sweepIntervalMinutes": "1"},
+            "cannot read one SearchContacts page in a 60 s run",
+        ),
+    ],
+)
+def test_a_malformed_sweeper_value_is_rejected_with_its_key_named(
+    context: dict[str, Any], message: str
+) -> None:
+    assert message in problems_for(**context)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    interval=st.integers(min_value=1, max_value=720),
+    window=st.integers(min_value=2, max_value=1440),
+    rate=st.floats(min_value=0.001, max_value=100, allow_nan=False, allow_infinity=False),
+)
+def test_every_accepted_sweep_covers_each_contact_twice_and_reads_a_page(
+    interval: int, window: int, rate: float
+) -> None:
+    try:
+        parsed = config(
+            sweepIntervalMinutes=interval, sweepWindowMinutes=window, connectSearchRequestsPerSecond=rate
+        )
+    except ConfigError:
+        assume(False)
+        raise
+    # Each finished contact falls in the windows of at least two runs: a failed run is covered by the next.
+    assert parsed.sweep_window_minutes >= 2 * parsed.sweep_interval_minutes
+    # A run never outlasts the interval, and can always read at least one page before its deadline.
+    assert parsed.sweeper_timeout_seconds <= parsed.sweep_interval_seconds
+    assert parsed.sweeper_search_pages_per_run >= 1
+    # The sweeper's alarms look back two intervals at most: inside CloudWatch's one-day evaluation range.
+    assert 2 * parsed.sweep_interval_seconds <= 24 * 3600
+
+
 def test_config_is_immutable() -> None:
     parsed = config()
     with pytest.raises(AttributeError):

@@ -725,5 +725,6 @@ def test_the_construct_exposes_its_resources_as_attributes(default_synth: Synthe
         "rule",
         "topic",
         "role",
+        "sweeper",
     ):
         assert getattr(linker, attribute) is not None

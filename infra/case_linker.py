@@ -22,27 +22,46 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from infra.config import MEMORY_SIZE_MB, CaseLinkerConfig
+from infra.config import MEMORY_SIZE_MB, POWERTOOLS_VERSION, CaseLinkerConfig
 from infra.monitoring import CaseLinkerMonitoring
+from infra.sweeper import Sweeper
 
 #: The Lambda asset: the `functions/` folder at the repo root, wherever the app is run from.
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
 HANDLER = "case_linker.handler.lambda_handler"
-POWERTOOLS_LAYER_PARAMETER = "/aws/service/powertools/python/arm64/python3.13/latest"
+RUNTIME = lambda_.Runtime.PYTHON_3_13
+ARCHITECTURE = lambda_.Architecture.ARM_64
+#: Powertools publishes each release's layer ARN per Region under this public SSM path
+#: (/aws/service/powertools/python/<arch>/<runtime>/<version>, beside .../latest). A versioned parameter
+#: keeps synth offline (CloudFormation resolves it at deploy time, in the deploy's Region) and gives every
+#: deploy the same, tested layer. If a release's parameter is missing in a Region, the deploy stops before
+#: changing anything, naming the parameter.
+POWERTOOLS_LAYER_PARAMETER = (
+    f"/aws/service/powertools/python/{ARCHITECTURE.name}/{RUNTIME.name}/{POWERTOOLS_VERSION}"
+)
 
-#: Actions the linker calls on Cases; all are authorised on the domain and its cases.
-CASES_ACTIONS = ("cases:CreateRelatedItem", "cases:ListCasesForContact", "cases:SearchRelatedItems")
+#: Actions the linker calls on Cases; all are authorised on the domain and its cases. SearchCases resolves a
+#: request's case referenceId to its case id.
+CASES_ACTIONS = (
+    "cases:CreateRelatedItem",
+    "cases:ListCasesForContact",
+    "cases:SearchCases",
+    "cases:SearchRelatedItems",
+)
 #: Connect actions on the instance's contacts: read the case-id attribute; CreateRelatedItem of a Contact
 #: also needs DescribeContact on that contact.
 CONNECT_CONTACT_ACTIONS = ("connect:DescribeContact", "connect:GetContactAttributes")
 #: Only when PERFORMED_BY=agent: the Cases API checks DescribeUser on the agent recorded as `userArn`.
 CONNECT_AGENT_ACTIONS = ("connect:DescribeUser",)
-#: What Powertools idempotency does with its table; no Scan/Query/Batch*.
+#: What Powertools idempotency and the link ledger (issue 11) do with their table: single items, batched
+#: reads and transactional condition checks; no Scan or Query.
 IDEMPOTENCY_TABLE_ACTIONS = (
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:ConditionCheckItem",
 )
 
 
@@ -121,23 +140,25 @@ class CaseLinker(Construct):
             description="case-linker: link Amazon Connect contacts to Amazon Connect Cases",
         )
         self.log_group.grant(self.role, "logs:CreateLogStream", "logs:PutLogEvents")
-        # Resolved by CloudFormation at deploy time: synth needs no network, each deploy picks the latest layer.
-        powertools_layer_arn = ssm.StringParameter.value_for_string_parameter(
-            self, POWERTOOLS_LAYER_PARAMETER
+        # Resolved by CloudFormation at deploy time: synth needs no network; the version is pinned.
+        powertools_layer = lambda_.LayerVersion.from_layer_version_arn(
+            self,
+            "PowertoolsLayer",
+            ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_LAYER_PARAMETER),
+        )
+        # One asset for both handlers (the linker and the sweeper share settings, clients and adapters).
+        code = lambda_.Code.from_asset(
+            str(FUNCTIONS_DIR),
+            exclude=["**/__pycache__", "**/*.pyc", "**/*.md", ".mypy_cache", ".pytest_cache"],
         )
         self.function = lambda_.Function(
             self,
             "Function",
-            runtime=lambda_.Runtime.PYTHON_3_13,
-            architecture=lambda_.Architecture.ARM_64,
-            code=lambda_.Code.from_asset(
-                str(FUNCTIONS_DIR),
-                exclude=["**/__pycache__", "**/*.pyc", "**/*.md", ".mypy_cache", ".pytest_cache"],
-            ),
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            code=code,
             handler=HANDLER,
-            layers=[
-                lambda_.LayerVersion.from_layer_version_arn(self, "PowertoolsLayer", powertools_layer_arn)
-            ],
+            layers=[powertools_layer],
             memory_size=MEMORY_SIZE_MB,
             timeout=Duration.seconds(config.function_timeout_seconds),
             tracing=lambda_.Tracing.ACTIVE,
@@ -146,6 +167,7 @@ class CaseLinker(Construct):
             environment=config.lambda_environment(
                 dead_letter_queue_url=self.processing_dlq.queue_url,
                 idempotency_table_name=self.table.table_name,
+                main_queue_url=self.queue.queue_url,
             ),
             description="case-linker: SQS batches of contact events and requests -> Cases related items",
         )
@@ -162,8 +184,8 @@ class CaseLinker(Construct):
         Validations.of(self.function).acknowledge(
             Acknowledgment(
                 id="AwsSolutions::AwsSolutions-L1",
-                reason="python3.13 is pinned: the Powertools managed layer (SSM path .../python3.13/latest) and "
-                "the linker are built and tested for it; move both together.",
+                reason="python3.13 is pinned: the Powertools managed layer (SSM path .../python3.13/<version>) "
+                "and the linker are built and tested for it; move both together.",
             ),
             Acknowledgment(
                 id="Serverless::Serverless-LambdaLatestVersion",
@@ -201,6 +223,22 @@ class CaseLinker(Construct):
             )
         )
 
+        # --- the reconciliation sweeper: finished contacts whose event never came (issue 12) --------------
+        self.sweeper: Sweeper | None = (
+            Sweeper(
+                self,
+                "Sweeper",
+                config=config,
+                code=code,
+                layers=[powertools_layer],
+                queue=self.queue,
+                table=self.table,
+                removal_policy=removal_policy,
+            )
+            if config.sweeper_enabled
+            else None
+        )
+
         # --- alarms and dashboard --------------------------------------------------------------------------
         self.monitoring = CaseLinkerMonitoring(
             self,
@@ -211,6 +249,7 @@ class CaseLinker(Construct):
             function=self.function,
             rules=[rule for rule in (self.rule, self.request_rule) if rule is not None],
             oldest_message_alarm_seconds=config.oldest_message_alarm_seconds,
+            sweeper=self.sweeper,
             alarm_email=config.alarm_email,
             removal_policy=removal_policy,
         )
@@ -290,12 +329,15 @@ class CaseLinker(Construct):
                 )
             )
         self.processing_dlq.grant_send_messages(self.role)
+        # The linker hands a record back by changing its visibility (granted with consuming) and may put a
+        # copy of a record back on the queue; SSE-SQS needs no KMS grant.
+        self.queue.grant(self.role, "sqs:SendMessage")
         self.table.grant(self.role, *IDEMPOTENCY_TABLE_ACTIONS)
 
         wildcard_reasons = {
             f"Resource::arn:<AWS::Partition>:cases:<AWS::Region>:<AWS::AccountId>:domain/{config.cases_domain_id}/case/*": (
                 "Cases are created at run time and the case id arrives in each event; the grant is limited to "
-                "the configured domain's cases and to three actions."
+                "the configured domain's cases and to four actions."
             ),
             f"Resource::{config.contact_arn_pattern}": (
                 "Contact ids arrive in each event; the grant is limited to the configured instance's contacts "

@@ -82,6 +82,9 @@ class ContactRecord:
     state: str
     case_ids: frozenset[str]
     updated_at: float
+    # Where the first message about the contact came from (`event`, `sweeper`, ...): what tells a contact the
+    # events handled from one only the sweeper found. None on records written before it was kept.
+    origin: str | None = None
 
 
 class Ledger:
@@ -153,9 +156,18 @@ class Ledger:
         return True
 
     def record_contact(
-        self, instance_id: str, contact_id: str, state: str, case_id: str | None = None
+        self,
+        instance_id: str,
+        contact_id: str,
+        state: str,
+        case_id: str | None = None,
+        *,
+        origin: str | None = None,
     ) -> None:
-        """Remember what became of a contact. A linked contact never falls back to another state."""
+        """Remember what became of a contact, and where the first message about it came from.
+
+        A linked contact never falls back to another state.
+        """
         if state not in CONTACT_STATES:
             raise ValueError(f"unknown contact state {state}")
         now = self._clock()
@@ -165,6 +177,9 @@ class Ledger:
             ":ttl": _n(math.ceil(now + TTL_SECONDS)),
         }
         update = "SET #s = :s, updatedAt = :now, expiration = :ttl"
+        if origin is not None:
+            update += ", firstOrigin = if_not_exists(firstOrigin, :origin)"
+            values[":origin"] = {"S": origin}
         condition = None
         if state == LINKED and case_id is not None:
             update += " ADD caseIds :case"
@@ -204,6 +219,7 @@ class Ledger:
                     state=item.get("state", {}).get("S", ""),
                     case_ids=frozenset(item.get("caseIds", {}).get("SS", [])),
                     updated_at=float(item.get("updatedAt", {}).get("N", "0")),
+                    origin=item.get("firstOrigin", {}).get("S"),
                 )
         return found
 

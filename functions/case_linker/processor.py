@@ -63,7 +63,13 @@ class LinkerPort(Protocol):
 
 class ContactLedgerPort(Protocol):
     def record_contact(
-        self, instance_id: str, contact_id: str, state: str, case_id: str | None = None
+        self,
+        instance_id: str,
+        contact_id: str,
+        state: str,
+        case_id: str | None = None,
+        *,
+        origin: str | None = None,
     ) -> None: ...
 
     def case_for_reference(self, domain_id: str, reference_id: str) -> str | None: ...
@@ -165,26 +171,27 @@ class RecordProcessor:
             self._logger.info("event ignored", extra={"reason": decision.reason})
             return IGNORED
         replayed = REPLAYED_ATTRIBUTE in (record.message_attributes or {})
-        self._logger.thread_safe_append_keys(origin=ORIGIN_REPLAY if replayed else decision.origin)
+        origin = ORIGIN_REPLAY if replayed else decision.origin
+        self._logger.thread_safe_append_keys(origin=origin)
         if isinstance(decision, LinkContact):
-            return self._contact(record, decision)
+            return self._contact(record, decision, origin)
         self._logger.thread_safe_append_keys(event_id=decision.event_id)
-        return self._link(record, decision.item)
+        return self._link(record, decision.item, origin)
 
-    def _contact(self, record: SQSRecord, link: LinkContact) -> str:
+    def _contact(self, record: SQSRecord, link: LinkContact, origin: str) -> str:
         contact_id = link.detail.contactId
         self._logger.thread_safe_append_keys(event_id=link.event_id, contact_id=contact_id)
         found = self._contact_item(link)
         if found is None:
-            self._ledger.record_contact(link.instance_id, contact_id, CONTACT_NO_CASE_ID)
+            self._ledger.record_contact(link.instance_id, contact_id, CONTACT_NO_CASE_ID, origin=origin)
             self._counters.incr(NO_CASE_ID)
             self._logger.info("contact has no case id; not linked", extra={"reason": "no_case_id"})
             return NO_CASE
         if isinstance(found, Invalid):
             outcome = self._dead_letter(record, found.code, found.message)
-            self._ledger.record_contact(link.instance_id, contact_id, CONTACT_DEAD_LETTERED)
+            self._ledger.record_contact(link.instance_id, contact_id, CONTACT_DEAD_LETTERED, origin=origin)
             return outcome
-        return self._link(record, found)
+        return self._link(record, found, origin)
 
     def _contact_item(self, link: LinkContact) -> RelatedItem | Invalid | None:
         case_id = link.tag_case_id
@@ -205,7 +212,7 @@ class RecordProcessor:
             return None
         return contact_item(link, case_id, self._settings)
 
-    def _link(self, record: SQSRecord, item: RelatedItem) -> str:
+    def _link(self, record: SQSRecord, item: RelatedItem, origin: str) -> str:
         self._logger.thread_safe_append_keys(case_id=item.case_id, related_item_type=item.type)
         self._guard.check_breaker()
         try:
@@ -213,9 +220,9 @@ class RecordProcessor:
             result = self._linker.link(item if item.uses_client_token else self._resolver.resolve(item))
         except PermanentError as error:
             outcome = self._dead_letter(record, error.code, error.message)
-            self._record_contact(item, CONTACT_DEAD_LETTERED)
+            self._record_contact(item, CONTACT_DEAD_LETTERED, origin=origin)
             return outcome
-        self._record_contact(item, CONTACT_LINKED, result.case_id or item.case_id)
+        self._record_contact(item, CONTACT_LINKED, result.case_id or item.case_id, origin=origin)
         if result.outcome == CREATED:
             self._counters.incr(RELATED_ITEM_CREATED, ("type", item.type))
             self._logger.info(
@@ -231,11 +238,13 @@ class RecordProcessor:
         self._logger.info("already linked", extra={"related_item_id": result.related_item_id})
         return ALREADY
 
-    def _record_contact(self, item: RelatedItem, state: str, case_id: str | None = None) -> None:
+    def _record_contact(
+        self, item: RelatedItem, state: str, case_id: str | None = None, *, origin: str
+    ) -> None:
         """What the reconciliation sweeper reads: the fate of every contact we were asked to link."""
         contact = contact_of(item.contact_arn) if item.contact_arn is not None else None
         if contact is not None:
-            self._ledger.record_contact(*contact, state, case_id)
+            self._ledger.record_contact(*contact, state, case_id, origin=origin)
 
     def _dead_letter(self, record: SQSRecord, code: str, message: str) -> str:
         self._dead_letters.send(record.raw_event, code, message)

@@ -23,11 +23,30 @@ ENVIRONMENT_VARIABLES: tuple[str, ...] = (
     "MAIN_QUEUE_URL",
     "MAX_RECEIVE_COUNT",
 )
+# The reconciliation sweeper's variables (issue 12), read by SweeperSettings; infra's drift test compares them
+# with what the stack sets on the sweeper function.
+SWEEPER_ENVIRONMENT_VARIABLES: tuple[str, ...] = (
+    "CONNECT_INSTANCE_ARN",
+    "MAIN_QUEUE_URL",
+    "IDEMPOTENCY_TABLE_NAME",
+    "CASES_DOMAIN_ID",
+    "CASE_ID_ATTRIBUTE",
+    "SWEEP_WINDOW_MINUTES",
+    "SWEEP_LAG_MINUTES",
+    "CONNECT_SEARCH_RPS",
+    "FOLLOW_CONTACT_CHAIN",
+)
 
 DEFAULT_CASE_ID_ATTRIBUTE = "caseId"
 DEFAULT_CONTACT_EVENT_TYPES = "COMPLETED"
 DEFAULT_PERFORMED_BY = "case-linker"
 DEFAULT_CASES_MAX_RPS = 2.0
+DEFAULT_SWEEP_WINDOW_MINUTES = 60
+DEFAULT_SWEEP_LAG_MINUTES = 15
+# SearchContacts' default quota by public figures (0.5 requests/s, burst 1); AWS may raise it per account.
+DEFAULT_CONNECT_SEARCH_RPS = 0.5
+# One day at most: a window is searched again by every run, and SearchContacts takes up to 8 weeks a search.
+MAX_SWEEP_MINUTES = 24 * 60
 # PERFORMED_BY=agent records the contact's agent (performedBy.userArn) instead of a custom entity.
 PERFORMED_BY_AGENT = "agent"
 
@@ -197,3 +216,78 @@ def _burst(environ: Mapping[str, str]) -> float | None:
             "CASES_MAX_BURST must be a positive, finite number of requests (a fraction is fine)"
         )
     return burst
+
+
+@dataclass(frozen=True)
+class SweeperSettings:
+    """Validated configuration of the reconciliation sweeper (case_linker.sweeper)."""
+
+    connect_instance_arn: str
+    main_queue_url: str
+    idempotency_table_name: str
+    # Needed to ask Cases which case a contact chain is on (ListCasesForContact); None when chains are off.
+    cases_domain_id: str | None = None
+    case_id_attribute: str = DEFAULT_CASE_ID_ATTRIBUTE
+    window_minutes: int = DEFAULT_SWEEP_WINDOW_MINUTES
+    lag_minutes: int = DEFAULT_SWEEP_LAG_MINUTES
+    connect_search_rps: float = DEFAULT_CONNECT_SEARCH_RPS
+    follow_contact_chain: bool = True
+
+    @property
+    def instance_id(self) -> str:
+        return self.connect_instance_arn.rsplit("/", 1)[-1]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> SweeperSettings:
+        """Read and validate the sweeper's environment; raise SettingsError naming the first bad variable."""
+        instance_arn = _instance_arn(environ)
+        if instance_arn is None:
+            raise SettingsError("CONNECT_INSTANCE_ARN is required but is missing or empty")
+        queue_url = _optional_queue_url(environ, "MAIN_QUEUE_URL")
+        if queue_url is None:
+            raise SettingsError("MAIN_QUEUE_URL is required but is missing or empty")
+        follow = _flag(environ, "FOLLOW_CONTACT_CHAIN", default=True)
+        if follow and not environ.get("CASES_DOMAIN_ID", "").strip():
+            raise SettingsError(
+                "CASES_DOMAIN_ID is required while FOLLOW_CONTACT_CHAIN is true (a chain's case is looked up in "
+                "the Cases domain)"
+            )
+        domain_id = _domain_id(environ) if environ.get("CASES_DOMAIN_ID", "").strip() else None
+        return cls(
+            connect_instance_arn=instance_arn,
+            main_queue_url=queue_url,
+            idempotency_table_name=_table_name(environ),
+            cases_domain_id=domain_id,
+            case_id_attribute=_case_id_attribute(environ),
+            window_minutes=_minutes(environ, "SWEEP_WINDOW_MINUTES", DEFAULT_SWEEP_WINDOW_MINUTES, minimum=1),
+            lag_minutes=_minutes(environ, "SWEEP_LAG_MINUTES", DEFAULT_SWEEP_LAG_MINUTES, minimum=0),
+            connect_search_rps=_positive(environ, "CONNECT_SEARCH_RPS", DEFAULT_CONNECT_SEARCH_RPS),
+            follow_contact_chain=follow,
+        )
+
+
+def _minutes(environ: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    raw = _optional(environ, name, str(default))
+    if not raw.isdigit() or not minimum <= int(raw) <= MAX_SWEEP_MINUTES:
+        raise SettingsError(f"{name} must be a whole number of minutes from {minimum} to {MAX_SWEEP_MINUTES}")
+    return int(raw)
+
+
+def _positive(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = _optional(environ, name, str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of requests per second, not {raw[:20]!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise SettingsError(f"{name} must be a positive, finite number of requests per second")
+    return value
+
+
+def _flag(environ: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("true", "false"):
+        raise SettingsError(f"{name} must be true or false")
+    return raw == "true"

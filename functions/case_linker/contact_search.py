@@ -90,10 +90,13 @@ def found_contact(summary: Mapping[str, Any]) -> FoundContact:
 class ContactSearch:
     """SearchContacts on `connect`, ListCasesForContact on `cases`; both clients already paced."""
 
-    def __init__(self, *, connect: Any, cases: Any, counters: Counters) -> None:
+    def __init__(
+        self, *, connect: Any, cases: Any, counters: Counters, page_size: int = SEARCH_PAGE_SIZE
+    ) -> None:
         self._connect = connect
         self._cases = cases
         self._counters = counters
+        self._page_size = page_size
 
     def page(
         self, instance_id: str, start: dt.datetime, end: dt.datetime, next_token: str | None = None
@@ -103,7 +106,7 @@ class ContactSearch:
             "InstanceId": instance_id,
             "TimeRange": {"Type": "DISCONNECT_TIMESTAMP", "StartTime": start, "EndTime": end},
             "Sort": {"FieldName": "DISCONNECT_TIMESTAMP", "Order": "ASCENDING"},
-            "MaxResults": SEARCH_PAGE_SIZE,
+            "MaxResults": self._page_size,
         }
         if next_token:
             params["NextToken"] = next_token

@@ -35,7 +35,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
 from case_linker.cases import install_guards
-from case_linker.contact_search import MAX_RESULTS_PER_SEARCH, ContactSearch, FoundContact, SearchPage
+from case_linker.contact_search import (
+    MAX_RESULTS_PER_SEARCH,
+    SEARCH_PAGE_SIZE,
+    ContactSearch,
+    FoundContact,
+    SearchPage,
+)
 from case_linker.errors import LinkerError, OutOfTimeError, PermanentError, TransientError
 from case_linker.handler import Clients, Tuning, build_clients
 from case_linker.ledger import LINKED, NO_CASE_ID, ContactRecord, Ledger
@@ -467,6 +473,7 @@ class SweeperApp:
         app_logger: Logger,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         max_results_per_search: int = MAX_RESULTS_PER_SEARCH,
+        page_size: int = SEARCH_PAGE_SIZE,
     ) -> None:
         self.settings = settings
         self.tuning = tuning
@@ -489,7 +496,9 @@ class SweeperApp:
         )
         self.sweeper = Sweeper(
             settings=settings,
-            search=ContactSearch(connect=clients.connect, cases=clients.cases, counters=self.counters),
+            search=ContactSearch(
+                connect=clients.connect, cases=clients.cases, counters=self.counters, page_size=page_size
+            ),
             ledger=Ledger(clients.dynamodb, settings.idempotency_table_name),
             queue=QueueWriter(clients.sqs, settings.main_queue_url),
             guard=self.guard,

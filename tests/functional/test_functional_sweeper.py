@@ -14,10 +14,12 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import boto3
 import pytest
 from aws_lambda_powertools import Metrics
 from case_linker.errors import PermanentError, ThrottledError, TransientError
 from case_linker.handler import App, Tuning
+from case_linker.ledger import LINKED, Ledger
 from case_linker.settings import SweeperSettings
 from case_linker.sweeper import SweeperApp, build_sweeper, make_lambda_handler
 
@@ -121,7 +123,9 @@ class Rig:
     settings: SweeperSettings
 
     def sweeper(self, **overrides: Any) -> SweeperApp:
-        options = {k: overrides.pop(k) for k in ("clock", "max_results_per_search") if k in overrides}
+        options = {
+            k: overrides.pop(k) for k in ("clock", "max_results_per_search", "page_size") if k in overrides
+        }
         tuning = overrides.pop("tuning", FAST_SWEEP)
         return build_sweeper(dataclasses.replace(self.settings, **overrides), tuning=tuning, **options)
 
@@ -140,15 +144,23 @@ class Rig:
         while batch := self.aws.sqs.receive_message(
             QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=60
         ).get("Messages", []):
-            for message in batch:
-                messages.append(json.loads(message["Body"]))
-                self.aws.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            messages.extend(json.loads(message["Body"]) for message in batch)
+            self.aws.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+            )
         return messages
 
     def link(self, messages: list[dict[str, Any]]) -> None:
         """The linker handles what the sweeper enqueued."""
         for start in range(0, len(messages), 10):
             self.events_arrive(*(json.dumps(m) for m in messages[start : start + 10]))
+
+    def handled(self, messages: list[dict[str, Any]], case_id: str = CASE_A) -> None:
+        """The linker's ledger records these contacts as linked (what linking them would leave, faster)."""
+        ledger = Ledger(boto3.client("dynamodb"), self.settings.idempotency_table_name)
+        for contact_id in contact_ids(messages):
+            ledger.record_contact(INSTANCE_ID, contact_id, LINKED, case_id, origin="sweeper")
 
     def cases_of(self, contact_id: str) -> list[str]:
         arn = contact_arn(contact_id)
@@ -218,3 +230,352 @@ def test_given_contacts_whose_events_were_lost_when_the_sweeper_runs_then_only_t
     assert rig.cases_of(delivered) == [CASE_A]
     assert rig.cases_of(lost_attribute) == [CASE_B]
     assert rig.cases_of(lost_tag) == [CASE_C]
+
+
+def test_given_a_window_of_several_pages_when_swept_then_every_contact_is_enqueued_once_page_by_page(
+    rig: Rig,
+) -> None:
+    ids = {finished(rig.emu, new_id(), minutes_ago=20 + i * 0.2) for i in range(230)}
+
+    result = rig.sweep()
+
+    messages = rig.enqueued()
+    assert sorted(contact_ids(messages)) == sorted(ids)
+    assert result["SweepSearchPages"] == 3
+    assert result["SweepEnqueued"] == 230
+    searches = rig.emu.calls_to("SearchContacts")
+    assert [c.params.get("MaxResults") for c in searches] == [100, 100, 100]
+
+
+def test_given_more_contacts_than_one_search_returns_when_swept_then_the_window_is_halved_and_none_is_missed(
+    rig: Rig,
+) -> None:
+    rig.emu.configure(contact_search_max_results=20)
+    ids = {finished(rig.emu, new_id(), minutes_ago=20 + i * 0.5) for i in range(55)}
+
+    result = rig.sweep(rig.sweeper(max_results_per_search=20, page_size=10))
+
+    assert sorted(contact_ids(rig.enqueued())) == sorted(ids)
+    assert result["SweepEnqueued"] == 55
+    assert result["complete"] is True
+
+
+def test_given_the_default_search_quota_when_swept_then_searches_are_paced_below_it_and_never_throttled(
+    rig: Rig,
+) -> None:
+    # AWS's figures: 0.5 requests/s, burst 1. The sweeper paces at a little less (network jitter could make
+    # two requests sent 2 s apart arrive closer); three pages then take at least 4.4 s.
+    rig.emu.configure(throttling=True, quotas={"SearchContacts": Quota(rate=0.5, burst=1)})
+    for i in range(201):
+        finished(rig.emu, new_id(), minutes_ago=20 + i * 0.2)
+    started = time.monotonic()
+
+    result = rig.sweep(rig.sweeper(connect_search_rps=0.45))
+
+    assert time.monotonic() - started >= 4.4
+    assert result["SweepEnqueued"] == 201
+    assert [c.status for c in rig.emu.calls_to("SearchContacts")] == [200, 200, 200]
+
+
+def test_given_searchcontacts_throttles_when_swept_then_botocore_retries_and_the_run_completes(
+    rig: Rig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lost = finished(rig.emu, new_id())
+    rig.emu.script("SearchContacts", ["ThrottlingException", "ThrottlingException"])
+
+    result = rig.sweep()
+
+    assert contact_ids(rig.enqueued()) == [lost]
+    assert result["complete"] is True
+    metrics = emf(capsys.readouterr().out)
+    assert metrics["SweepThrottled"] == 2
+    assert metrics["SweepRetried"] == 2
+
+
+def test_given_searchcontacts_throttles_past_the_retries_when_swept_then_the_run_fails_after_whole_pages_and_the_next_run_covers_the_rest(
+    rig: Rig,
+) -> None:
+    ids = [finished(rig.emu, new_id(), minutes_ago=20 + i * 0.5) for i in range(15)]
+    rig.emu.script("SearchContacts", ["ok", *["ThrottlingException"] * FAST_SWEEP.read_attempts])
+    app = rig.sweeper(page_size=10)
+
+    with pytest.raises(ThrottledError):
+        rig.sweep(app)
+
+    first = rig.enqueued()
+    assert len(first) == 10  # the first page, whole
+    rig.handled(first)
+
+    result = rig.sweep(app)
+
+    second = rig.enqueued()
+    assert result["SweepAlreadyHandled"] == 10
+    assert sorted(contact_ids(first) + contact_ids(second)) == sorted(ids)
+
+
+def test_given_a_deadline_near_when_swept_then_it_stops_cleanly_after_whole_pages_and_the_next_run_finishes(
+    rig: Rig,
+) -> None:
+    ids = [finished(rig.emu, new_id(), minutes_ago=20 + i * 0.5) for i in range(25)]
+    # One search every 2 s and 6 s left: an attempt (2.5 s) must end before the deadline less the 0.5 s margin.
+    app = rig.sweeper(connect_search_rps=0.5, page_size=10)
+
+    result = rig.sweep(app, remaining_ms=6_000)
+
+    first = rig.enqueued()
+    assert result["complete"] is False
+    assert result["SweepCutShort"] == 1
+    assert len(first) == result["SweepEnqueued"] == 20  # two whole pages, nothing of the third
+    order = {c: i for i, c in enumerate(ids)}
+    assert sorted(order[c] for c in contact_ids(first)) == list(range(5, 25))  # the oldest first
+    rig.handled(first)
+
+    again = rig.sweep(app)
+
+    second = rig.enqueued()
+    assert again["complete"] is True
+    assert sorted(contact_ids(second)) == sorted(set(ids) - set(contact_ids(first)))
+
+
+def test_given_overlapping_windows_when_a_handled_contact_is_found_again_then_it_is_not_enqueued_twice(
+    rig: Rig,
+) -> None:
+    linked = finished(rig.emu, new_id(), minutes_ago=40, case_id=CASE_A)
+    never = finished(rig.emu, new_id(), minutes_ago=45)  # no case id: enqueued again while in the window
+    now = dt.datetime.now(dt.UTC)
+    rig.link(rig.enqueued() or [])
+    first_run = rig.sweep(rig.sweeper(clock=lambda: now))
+    rig.link(rig.enqueued())
+    assert rig.cases_of(linked) == [CASE_A]
+
+    # Fifteen minutes later, the window still holds both contacts.
+    second_run = rig.sweep(rig.sweeper(clock=lambda: now + dt.timedelta(minutes=15)))
+
+    assert first_run["SweepEnqueued"] == 2
+    assert contact_ids(rig.enqueued()) == [never]
+    assert second_run["SweepAlreadyHandled"] == 1
+    assert second_run["SweepNoCaseId"] == 1
+    assert rig.cases_of(linked) == [CASE_A]
+
+
+def test_given_a_case_id_set_after_the_contact_ended_when_swept_then_the_contact_is_linked_while_in_the_window(
+    rig: Rig,
+) -> None:
+    late = finished(rig.emu, new_id(), minutes_ago=30)
+    too_old = finished(rig.emu, new_id(), minutes_ago=80)  # its window has passed: never looked at again
+    rig.events_arrive(connect_event(late), connect_event(too_old))  # no case id yet: recorded no_case_id
+    rig.emu.put_contact(INSTANCE_ID, late, {"caseId": CASE_B})  # an agent sets it during after-contact work
+    rig.emu.put_contact(INSTANCE_ID, too_old, {"caseId": CASE_B})
+    for contact_id, minutes in ((late, 30), (too_old, 80)):  # put_contact moved the times: put them back
+        finished(rig.emu, contact_id, minutes_ago=minutes, case_id=CASE_B)
+
+    result = rig.sweep()
+
+    messages = rig.enqueued()
+    assert contact_ids(messages) == [late]
+    assert result["SweepNoCaseId"] == 1
+    assert result["EventCoverage"] == 1.0  # the events had seen it; only its case id came late
+    rig.link(messages)
+    assert rig.cases_of(late) == [CASE_B]
+    assert rig.cases_of(too_old) == []
+
+
+def test_given_contacts_found_by_the_sweeper_when_a_later_run_finds_them_linked_then_coverage_still_counts_them_as_missed(
+    rig: Rig,
+) -> None:
+    by_event = finished(rig.emu, new_id(), case_id=CASE_A)
+    by_sweeper = finished(rig.emu, new_id(), case_id=CASE_B)
+    rig.events_arrive(connect_event(by_event))
+    rig.sweep()
+    rig.link(rig.enqueued())
+
+    later = rig.sweep()
+
+    assert later["SweepAlreadyHandled"] == 2
+    assert later["SweepEnqueued"] == 0
+    assert later["EventCoverage"] == 0.5
+    assert rig.cases_of(by_sweeper) == [CASE_B]
+
+
+# --- contact chains ---------------------------------------------------------------------------------------
+
+
+def test_given_a_transfer_leg_whose_first_contact_is_linked_when_its_event_is_lost_then_it_joins_that_case_without_asking_cases(
+    rig: Rig,
+) -> None:
+    first = finished(rig.emu, new_id(), minutes_ago=40, tag_case_id=CASE_A)
+    leg = finished(rig.emu, new_id(), minutes_ago=35, initial_contact_id=first, previous_contact_id=first)
+    rig.events_arrive(connect_event(first, tags={"caseId": CASE_A}))
+    lookups_before = len(rig.emu.calls_to("ListCasesForContact"))
+
+    result = rig.sweep()
+
+    messages = rig.enqueued()
+    assert len(rig.emu.calls_to("ListCasesForContact")) == lookups_before
+    assert contact_ids(messages) == [leg]
+    assert messages[0]["detail"]["chainCaseId"] == CASE_A
+    assert result["SweepChainCase"] == 1
+    assert result["SweepChainLookups"] == 0
+    rig.link(messages)
+    assert rig.cases_of(leg) == [CASE_A]
+
+
+def test_given_callbacks_after_a_contact_a_flow_linked_when_swept_then_cases_is_asked_once_for_the_chain(
+    rig: Rig,
+) -> None:
+    flow_linked = finished(rig.emu, new_id(), minutes_ago=60)
+    rig.emu.add_related_item(
+        DOMAIN_ID, CASE_C, "Contact", {"contact": {"contactArn": contact_arn(flow_linked)}}
+    )
+    rig.events_arrive(connect_event(flow_linked))  # no case id in its attributes: no_case_id
+    callbacks = [
+        finished(
+            rig.emu,
+            new_id(),
+            minutes_ago=50 - i,
+            previous_contact_id=flow_linked,
+            initiation_method="CALLBACK",
+        )
+        for i in range(2)
+    ]
+
+    result = rig.sweep()
+
+    messages = rig.enqueued()
+    chained = {m["detail"]["contactId"]: m["detail"].get("chainCaseId") for m in messages}
+    assert chained == {flow_linked: None, **dict.fromkeys(callbacks, CASE_C)}
+    assert result["SweepChainLookups"] == 1
+    assert len(rig.emu.calls_to("ListCasesForContact")) == 1
+    rig.link(messages)
+    assert [rig.cases_of(c) for c in callbacks] == [[CASE_C], [CASE_C]]
+
+
+def test_given_a_chain_on_several_cases_when_swept_then_nothing_is_guessed_and_the_ambiguity_is_counted(
+    rig: Rig,
+) -> None:
+    first = finished(rig.emu, new_id(), minutes_ago=60)
+    for case_id in (CASE_A, CASE_B):
+        rig.emu.add_related_item(
+            DOMAIN_ID, case_id, "Contact", {"contact": {"contactArn": contact_arn(first)}}
+        )
+    leg = finished(rig.emu, new_id(), minutes_ago=55, initial_contact_id=first, previous_contact_id=first)
+    rig.events_arrive(connect_event(first))
+
+    result = rig.sweep()
+
+    messages = rig.enqueued()
+    assert [m["detail"].get("chainCaseId") for m in messages if m["detail"]["contactId"] == leg] == [None]
+    assert result["SweepChainAmbiguous"] == 1
+    rig.link(messages)
+    assert rig.cases_of(leg) == []
+
+
+def test_given_a_chain_on_no_case_when_swept_then_one_lookup_finds_nothing_and_the_contact_stays_unlinked(
+    rig: Rig,
+) -> None:
+    first = finished(rig.emu, new_id(), minutes_ago=60)
+    leg = finished(rig.emu, new_id(), minutes_ago=55, initial_contact_id=first, previous_contact_id=first)
+
+    result = rig.sweep()
+
+    messages = rig.enqueued()
+    assert sorted(contact_ids(messages)) == sorted([first, leg])
+    assert all("chainCaseId" not in m["detail"] for m in messages)
+    assert result["SweepChainLookups"] == 1
+    assert (result["SweepChainCase"], result["SweepChainAmbiguous"]) == (0, 0)
+    rig.link(messages)
+    assert rig.cases_of(leg) == []
+
+
+def test_given_chains_turned_off_when_swept_then_no_chain_is_followed(rig: Rig) -> None:
+    first = finished(rig.emu, new_id(), minutes_ago=40, tag_case_id=CASE_A)
+    leg = finished(rig.emu, new_id(), minutes_ago=35, initial_contact_id=first, previous_contact_id=first)
+    rig.events_arrive(connect_event(first, tags={"caseId": CASE_A}))
+
+    result = rig.sweep(rig.sweeper(follow_contact_chain=False))
+
+    messages = rig.enqueued()
+    assert contact_ids(messages) == [leg]
+    assert "chainCaseId" not in messages[0]["detail"]
+    assert result["SweepChainLookups"] == 0
+
+
+def test_given_the_role_may_not_list_cases_when_swept_then_the_run_enqueues_everything_then_fails(
+    rig: Rig,
+) -> None:
+    first = finished(rig.emu, new_id(), minutes_ago=60)
+    leg = finished(rig.emu, new_id(), minutes_ago=55, initial_contact_id=first, previous_contact_id=first)
+    rig.emu.script("ListCasesForContact", ["AccessDeniedException"])
+
+    with pytest.raises(PermanentError) as failure:
+        rig.sweep()
+
+    assert failure.value.code == "AccessDeniedException"
+    assert sorted(contact_ids(rig.enqueued())) == sorted([first, leg])
+
+
+# --- a failed run ---------------------------------------------------------------------------------------
+
+
+def test_given_connect_failing_when_swept_then_the_run_fails_naming_the_error_and_the_next_run_covers_the_window(
+    rig: Rig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lost = finished(rig.emu, new_id(), case_id=CASE_A)
+    rig.emu.script("SearchContacts", ["InternalServiceException"] * FAST_SWEEP.read_attempts)
+
+    with pytest.raises(TransientError) as failure:
+        rig.sweep()
+
+    assert failure.value.code == "InternalServiceException"
+    assert rig.enqueued() == []
+    assert emf(capsys.readouterr().out)["SweepEnqueued"] == 0
+
+    rig.sweep()
+
+    messages = rig.enqueued()
+    assert contact_ids(messages) == [lost]
+    rig.link(messages)
+    assert rig.cases_of(lost) == [CASE_A]
+
+
+def test_given_the_queue_gone_when_swept_then_the_run_fails_rather_than_reporting_contacts_enqueued(
+    rig: Rig,
+) -> None:
+    finished(rig.emu, new_id(), case_id=CASE_A)
+    rig.aws.sqs.delete_queue(QueueUrl=rig.queue_url)
+
+    with pytest.raises(TransientError) as failure:
+        rig.sweep()
+
+    assert "NonExistentQueue" in failure.value.code or "QueueDoesNotExist" in failure.value.code
+
+
+# --- the entry point ------------------------------------------------------------------------------------
+
+
+def test_given_the_stack_environment_when_the_scheduled_handler_runs_then_it_sweeps_with_those_settings(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lost = finished(rig.emu, new_id(), minutes_ago=100, tag_case_id=CASE_A)
+    environment = {
+        "CONNECT_INSTANCE_ARN": INSTANCE_ARN,
+        "MAIN_QUEUE_URL": rig.queue_url,
+        "IDEMPOTENCY_TABLE_NAME": rig.aws.table_name,
+        "CASES_DOMAIN_ID": DOMAIN_ID,
+        "CASE_ID_ATTRIBUTE": "caseId",
+        "SWEEP_WINDOW_MINUTES": "120",
+        "SWEEP_LAG_MINUTES": "15",
+        "CONNECT_SEARCH_RPS": "5",
+        "FOLLOW_CONTACT_CHAIN": "true",
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    handler = make_lambda_handler(lambda: build_sweeper(SweeperSettings.from_env(__import__("os").environ)))
+
+    result = handler(
+        {"source": "aws.events", "detail-type": "Scheduled Event", "time": "2020-01-01T00:00:00Z"},
+        lambda_context(),
+    )
+
+    assert result["complete"] is True
+    assert contact_ids(rig.enqueued()) == [lost]  # 100 minutes ago: only inside the 120-minute window

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 import pytest
@@ -19,6 +19,9 @@ from case_linker.linker import Backoff
 from case_linker.settings import Settings
 
 from emulator import Emulator, EmulatorConfig
+
+if TYPE_CHECKING:
+    from tests.functional.sweeper_rig import Rig
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 EXPECTED = json.loads((EVENTS / "expected.json").read_text())
@@ -187,3 +190,11 @@ def make_app(settings: Settings) -> Callable[..., App]:
         return build_app(dataclasses.replace(settings, **overrides), tuning=tuning)
 
     return make
+
+
+@pytest.fixture
+def rig(aws: Aws, emu: Emulator, make_app: Callable[..., App]) -> Rig:
+    """The sweeper's rig (tests/functional/sweeper_rig.py): main queue, sweeper settings, the real linker."""
+    from tests.functional.sweeper_rig import make_rig
+
+    return make_rig(aws, emu, make_app())

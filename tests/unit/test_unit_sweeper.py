@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
+from pathlib import Path
 
+import botocore
 import pytest
 from case_linker.contact_search import found_contact
 from case_linker.mapping import LinkContact, classify
@@ -184,3 +187,15 @@ def test_given_a_chains_first_contact_when_read_then_it_names_no_other_contact_o
     assert first.chain == ()
     assert found_contact(summary()).chain == ("c-1",)
     assert callback.chain == ("c-2",)
+
+
+def test_the_shipped_connect_model_is_the_pinned_botocores_and_lists_contact_tags() -> None:
+    shipped = (
+        Path(__file__).resolve().parents[2]
+        / "functions/case_linker/data/connect/2017-08-08/service-2.json.gz"
+    )
+    pinned = Path(botocore.__file__).parent / "data/connect/2017-08-08/service-2.json.gz"
+    model = json.loads(gzip.decompress(shipped.read_bytes()))
+
+    assert model == json.loads(gzip.decompress(pinned.read_bytes()))
+    assert "Tags" in model["shapes"]["ContactSearchSummary"]["members"]

@@ -26,10 +26,6 @@ from case_linker.errors import PermanentError, TransientError
 from case_linker.telemetry import RETRIED, Counters
 
 SEARCH_PAGE_SIZE = 100
-# The first 10,000 results of one search are all it returns: a range holding more is searched in parts.
-MAX_RESULTS_PER_SEARCH = 10_000
-MAX_RANGE = dt.timedelta(weeks=8)
-MAX_AGE = dt.timedelta(days=2 * 365)
 # A chain's contact found on more than one case is ambiguous: two results are enough to know.
 _CHAIN_CASES_PAGE = 2
 _CHAIN_CASES_MAX_PAGES = 3

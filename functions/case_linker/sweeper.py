@@ -20,6 +20,7 @@ successive runs overlap, so the next run covers whatever a failed or cut-short r
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -36,7 +37,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from case_linker.cases import install_guards
 from case_linker.contact_search import (
-    MAX_RESULTS_PER_SEARCH,
     SEARCH_PAGE_SIZE,
     ContactSearch,
     FoundContact,
@@ -280,7 +280,6 @@ class Sweeper:
         guard: BatchGuard,
         app_logger: Logger,
         source: str = SWEEPER_SOURCE,
-        max_results_per_search: int = MAX_RESULTS_PER_SEARCH,
     ) -> None:
         self._settings = settings
         self._search = search
@@ -289,7 +288,6 @@ class Sweeper:
         self._guard = guard
         self._logger = app_logger
         self._source = source
-        self._max_results = max_results_per_search
 
     def window(self, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
         """[now - lag - window, now - lag]: contacts that ended then have finished their after-contact work."""
@@ -346,26 +344,37 @@ class Sweeper:
             )
 
     def _pages(self, start: dt.datetime, end: dt.datetime, run: _Run) -> Iterator[SearchPage]:
-        """Every page of the range, oldest first; a range with more results than one search returns is halved."""
-        page = self._search.page(self._settings.instance_id, start, end)
-        run.report.pages += 1
-        if (
-            page.total is not None
-            and page.total > self._max_results
-            and end - start > dt.timedelta(seconds=2)
-        ):
-            middle = start + (end - start) / 2
-            # The halves meet at `middle`: a contact that ended exactly then is found twice, and enqueued once
-            # more at worst, which the linker's ledger absorbs.
-            yield from self._pages(start, middle, run)
-            yield from self._pages(middle, end, run)
-            return
+        """Every page of the range, oldest first.
+
+        One search returns its first 10,000 results only: when its pages end short of its TotalCount, a new
+        search starts at the last disconnect time seen, leaving out the contacts of that instant already seen.
+        """
+        seen_at_last: set[str] = set()
+        last: dt.datetime | None = None
+        page = self._search_page(start, end, None, run)
+        served = 0
         while True:
-            yield page
-            if not page.next_token:
+            contacts = [
+                c for c in page.contacts if not (c.disconnect_time == last and c.contact_id in seen_at_last)
+            ]
+            for contact in page.contacts:
+                if contact.disconnect_time != last:
+                    last, seen_at_last = contact.disconnect_time, set()
+                seen_at_last.add(contact.contact_id)
+            served += len(page.contacts)
+            yield dataclasses.replace(page, contacts=contacts)
+            if page.next_token:
+                page = self._search_page(start, end, page.next_token, run)
+            elif page.total is not None and served < page.total and last is not None and last > start:
+                start, served = last, 0
+                page = self._search_page(start, end, None, run)
+            else:
                 return
-            page = self._search.page(self._settings.instance_id, start, end, page.next_token)
-            run.report.pages += 1
+
+    def _search_page(self, start: dt.datetime, end: dt.datetime, token: str | None, run: _Run) -> SearchPage:
+        page = self._search.page(self._settings.instance_id, start, end, token)
+        run.report.pages += 1
+        return page
 
     def _decide(self, contacts: list[FoundContact], run: _Run) -> tuple[list[Enqueue], bool]:
         """The contacts of a page to enqueue, in order; True when the deadline cut the page short."""
@@ -472,7 +481,6 @@ class SweeperApp:
         tuning: Tuning,
         app_logger: Logger,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
-        max_results_per_search: int = MAX_RESULTS_PER_SEARCH,
         page_size: int = SEARCH_PAGE_SIZE,
     ) -> None:
         self.settings = settings
@@ -503,7 +511,6 @@ class SweeperApp:
             queue=QueueWriter(clients.sqs, settings.main_queue_url),
             guard=self.guard,
             app_logger=app_logger,
-            max_results_per_search=max_results_per_search,
         )
         self._clock = clock
         self._logger = app_logger

@@ -14,7 +14,7 @@ import typer
 from ops import __version__
 from ops.aws import Clients
 from ops.clikit import HoistingGroup
-from ops.commands import dlq_inspect, dlq_redrive, send
+from ops.commands import backfill, dlq_inspect, dlq_redrive, send
 from ops.context import Overrides, State
 from ops.errors import ExitCode
 from ops.output import Output, OutputFormat, compile_query
@@ -31,7 +31,8 @@ EXIT_CODES_HELP = (
 app = typer.Typer(
     cls=HoistingGroup,
     name="case-linker",
-    help="case-linker operator tool: inspect, replay, discard and restore the dead-letter queues; send samples.\n\n"
+    help="case-linker operator tool: inspect, replay, discard and restore the dead-letter queues; send samples; "
+    "backfill past contacts.\n\n"
     "Queues come from the CloudFormation stack's outputs (--stack-name), or from --queue-url/--dlq-url/"
     "--rule-target-dlq-url: when any URL is given the stack is not read. Global options may come before or "
     "after the command, as in the AWS CLI.",
@@ -110,6 +111,7 @@ def _register_commands() -> None:
     dlq_redrive.register(dlq_app)
     app.add_typer(dlq_app, name="dlq")
     send.register(app)
+    backfill.register(app)
 
 
 _register_commands()

@@ -1,0 +1,345 @@
+"""`backfill` against moto (SQS, DynamoDB) and the emulator (Connect SearchContacts), over HTTP: dry run,
+what it enqueues and skips, the API's limits, the checkpoint (resuming, safety), and usage errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import stat
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from case_linker.contact_search import found_contact
+from case_linker.ledger import DEAD_LETTERED, LINKED, NO_CASE_ID, Ledger
+from case_linker.mapping import LinkContact, classify
+from case_linker.settings import Settings
+from case_linker.sweeper import contact_message
+
+from emulator import Emulator, EmulatorConfig, Quota
+from ops.context import Overrides
+from ops.errors import ExitCode
+from tests.ops.conftest import Invoke, json_result
+from tests.ops.helpers import StackQueues, depth, drain
+
+INSTANCE_ID = "bac0f111-0000-4000-8000-000000000001"
+INSTANCE_ARN = f"arn:aws:connect:us-east-1:123456789012:instance/{INSTANCE_ID}"
+TABLE = "case-linker-idempotency"
+NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+SINCE = NOW - dt.timedelta(days=3)
+UNTIL = NOW - dt.timedelta(hours=1)
+
+
+@pytest.fixture(scope="module")
+def _emulator() -> Iterator[Emulator]:
+    with Emulator(EmulatorConfig(throttling=False), port=0) as server:
+        yield server
+
+
+@pytest.fixture
+def emu(_emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
+    """Connect's SearchContacts on loopback (every other service is moto, through AWS_ENDPOINT_URL)."""
+    _emulator.configure(throttling=False, contact_search_max_results=10_000)
+    _emulator.reset()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CONNECT", _emulator.endpoint_url)
+    return _emulator
+
+
+@pytest.fixture
+def ledger(moto_endpoint: str) -> Ledger:
+    dynamodb = boto3.client("dynamodb", endpoint_url=moto_endpoint, region_name="us-east-1")
+    dynamodb.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return Ledger(dynamodb, TABLE)
+
+
+def ended(emu: Emulator, at: dt.datetime, **details: Any) -> str:
+    contact_id = str(uuid.uuid4())
+    emu.put_contact(
+        INSTANCE_ID,
+        contact_id,
+        {"caseId": "c-1"},
+        initiation_time=at - dt.timedelta(minutes=4),
+        disconnect_time=at,
+        **details,
+    )
+    return contact_id
+
+
+def spread(emu: Emulator, count: int) -> list[str]:
+    """`count` contacts that ended inside [SINCE, UNTIL], oldest first."""
+    step = (UNTIL - SINCE) / (count + 1)
+    return [ended(emu, SINCE + step * (i + 1)) for i in range(count)]
+
+
+def backfill(run_cli: Invoke, queues: StackQueues, *args: str, **kw: Any) -> Any:
+    return run_cli(
+        [
+            "--queue-url", queues.main, "backfill", "--instance-arn", INSTANCE_ARN, "--table-name", TABLE,
+            "--since", SINCE.isoformat(), "--until", UNTIL.isoformat(), "--rate", "1000", "--search-rate", "100",
+            *args,
+        ],
+        **kw,
+    )  # fmt: skip
+
+
+def enqueued_ids(sqs: Any, queues: StackQueues) -> list[str]:
+    return [json.loads(m["Body"])["detail"]["contactId"] for m in drain(sqs, queues.main)]
+
+
+# --- what it does ---------------------------------------------------------------------------------------------
+
+
+def test_dry_run_counts_what_it_would_enqueue_and_enqueues_nothing(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, emu: Emulator, ledger: Ledger, tmp_path: Path
+) -> None:
+    ids = spread(emu, 12)
+    ledger.record_contact(INSTANCE_ID, ids[0], LINKED, "c-1")
+    checkpoint = tmp_path / "backfill.json"
+
+    result = backfill(run_cli, queues, "--dry-run", "--checkpoint", str(checkpoint), "--output", "json")
+
+    document = json_result(result)
+    assert result.exit_code == 0, result.output
+    assert (document["found"], document["already_handled"], document["enqueued"]) == (12, 1, 11)
+    assert document["dry_run"] is True
+    assert depth(sqs, queues.main) == (0, 0)
+    assert not checkpoint.exists()
+
+
+def test_it_enqueues_each_finished_contact_of_the_range_once_and_skips_what_the_ledger_holds_as_handled(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, emu: Emulator, ledger: Ledger
+) -> None:
+    ids = spread(emu, 230)  # three pages of 100
+    before, after = ended(emu, SINCE - dt.timedelta(minutes=5)), ended(emu, UNTIL + dt.timedelta(minutes=5))
+    ledger.record_contact(INSTANCE_ID, ids[0], LINKED, "c-1")
+    ledger.record_contact(INSTANCE_ID, ids[1], DEAD_LETTERED)
+    ledger.record_contact(INSTANCE_ID, ids[2], NO_CASE_ID)  # a case id may have come since: enqueued again
+
+    result = backfill(run_cli, queues, "--yes", "--output", "json")
+
+    assert result.exit_code == 0, result.output
+    got = enqueued_ids(sqs, queues)
+    assert sorted(got) == sorted(ids[2:])
+    assert before not in got
+    assert after not in got
+    document = json_result(result)
+    assert (document["found"], document["already_handled"], document["enqueued"]) == (230, 2, 228)
+    assert document["searches"] >= 3
+    assert {c.params["MaxResults"] for c in emu.calls_to("SearchContacts")} == {100}
+
+
+def test_its_message_is_the_sweepers_with_the_backfill_source_and_the_linker_reads_it_so(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, emu: Emulator, ledger: Ledger
+) -> None:
+    at = SINCE + dt.timedelta(hours=2)
+    contact_id = ended(
+        emu, at, channel="CHAT", initiation_method="API", tags={"caseId": "c-9"}, queue_id="q-1",
+        agent_arn=f"{INSTANCE_ARN}/agent/a-1",
+    )  # fmt: skip
+
+    assert backfill(run_cli, queues, "--yes").exit_code == 0
+    [message] = drain(sqs, queues.main)
+
+    body = json.loads(message["Body"])
+    summary = boto3.client("connect", endpoint_url=emu.endpoint_url, region_name="us-east-1").search_contacts(
+        InstanceId=INSTANCE_ID,
+        TimeRange={"Type": "DISCONNECT_TIMESTAMP", "StartTime": SINCE, "EndTime": UNTIL},
+    )["Contacts"][0]
+    sweeper = json.loads(
+        contact_message(found_contact(summary), instance_arn=INSTANCE_ARN, source="x", now=NOW)
+    )
+    assert body["source"] == "case-linker.backfill"
+    assert body["detail"] == sweeper["detail"]
+    assert {k: body[k] for k in ("detail-type", "account", "region", "resources")} == {
+        k: sweeper[k] for k in ("detail-type", "account", "region", "resources")
+    }
+    decision = classify(message["Body"], Settings("d", "https://q", "tbl"))
+    assert isinstance(decision, LinkContact)
+    assert (decision.origin, decision.detail.contactId, decision.tag_case_id) == (
+        "backfill",
+        contact_id,
+        "c-9",
+    )
+
+
+def test_a_range_holding_more_than_one_search_returns_is_searched_on_from_the_last_contact_found(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, emu: Emulator, ledger: Ledger
+) -> None:
+    emu.configure(contact_search_max_results=20)  # AWS: the first 10,000 results of a search
+    ids = spread(emu, 45)
+    same_instant = [ended(emu, SINCE + (UNTIL - SINCE) / 46 * 20) for _ in range(3)]
+
+    result = backfill(run_cli, queues, "--yes", "--output", "json")
+
+    got = enqueued_ids(sqs, queues)
+    assert sorted(got) == sorted(ids + same_instant)
+    assert len(got) == len(set(got))
+    assert json_result(result)["enqueued"] == 48
+
+
+def test_searches_are_paced_below_the_search_rate(
+    run_cli: Invoke, queues: StackQueues, emu: Emulator, ledger: Ledger
+) -> None:
+    emu.configure(throttling=True, quotas={"SearchContacts": Quota(rate=2.0, burst=1)})
+    spread(emu, 250)
+
+    result = backfill(run_cli, queues, "--yes", "--search-rate", "1.5")
+
+    assert result.exit_code == 0, result.output
+    calls = emu.calls_to("SearchContacts")
+    assert [c.status for c in calls] == [200] * len(calls)
+    assert calls[-1].monotonic - calls[0].monotonic >= (len(calls) - 1) / 1.5 - 0.05
+
+
+# --- the checkpoint ---------------------------------------------------------------------------------------
+
+
+class InterruptingSqs:
+    """moto's SQS, until the operator presses Ctrl-C during the `after`-th SendMessageBatch."""
+
+    def __init__(self, real: Any, after: int) -> None:
+        self._real = real
+        self._left = after
+
+    def send_message_batch(self, **kwargs: Any) -> Any:
+        self._left -= 1
+        if self._left == 0:
+            raise KeyboardInterrupt
+        return self._real.send_message_batch(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def test_an_interrupted_backfill_continues_from_its_checkpoint_without_gaps_or_repeats(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, emu: Emulator, ledger: Ledger, tmp_path: Path
+) -> None:
+    # 15 results a search: the interruption comes mid-range, after a search was continued once.
+    emu.configure(contact_search_max_results=15)
+    ids = spread(emu, 95)
+    checkpoint = tmp_path / "backfill.json"
+
+    stopped = backfill(
+        run_cli, queues, "--yes", "--checkpoint", str(checkpoint),
+        overrides=Overrides(clients={"sqs": InterruptingSqs(sqs, after=4)}),
+    )  # fmt: skip
+
+    assert stopped.exit_code == ExitCode.INTERRUPTED
+    assert "run the same command to continue" in stopped.stderr
+    assert stat.S_IMODE(os.stat(checkpoint).st_mode) == 0o600
+    first = enqueued_ids(sqs, queues)
+    assert len(first) == 25  # batches of 10 and 5 from the first search, then 10 from the next
+    saved = json.loads(checkpoint.read_text())
+    assert len(saved["current"]) == 11  # the next search's 10, and the one it started from
+
+    resumed = backfill(run_cli, queues, "--yes", "--checkpoint", str(checkpoint), "--output", "json")
+
+    assert resumed.exit_code == 0, resumed.output
+    second = enqueued_ids(sqs, queues)
+    assert sorted(first + second) == sorted(ids)
+    document = json_result(resumed)
+    assert document["enqueued"] == 95
+    assert document["this_run"]["enqueued"] == 95 - len(first)
+    again = backfill(run_cli, queues, "--yes", "--checkpoint", str(checkpoint))
+    assert again.exit_code == ExitCode.NOTHING_TO_DO
+
+
+def test_a_checkpoint_path_that_is_a_symbolic_link_is_refused_before_anything_is_enqueued(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, emu: Emulator, ledger: Ledger, tmp_path: Path
+) -> None:
+    spread(emu, 3)
+    target = tmp_path / "elsewhere.json"
+    target.write_text("{}")
+    link = tmp_path / "backfill.json"
+    link.symlink_to(target)
+
+    result = backfill(run_cli, queues, "--yes", "--checkpoint", str(link))
+
+    assert result.exit_code == ExitCode.USAGE
+    assert "symbolic link" in result.stderr
+    assert target.read_text() == "{}"
+    assert depth(sqs, queues.main) == (0, 0)
+
+
+def test_a_checkpoint_of_another_backfill_is_refused(
+    run_cli: Invoke, queues: StackQueues, emu: Emulator, ledger: Ledger, tmp_path: Path
+) -> None:
+    spread(emu, 3)
+    checkpoint = tmp_path / "backfill.json"
+    assert backfill(run_cli, queues, "--yes", "--checkpoint", str(checkpoint)).exit_code == 0
+
+    result = run_cli(
+        [
+            "--queue-url", queues.main, "backfill", "--instance-arn", INSTANCE_ARN, "--since", SINCE.isoformat(),
+            "--until", (UNTIL - dt.timedelta(minutes=1)).isoformat(), "--checkpoint", str(checkpoint), "--yes",
+        ]
+    )  # fmt: skip
+
+    assert result.exit_code == ExitCode.USAGE
+    assert "belongs to another backfill" in result.stderr
+
+
+# --- asking first, and user mistakes ----------------------------------------------------------------------
+
+
+def test_it_asks_before_enqueueing_naming_the_queue_and_the_range(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, emu: Emulator, ledger: Ledger
+) -> None:
+    spread(emu, 3)
+
+    result = backfill(run_cli, queues, overrides=Overrides(interactive=True), input="n\n")
+
+    assert result.exit_code == ExitCode.INTERRUPTED
+    assert "case-linker-main" in result.stderr
+    assert SINCE.isoformat() in result.stderr
+    assert depth(sqs, queues.main) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "complaint"),
+    [
+        (UNTIL.isoformat(), SINCE.isoformat(), "--since must be before --until"),
+        (SINCE.isoformat(), (NOW + dt.timedelta(hours=1)).isoformat(), "in the future"),
+        ((NOW - dt.timedelta(days=800)).isoformat(), SINCE.isoformat(), "two years"),
+        ("last tuesday", UNTIL.isoformat(), "not an ISO-8601 time"),
+    ],
+)
+def test_a_range_the_api_cannot_search_is_a_one_line_usage_error(
+    run_cli: Invoke, queues: StackQueues, since: str, until: str, complaint: str
+) -> None:
+    result = run_cli(
+        [
+            "--queue-url",
+            queues.main,
+            "backfill",
+            "--instance-arn",
+            INSTANCE_ARN,
+            "--since",
+            since,
+            "--until",
+            until,
+        ]
+    )
+
+    assert result.exit_code == ExitCode.USAGE
+    assert result.stderr.startswith("error: ")
+    assert result.stderr.count("\n") == 1
+    assert complaint in result.stderr
+
+
+def test_without_an_instance_it_says_which_option_is_missing(run_cli: Invoke, queues: StackQueues) -> None:
+    result = run_cli(
+        ["--queue-url", queues.main, "backfill", "--since", SINCE.isoformat(), "--until", UNTIL.isoformat()]
+    )
+
+    assert result.exit_code == ExitCode.USAGE
+    assert "--instance-arn" in result.stderr

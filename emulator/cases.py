@@ -89,6 +89,7 @@ class Merge:
     performed_by: dict[str, Any] | None
     started: dt.datetime
     ends_at: float  # monotonic
+    ends: dt.datetime  # wall clock, for the association time of the links it makes
     completed: bool = False
 
 
@@ -292,6 +293,7 @@ class CasesState:
         content: dict[str, Any],
         performed_by: dict[str, Any] | None,
         at: float,
+        associated: dt.datetime | None = None,
     ) -> RelatedItem:
         item_id = str(uuid.uuid4())
         item = RelatedItem(
@@ -302,7 +304,7 @@ class CasesState:
             type=item_type,
             content=copy.deepcopy(content),
             performed_by=copy.deepcopy(performed_by),
-            association_time=_now(),
+            association_time=associated or _now(),
         )
         case.related_items.append(item)
         domain.items[item_id] = item
@@ -362,7 +364,7 @@ class CasesState:
                 raise ApiError("ValidationException", f"Field {field_id} cannot be merged")
             if field_id not in secondary.fields:
                 raise ApiError("ValidationException", f"The secondary case has no field {field_id}")
-        types = frozenset(item_types)
+        types = frozenset(item_types) & MERGEABLE_ITEM_TYPES
         moved = sum(_member(i.type) in types for i in secondary.related_items)
         after = [
             (primary, len(primary.related_items) + moved + 1),
@@ -375,8 +377,17 @@ class CasesState:
                     f"After the merge case {case.case_id} would exceed {self.max_related_items} related items",
                 )
         duration = self.merge_duration_s if duration_s is None else duration_s
+        started = _now()
         merge = Merge(
-            domain_id, primary_id, secondary_id, types, fields, performed_by, _now(), self.clock() + duration
+            domain_id,
+            primary_id,
+            secondary_id,
+            types,
+            fields,
+            performed_by,
+            started,
+            self.clock() + duration,
+            started + dt.timedelta(seconds=duration),
         )
         domain.merges.append(merge)
         if duration <= 0:
@@ -415,7 +426,7 @@ class CasesState:
             domain.placements[item.related_item_id].append((at, primary.case_id))
         for case, other in ((primary, secondary), (secondary, primary)):
             content = {"connectCase": {"caseId": other.case_id}}
-            self._store_item(domain, case, "ConnectCase", content, merge.performed_by, at)
+            self._store_item(domain, case, "ConnectCase", content, merge.performed_by, at, merge.ends)
         self._merge_fields(primary, secondary, merge.field_ids)
         secondary.fields[STATUS_FIELD] = {"stringValue": "closed"}
         secondary.merged_into = primary.case_id

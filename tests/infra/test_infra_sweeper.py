@@ -11,7 +11,9 @@ from aws_cdk.assertions import Template
 from infra.config import CaseLinkerConfig
 from tests.infra.synth import DOMAIN_ID, INSTANCE_ARN, Synthesized
 from tests.infra.templates import (
+    IDEMPOTENCY_TABLE,
     LINKER_HANDLER,
+    MAIN_QUEUE,
     SWEEPER_HANDLER,
     arn_of,
     as_list,
@@ -23,8 +25,6 @@ from tests.infra.templates import (
     statement_with,
 )
 
-MAIN_QUEUE = "CaseLinkerQueue26F254E3"
-IDEMPOTENCY_TABLE = "CaseLinkerIdempotencyTable069EDA6C"
 DOMAIN_ARN = f"arn:${{AWS::Partition}}:cases:${{AWS::Region}}:${{AWS::AccountId}}:domain/{DOMAIN_ID}"
 
 

@@ -36,7 +36,6 @@ def logged_function(
     description: str,
     role_description: str,
     removal_policy: RemovalPolicy,
-    reserved_concurrent_executions: int | None = None,
 ) -> LoggedFunction:
     """The log group, role and function, under `scope` with construct ids `ids` (log group, role, function).
 
@@ -63,7 +62,6 @@ def logged_function(
         layers=list(layers),
         memory_size=MEMORY_SIZE_MB,
         timeout=Duration.seconds(timeout_seconds),
-        reserved_concurrent_executions=reserved_concurrent_executions,
         tracing=lambda_.Tracing.ACTIVE,
         log_group=log_group,
         role=role,

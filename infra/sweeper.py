@@ -59,7 +59,9 @@ class Sweeper(Construct):
             code=code,
             layers=layers,
             # One interval at most: the run stops searching before it and leaves the rest of its window to the
-            # next run (windows overlap), so runs never stack up.
+            # next run (windows overlap). With no retries, runs never overlap and never share SearchContacts'
+            # quota. (Not reserved concurrency: reserving even one fails the deploy in accounts whose
+            # concurrency quota is at Lambda's minimum unreserved pool of 10.)
             timeout_seconds=config.sweeper_timeout_seconds,
             environment=config.sweeper_environment(
                 main_queue_url=queue.queue_url, idempotency_table_name=table.table_name
@@ -67,8 +69,6 @@ class Sweeper(Construct):
             description="case-linker: enqueue finished contacts whose contact event never came",
             role_description="case-linker sweeper: find finished contacts whose event never came",
             removal_policy=removal_policy,
-            # One run at a time: runs share SearchContacts' account quota (0.5 req/s by default).
-            reserved_concurrent_executions=1,
         )
         self.function, self.role, self.log_group = swept.function, swept.role, swept.log_group
         # A failed or throttled run is not retried: the next one, an interval later, searches its window again.

@@ -73,7 +73,7 @@ class Sweeper(Construct):
         self.function, self.role, self.log_group = swept.function, swept.role, swept.log_group
         # A failed or throttled run is not retried: the next one, an interval later, searches its window again.
         self.function.configure_async_invoke(
-            retry_attempts=0, max_event_age=Duration.seconds(max(60, config.sweep_interval_seconds))
+            retry_attempts=0, max_event_age=Duration.seconds(config.sweeper_max_event_age_seconds)
         )
         self.schedule_interval = Duration.minutes(config.sweep_interval_minutes)
         self.schedule = events.Rule(

@@ -417,7 +417,11 @@ def test_the_sweeper_environment_carries_exactly_its_contract() -> None:
     [
         ({"sweeperEnabled": "maybe"}, "sweeperEnabled must be true or false"),
         ({"followContactChain": 1}, "followContactChain must be true or false"),
-        ({"sweepIntervalMinutes": "0"}, "sweepIntervalMinutes must be 1..720 minutes"),
+        ({"sweepIntervalMinutes": "0"}, "sweepIntervalMinutes must be 1..480 minutes"),
+        (
+            {"sweepIntervalMinutes": "481", "sweepWindowMinutes": "1440"},
+            "sweepIntervalMinutes must be 1..480",
+        ),
         ({"sweepIntervalMinutes": "5.5"}, "sweepIntervalMinutes must be a whole number"),
         ({"sweepWindowMinutes": "1441"}, "sweepWindowMinutes must be 2..1440 minutes"),
         ({"sweepLagMinutes": "-1"}, "sweepLagMinutes must be 0..1440 minutes"),
@@ -453,8 +457,11 @@ def test_every_accepted_sweep_covers_each_contact_twice_and_reads_a_page(
     # A run never outlasts the interval, and can always read at least one page before its deadline.
     assert parsed.sweeper_timeout_seconds <= parsed.sweep_interval_seconds
     assert parsed.sweeper_search_pages_per_run >= 1
-    # The sweeper's alarms look back two intervals at most: inside CloudWatch's one-day evaluation range.
-    assert 2 * parsed.sweep_interval_seconds <= 24 * 3600
+    # The sweeper's alarms look back three intervals at most: inside CloudWatch's one-day evaluation range.
+    assert 3 * parsed.sweep_interval_seconds <= 24 * 3600
+    # A queued run expires within Lambda's bounds, and never before the next run is due unless Lambda's cap hits.
+    assert 60 <= parsed.sweeper_max_event_age_seconds <= 6 * 3600
+    assert parsed.sweeper_max_event_age_seconds == min(6 * 3600, parsed.sweep_interval_seconds)
 
 
 def test_config_is_immutable() -> None:

@@ -312,3 +312,13 @@ def test_sweeper_enabled_false_leaves_no_sweeper_behind(no_sweeper_synth: Synthe
     assert not {key for key in template.to_json()["Outputs"] if key.startswith("Sweeper")}
     assert len(template.find_resources("AWS::CloudWatch::Alarm")) == 6
     assert no_sweeper_synth.stack.linker.sweeper is None
+
+
+@pytest.mark.parametrize("fixture", ["template", "full_template"])
+def test_every_alarm_evaluates_within_cloudwatchs_one_day_limit(
+    request: pytest.FixtureRequest, fixture: str
+) -> None:
+    synthesized: Template = request.getfixturevalue(fixture)
+    for alarm in synthesized.find_resources("AWS::CloudWatch::Alarm").values():
+        props = alarm["Properties"]
+        assert props["Period"] * props["EvaluationPeriods"] <= 24 * 3600, props["AlarmDescription"]

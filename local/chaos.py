@@ -265,7 +265,8 @@ def build_load(options: ChaosOptions) -> Load:
     twins = round(requests * options.twin_share)
     resends = round(requests * options.resend_share)
     customs = round(requests * options.custom_share)
-    for i in range(requests):
+    # The resent requests count among the requests: N inputs in all.
+    for i in range(requests - resends):
         case_id = cases[i % len(cases)]["id"]
         twin_of = i - i % 2
         every = max(1, round(1 / options.custom_share)) if customs else 0

@@ -79,7 +79,7 @@ def test_given_the_exactly_once_fault_classes_when_the_run_ends_then_each_fired_
 def test_given_fixed_causes_when_the_dlq_is_replayed_then_those_messages_are_linked(
     report: dict[str, Any],
 ) -> None:
-    late = report["inputs_by_kind"]["late-case"] + report["inputs_by_kind"]["late-contact"]
+    late = sum(n for kind, n in report["inputs_by_kind"].items() if kind.startswith("late-"))
     assert late > 0
     assert report["replayed_that_can_succeed"] >= late
     assert report["checks"]["replayed_linked_exactly_once"]
@@ -98,7 +98,8 @@ def test_given_n_inputs_when_the_load_is_built_then_the_proportions_are_the_ones
 
     assert len(load.inputs) + load.contacts == 1000
     assert sum(n for kind, n in load.kinds.items() if kind.startswith("bad-")) == 80
-    assert load.kinds["request"] == 300
+    assert sum(load.kinds[kind] for kind in ("request", "request-custom", "twin", "resend")) == 300
+    assert load.kinds["twin"] == 30 and load.kinds["resend"] == 30
     assert sum(n for kind, n in load.kinds.items() if kind.startswith("skip-")) == 40
     assert {e["error_code"] for e in load.expected.values() if "error_code" in e} == set(BAD_KINDS.values())
 

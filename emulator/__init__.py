@@ -3,7 +3,8 @@
 `with Emulator(EmulatorConfig()) as emu:` serves both APIs at `emu.endpoint_url`; see emulator/README.md.
 """
 
-from emulator.cases import REFERENCE_ID_FIELD, Merge
+from emulator.case_search import REFERENCE_ID_FIELD
+from emulator.cases import Merge
 from emulator.config import DEFAULT_QUOTAS, EmulatorConfig, Faults, Quota
 from emulator.faults import FAULT_KINDS, parse_fault_spec
 from emulator.server import EVENTS, Call, Emulator

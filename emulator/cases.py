@@ -20,16 +20,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from emulator.case_search import REFERENCE_ID_FIELD, FieldValue, case_matches, scalar, sorted_by_field
 from emulator.model import ApiError
 from emulator.paging import offset_page
 
 FieldInput = str | float | bool | None
-FieldValue = dict[str, Any]  # a FieldValueUnion, e.g. {"stringValue": "open"}
-
-# The system field that holds a case's reference id. AWS documents reference ids (CaseIdentifierUnion,
-# unique per domain, case-insensitive) but not the id of the field GetCase and SearchCases use for them:
-# this name is the emulator's guess; change it here if AWS names it otherwise.
-REFERENCE_ID_FIELD = "reference_id"
 STATUS_FIELD = "status"
 # System fields of a Cases domain (Connect admin guide). Only the four below can be merged (StartMergeCases).
 SYSTEM_FIELDS = frozenset(
@@ -94,6 +89,7 @@ class Merge:
     performed_by: dict[str, Any] | None
     started: dt.datetime
     ends_at: float  # monotonic
+    ends: dt.datetime  # wall clock, for the association time of the links it makes
     completed: bool = False
 
 
@@ -132,11 +128,6 @@ def field_value(value: FieldInput) -> FieldValue:
 def _member(item_type: str) -> str:
     """The content union member of a related item type: Contact -> contact, ConnectCase -> connectCase."""
     return item_type[0].lower() + item_type[1:]
-
-
-def _scalar(value: FieldValue) -> Any:
-    kind, inner = next(iter(value.items()))
-    return None if kind == "emptyValue" else inner
 
 
 class CasesState:
@@ -302,6 +293,7 @@ class CasesState:
         content: dict[str, Any],
         performed_by: dict[str, Any] | None,
         at: float,
+        associated: dt.datetime | None = None,
     ) -> RelatedItem:
         item_id = str(uuid.uuid4())
         item = RelatedItem(
@@ -312,7 +304,7 @@ class CasesState:
             type=item_type,
             content=copy.deepcopy(content),
             performed_by=copy.deepcopy(performed_by),
-            association_time=_now(),
+            association_time=associated or _now(),
         )
         case.related_items.append(item)
         domain.items[item_id] = item
@@ -364,7 +356,7 @@ class CasesState:
                     "ConflictException", f"Case {case.case_id} was merged into another case as its secondary"
                 )
         for case in (primary, secondary):
-            if _scalar(case.fields.get(STATUS_FIELD, {"emptyValue": {}})) == "closed":
+            if scalar(case.fields.get(STATUS_FIELD)) == "closed":
                 raise ApiError("ValidationException", f"Case {case.case_id} is closed")
         fields = tuple(field_ids)
         for field_id in fields:
@@ -372,7 +364,7 @@ class CasesState:
                 raise ApiError("ValidationException", f"Field {field_id} cannot be merged")
             if field_id not in secondary.fields:
                 raise ApiError("ValidationException", f"The secondary case has no field {field_id}")
-        types = frozenset(item_types)
+        types = frozenset(item_types) & MERGEABLE_ITEM_TYPES
         moved = sum(_member(i.type) in types for i in secondary.related_items)
         after = [
             (primary, len(primary.related_items) + moved + 1),
@@ -385,8 +377,17 @@ class CasesState:
                     f"After the merge case {case.case_id} would exceed {self.max_related_items} related items",
                 )
         duration = self.merge_duration_s if duration_s is None else duration_s
+        started = _now()
         merge = Merge(
-            domain_id, primary_id, secondary_id, types, fields, performed_by, _now(), self.clock() + duration
+            domain_id,
+            primary_id,
+            secondary_id,
+            types,
+            fields,
+            performed_by,
+            started,
+            self.clock() + duration,
+            started + dt.timedelta(seconds=duration),
         )
         domain.merges.append(merge)
         if duration <= 0:
@@ -425,7 +426,7 @@ class CasesState:
             domain.placements[item.related_item_id].append((at, primary.case_id))
         for case, other in ((primary, secondary), (secondary, primary)):
             content = {"connectCase": {"caseId": other.case_id}}
-            self._store_item(domain, case, "ConnectCase", content, merge.performed_by, at)
+            self._store_item(domain, case, "ConnectCase", content, merge.performed_by, at, merge.ends)
         self._merge_fields(primary, secondary, merge.field_ids)
         secondary.fields[STATUS_FIELD] = {"stringValue": "closed"}
         secondary.merged_into = primary.case_id
@@ -438,7 +439,7 @@ class CasesState:
         for field_id, value in secondary.fields.items():
             if field_id in SYSTEM_FIELDS and field_id not in MERGEABLE_SYSTEM_FIELDS:
                 continue
-            if field_id in selected or _scalar(primary.fields.get(field_id, {"emptyValue": {}})) is None:
+            if field_id in selected or scalar(primary.fields.get(field_id)) is None:
                 primary.fields[field_id] = copy.deepcopy(value)
 
     def merges(self, domain_id: str | None) -> list[Merge]:
@@ -730,7 +731,7 @@ class CasesState:
                 fields = self._indexed_fields(case, as_of)
                 if fields is None:
                     continue
-                if flt is not None and not _case_matches(fields, case.tags, flt):
+                if flt is not None and not case_matches(fields, case.tags, flt):
                     continue
                 if term and not any(
                     term in str(v["stringValue"]).lower() for v in fields.values() if "stringValue" in v
@@ -741,7 +742,7 @@ class CasesState:
 
         found = self._lagged("SearchCases", search, key=lambda pair: (pair[0].case_id, repr(pair[1])))
         for sort in reversed(p.get("sorts") or []):
-            found = _sorted_by_field(found, sort["fieldId"], descending=sort["sortOrder"] == "Desc")
+            found = sorted_by_field(found, sort["fieldId"], descending=sort["sortOrder"] == "Desc")
         wanted = [f["id"] for f in p.get("fields") or []]
         page, token = offset_page(found, p.get("nextToken"), p.get("maxResults") or 25)
         return {
@@ -804,60 +805,3 @@ def _failure(identifier: Mapping[str, str | None], code: str, message: str) -> d
         "errorCode": code,
         "errorMessage": message,
     }
-
-
-def _case_matches(fields: Mapping[str, FieldValue], tags: Mapping[str, str], flt: Mapping[str, Any]) -> bool:
-    """SearchCases' CaseFilter over one case's indexed fields and tags."""
-    kind, spec = next(iter(flt.items()))
-    if kind == "andAll":
-        return all(_case_matches(fields, tags, f) for f in spec)
-    if kind == "orAll":
-        return any(_case_matches(fields, tags, f) for f in spec)
-    if kind == "not":
-        return not _case_matches(fields, tags, spec)
-    if kind == "tag":
-        wanted = spec.get("equalTo") or {}
-        if wanted.get("key") is None:
-            return False
-        return (
-            (wanted["key"] in tags)
-            if wanted.get("value") is None
-            else tags.get(wanted["key"]) == wanted["value"]
-        )
-    comparison, operand = next(iter(spec.items()))
-    return _compare(fields.get(operand["id"]), comparison, operand["value"], operand["id"])
-
-
-def _compare(stored: FieldValue | None, comparison: str, wanted: FieldValue, field_id: str) -> bool:
-    have, want = (_scalar(stored) if stored else None), _scalar(wanted)
-    if have is None or want is None:
-        return comparison == "equalTo" and have is None and want is None
-    if isinstance(have, str) != isinstance(want, str) or isinstance(have, bool) != isinstance(want, bool):
-        return False
-    if isinstance(have, str):
-        # Reference ids are unique regardless of case, so they also match regardless of case.
-        if field_id == REFERENCE_ID_FIELD or comparison == "contains":
-            have, want = have.lower(), want.lower()
-        if comparison == "contains":
-            return want in have
-    if comparison == "equalTo":
-        return bool(have == want)
-    if comparison == "contains":
-        return False
-    operators: dict[str, Callable[[Any, Any], bool]] = {
-        "greaterThan": lambda a, b: a > b,
-        "greaterThanOrEqualTo": lambda a, b: a >= b,
-        "lessThan": lambda a, b: a < b,
-        "lessThanOrEqualTo": lambda a, b: a <= b,
-    }
-    return operators[comparison](have, want)
-
-
-def _sorted_by_field(
-    found: list[tuple[Case, dict[str, FieldValue]]], field_id: str, descending: bool
-) -> list[tuple[Case, dict[str, FieldValue]]]:
-    """A stable sort on one field; cases without a value for it come last either way."""
-    present = [pair for pair in found if _scalar(pair[1].get(field_id, {"emptyValue": {}})) is not None]
-    missing = [pair for pair in found if _scalar(pair[1].get(field_id, {"emptyValue": {}})) is None]
-    present.sort(key=lambda pair: _scalar(pair[1][field_id]), reverse=descending)
-    return present + missing

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from emulator import model
+from emulator.case_search import scalar
 from emulator.cases import MERGEABLE_ITEM_TYPES, Merge
 from emulator.config import EmulatorConfig
 from emulator.faults import (
@@ -220,9 +221,7 @@ class Emulator:
         with self._lock:
             self._store.cases.settle()
             case = self._store.cases.case(domain_id, case_id)
-            return {
-                k: next(iter(v.values())) if "emptyValue" not in v else None for k, v in case.fields.items()
-            }
+            return {field_id: scalar(value) for field_id, value in case.fields.items()}
 
     def put_contact(
         self,

@@ -17,20 +17,18 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from infra.config import MEMORY_SIZE_MB, POWERTOOLS_VERSION, CaseLinkerConfig
+from infra.config import POWERTOOLS_VERSION, CaseLinkerConfig
+from infra.lambda_function import ARCHITECTURE, RUNTIME, logged_function
 from infra.monitoring import CaseLinkerMonitoring
 from infra.sweeper import Sweeper
 
 #: The Lambda asset: the `functions/` folder at the repo root, wherever the app is run from.
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
 HANDLER = "case_linker.handler.lambda_handler"
-RUNTIME = lambda_.Runtime.PYTHON_3_13
-ARCHITECTURE = lambda_.Architecture.ARM_64
 #: Powertools publishes each release's layer ARN per Region under this public SSM path
 #: (/aws/service/powertools/python/<arch>/<runtime>/<version>, beside .../latest). A versioned parameter
 #: keeps synth offline (CloudFormation resolves it at deploy time, in the deploy's Region) and gives every
@@ -75,6 +73,12 @@ class CaseLinker(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: CaseLinkerConfig) -> None:
         super().__init__(scope, construct_id)
         self.config = config
+        self.cases_domain_arn = Stack.of(self).format_arn(
+            service="cases",
+            resource="domain",
+            resource_name=config.cases_domain_id,
+            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+        )
         removal_policy = RemovalPolicy.DESTROY if config.removal_policy == "destroy" else RemovalPolicy.RETAIN
 
         # --- queues ------------------------------------------------------------------------------------
@@ -125,21 +129,6 @@ class CaseLinker(Construct):
         )
 
         # --- the linker function ---------------------------------------------------------------------------
-        self.log_group = logs.LogGroup(
-            self,
-            "FunctionLogs",
-            retention=logs.RetentionDays.ONE_MONTH,
-            removal_policy=removal_policy,
-        )
-        # An explicit role: the default one carries the AWSLambdaBasicExecutionRole managed policy, which
-        # may write to any log group. This one writes to its own log group only.
-        self.role = iam.Role(
-            self,
-            "FunctionRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="case-linker: link Amazon Connect contacts to Amazon Connect Cases",
-        )
-        self.log_group.grant(self.role, "logs:CreateLogStream", "logs:PutLogEvents")
         # Resolved by CloudFormation at deploy time: synth needs no network; the version is pinned.
         powertools_layer = lambda_.LayerVersion.from_layer_version_arn(
             self,
@@ -151,26 +140,23 @@ class CaseLinker(Construct):
             str(FUNCTIONS_DIR),
             exclude=["**/__pycache__", "**/*.pyc", "**/*.md", ".mypy_cache", ".pytest_cache"],
         )
-        self.function = lambda_.Function(
+        linker = logged_function(
             self,
-            "Function",
-            runtime=RUNTIME,
-            architecture=ARCHITECTURE,
-            code=code,
+            ids=("FunctionLogs", "FunctionRole", "Function"),
             handler=HANDLER,
+            code=code,
             layers=[powertools_layer],
-            memory_size=MEMORY_SIZE_MB,
-            timeout=Duration.seconds(config.function_timeout_seconds),
-            tracing=lambda_.Tracing.ACTIVE,
-            log_group=self.log_group,
-            role=self.role,
+            timeout_seconds=config.function_timeout_seconds,
             environment=config.lambda_environment(
                 dead_letter_queue_url=self.processing_dlq.queue_url,
                 idempotency_table_name=self.table.table_name,
                 main_queue_url=self.queue.queue_url,
             ),
             description="case-linker: SQS batches of contact events and requests -> Cases related items",
+            role_description="case-linker: link Amazon Connect contacts to Amazon Connect Cases",
+            removal_policy=removal_policy,
         )
+        self.function, self.role, self.log_group = linker.function, linker.role, linker.log_group
         # Built explicitly (not SqsEventSource) to keep a handle on the mapping for its acknowledgment.
         self.event_source_mapping = self.function.add_event_source_mapping(
             "QueueEventSource",
@@ -182,15 +168,6 @@ class CaseLinker(Construct):
         )
         self.queue.grant_consume_messages(self.role)
         Validations.of(self.function).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-L1",
-                reason="python3.13 is pinned: the Powertools managed layer (SSM path .../python3.13/<version>) "
-                "and the linker are built and tested for it; move both together.",
-            ),
-            Acknowledgment(
-                id="Serverless::Serverless-LambdaLatestVersion",
-                reason="python3.13 is pinned to match the Powertools managed layer; see AwsSolutions-L1.",
-            ),
             Acknowledgment(
                 id="Serverless::Serverless-LambdaDLQ",
                 reason="DeadLetterConfig only applies to asynchronous invocations; the SQS event source invokes "
@@ -233,6 +210,7 @@ class CaseLinker(Construct):
                 layers=[powertools_layer],
                 queue=self.queue,
                 table=self.table,
+                cases_domain_arn=self.cases_domain_arn,
                 removal_policy=removal_policy,
             )
             if config.sweeper_enabled
@@ -299,13 +277,7 @@ class CaseLinker(Construct):
 
     def _grant_linker_permissions(self) -> None:
         config = self.config
-        stack = Stack.of(self)
-        domain_arn = stack.format_arn(
-            service="cases",
-            resource="domain",
-            resource_name=config.cases_domain_id,
-            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-        )
+        domain_arn = self.cases_domain_arn
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="LinkRelatedItemsOnTheDomainsCases",
@@ -342,10 +314,6 @@ class CaseLinker(Construct):
             f"Resource::{config.contact_arn_pattern}": (
                 "Contact ids arrive in each event; the grant is limited to the configured instance's contacts "
                 "and to two read actions."
-            ),
-            "Resource::*": (
-                "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions; "
-                "CDK adds them for active tracing."
             ),
         }
         if config.records_agent_as_performer:

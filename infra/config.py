@@ -121,10 +121,11 @@ SHARE_DIGITS: Final = 6
 SEARCH_CONTACTS_PAGE_SIZE: Final = 100
 #: A run stops searching this long before its deadline: enqueueing the last page, ledger reads, a cold start.
 SWEEPER_HEADROOM_SECONDS: Final = 30
-#: The trailing window is searched again every run; a day bounds one run's search range and keeps the
-#: sweeper's alarms (two intervals at most) inside CloudWatch's one-day evaluation range.
+#: A day bounds one run's search range (the trailing window is searched again every run).
 MAX_SWEEP_WINDOW_MINUTES: Final = 24 * 60
 MAX_SWEEP_LAG_MINUTES: Final = 24 * 60
+MIN_ASYNC_EVENT_AGE_SECONDS: Final = 60  # Lambda's bounds for an asynchronous invocation's maximum event age
+MAX_ASYNC_EVENT_AGE_SECONDS: Final = 6 * 3600
 #: Metrics the sweeper emits (issue 12), namespace CaseLinker, dimension service=case-linker like the linker's.
 SWEEPER_METRICS: Final = (
     "SweepContactsFound",
@@ -138,6 +139,9 @@ SWEEPER_METRICS: Final = (
 #: best effort, and chats whose agent left without clearing them never complete; 5% missed is not noise.
 EVENT_COVERAGE_ALARM_THRESHOLD: Final = 0.95
 EVENT_COVERAGE_ALARM_RUNS: Final = 3
+#: The sweeper's alarms evaluate one interval per period, EVENT_COVERAGE_ALARM_RUNS periods at most, and
+#: CloudWatch evaluates an alarm over one day at most: 8 hours between runs at the longest.
+MAX_SWEEP_INTERVAL_MINUTES: Final = 24 * 60 // EVENT_COVERAGE_ALARM_RUNS
 
 ESM_MIN_CONCURRENCY: Final = 2  # the SQS event source's own bounds
 ESM_MAX_CONCURRENCY: Final = 1000
@@ -504,6 +508,12 @@ class CaseLinkerConfig:
         return min(MAX_FUNCTION_TIMEOUT_SECONDS, self.sweep_interval_seconds)
 
     @property
+    def sweeper_max_event_age_seconds(self) -> int:
+        """How long Lambda keeps a run's invocation queued: one interval (the next run is due then), within
+        Lambda's 60 s..6 h for asynchronous invocations."""
+        return min(MAX_ASYNC_EVENT_AGE_SECONDS, max(MIN_ASYNC_EVENT_AGE_SECONDS, self.sweep_interval_seconds))
+
+    @property
     def sweeper_search_pages_per_run(self) -> int:
         """SearchContacts pages one run can read at the configured rate before it stops for its deadline."""
         budget = self.sweeper_timeout_seconds - SWEEPER_HEADROOM_SECONDS
@@ -603,7 +613,7 @@ def _problems(config: CaseLinkerConfig) -> list[str]:
 def _sweeper_problems(config: CaseLinkerConfig) -> list[str]:
     problems: list[str] = []
     for key, value, low, high in (
-        ("sweepIntervalMinutes", config.sweep_interval_minutes, 1, MAX_SWEEP_WINDOW_MINUTES // 2),
+        ("sweepIntervalMinutes", config.sweep_interval_minutes, 1, MAX_SWEEP_INTERVAL_MINUTES),
         ("sweepWindowMinutes", config.sweep_window_minutes, 2, MAX_SWEEP_WINDOW_MINUTES),
         ("sweepLagMinutes", config.sweep_lag_minutes, 0, MAX_SWEEP_LAG_MINUTES),
     ):

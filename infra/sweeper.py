@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Acknowledgment, ArnFormat, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.config import MEMORY_SIZE_MB, CaseLinkerConfig
+from infra.config import CaseLinkerConfig
+from infra.lambda_function import logged_function
 
 HANDLER = "case_linker.sweeper.lambda_handler"
 #: AWS documents DescribeContact as a dependent action of SearchContacts (Service Authorization Reference).
@@ -48,44 +48,32 @@ class Sweeper(Construct):
         layers: Sequence[lambda_.ILayerVersion],
         queue: sqs.IQueue,
         table: dynamodb.ITable,
+        cases_domain_arn: str,
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.log_group = logs.LogGroup(
-            self, "Logs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=removal_policy
-        )
-        self.role = iam.Role(
+        swept = logged_function(
             self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="case-linker sweeper: find finished contacts whose event never came",
-        )
-        self.log_group.grant(self.role, "logs:CreateLogStream", "logs:PutLogEvents")
-        self.function = lambda_.Function(
-            self,
-            "Function",
-            runtime=lambda_.Runtime.PYTHON_3_13,
-            architecture=lambda_.Architecture.ARM_64,
-            code=code,
+            ids=("Logs", "Role", "Function"),
             handler=HANDLER,
-            layers=list(layers),
-            memory_size=MEMORY_SIZE_MB,
+            code=code,
+            layers=layers,
             # One interval at most: the run stops searching before it and leaves the rest of its window to the
-            # next run (windows overlap), so runs never stack up.
-            timeout=Duration.seconds(config.sweeper_timeout_seconds),
-            # One run at a time: runs share SearchContacts' account quota (0.5 req/s by default).
-            reserved_concurrent_executions=1,
-            tracing=lambda_.Tracing.ACTIVE,
-            log_group=self.log_group,
-            role=self.role,
+            # next run (windows overlap). With no retries, runs never overlap and never share SearchContacts'
+            # quota. (Not reserved concurrency: reserving even one fails the deploy in accounts whose
+            # concurrency quota is at Lambda's minimum unreserved pool of 10.)
+            timeout_seconds=config.sweeper_timeout_seconds,
             environment=config.sweeper_environment(
                 main_queue_url=queue.queue_url, idempotency_table_name=table.table_name
             ),
             description="case-linker: enqueue finished contacts whose contact event never came",
+            role_description="case-linker sweeper: find finished contacts whose event never came",
+            removal_policy=removal_policy,
         )
+        self.function, self.role, self.log_group = swept.function, swept.role, swept.log_group
         # A failed or throttled run is not retried: the next one, an interval later, searches its window again.
         self.function.configure_async_invoke(
-            retry_attempts=0, max_event_age=Duration.seconds(max(60, config.sweep_interval_seconds))
+            retry_attempts=0, max_event_age=Duration.seconds(config.sweeper_max_event_age_seconds)
         )
         self.schedule_interval = Duration.minutes(config.sweep_interval_minutes)
         self.schedule = events.Rule(
@@ -95,10 +83,12 @@ class Sweeper(Construct):
             schedule=events.Schedule.rate(self.schedule_interval),
         )
         self.schedule.add_target(targets.LambdaFunction(self.function, retry_attempts=0))
-        self._grant(config, queue, table)
+        self._grant(config, queue, table, cases_domain_arn)
         self._acknowledge(config)
 
-    def _grant(self, config: CaseLinkerConfig, queue: sqs.IQueue, table: dynamodb.ITable) -> None:
+    def _grant(
+        self, config: CaseLinkerConfig, queue: sqs.IQueue, table: dynamodb.ITable, cases_domain_arn: str
+    ) -> None:
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="SearchTheInstancesContacts",
@@ -115,17 +105,11 @@ class Sweeper(Construct):
         )
         if config.follow_contact_chain:
             # A contact without a case id is linked to the one case its initial or previous contact is on.
-            domain_arn = Stack.of(self).format_arn(
-                service="cases",
-                resource="domain",
-                resource_name=config.cases_domain_id,
-                arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-            )
             self.role.add_to_principal_policy(
                 iam.PolicyStatement(
                     sid="FindTheCasesOfAContactChain",
                     actions=["cases:ListCasesForContact"],
-                    resources=[domain_arn],
+                    resources=[cases_domain_arn],
                 )
             )
         # The main queue is encrypted with SSE-SQS: sending needs no KMS grant.
@@ -139,21 +123,8 @@ class Sweeper(Construct):
                 reason="SearchContacts' documented dependent action DescribeContact is checked on each contact "
                 "found, whose ids are only known at run time; limited to the configured instance's contacts.",
             ),
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-                reason="X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions; "
-                "CDK adds them for active tracing.",
-            ),
         )
         Validations.of(self.function).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-L1",
-                reason="python3.13 is pinned like the linker's: same asset, same Powertools layer release.",
-            ),
-            Acknowledgment(
-                id="Serverless::Serverless-LambdaLatestVersion",
-                reason="python3.13 is pinned like the linker's: same asset, same Powertools layer release.",
-            ),
             Acknowledgment(
                 id="Serverless::Serverless-LambdaDLQ",
                 reason=_NOTHING_TO_DEAD_LETTER,

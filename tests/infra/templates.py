@@ -10,6 +10,14 @@ from aws_cdk.assertions import Template
 LINKER_HANDLER = "case_linker.handler.lambda_handler"
 SWEEPER_HANDLER = "case_linker.sweeper.lambda_handler"
 
+# Stateful resources: a changed logical ID means CloudFormation replaces them (messages and idempotency
+# records lost). Change these only with a migration plan.
+MAIN_QUEUE = "CaseLinkerQueue26F254E3"
+PROCESSING_DLQ = "CaseLinkerProcessingDlq5AB3BA1D"
+RULE_TARGET_DLQ = "CaseLinkerRuleTargetDlq4F48D096"
+IDEMPOTENCY_TABLE = "CaseLinkerIdempotencyTable069EDA6C"
+CONTACT_RULE = "CaseLinkerContactEventRule8DE72170"
+
 
 def arn_of(logical_id: str) -> dict[str, Any]:
     return {"Fn::GetAtt": [logical_id, "Arn"]}

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
 from infra.config import (
@@ -27,6 +27,14 @@ REQUIRED = {"casesDomainId": DOMAIN, "connectInstanceArn": ARN}
 
 def config(**context: Any) -> CaseLinkerConfig:
     return CaseLinkerConfig.from_context({**REQUIRED, **context})
+
+
+def config_or_reject(**context: Any) -> CaseLinkerConfig:
+    """For property tests: the config, or hypothesis discards the example when the context is invalid."""
+    try:
+        return config(**context)
+    except ConfigError:
+        reject()
 
 
 def problems_for(**context: Any) -> str:
@@ -276,13 +284,9 @@ def test_the_fleet_never_bursts_or_paces_above_the_account(
     max_concurrency: int, burst: float, rate: float
 ) -> None:
     # GIVEN any valid context (a batch of one, so a low per-environment rate still fits the 15-minute limit)
-    try:
-        parsed = config(
-            maxConcurrency=max_concurrency, casesBurst=burst, casesRequestsPerSecond=rate, batchSize=1
-        )
-    except ConfigError:
-        assume(False)
-        raise
+    parsed = config_or_reject(
+        maxConcurrency=max_concurrency, casesBurst=burst, casesRequestsPerSecond=rate, batchSize=1
+    )
     # WHEN every environment the event source may run reads the values the stack writes
     environment = parsed.lambda_environment(
         dead_letter_queue_url="u", idempotency_table_name="t", main_queue_url="q"
@@ -350,11 +354,9 @@ def test_a_backlog_is_described_by_its_drain_time_alarm_and_margin() -> None:
 def test_the_backlog_alarm_always_fires_days_before_sqs_deletes_a_message(
     max_concurrency: int, rate: float, batch_size: int
 ) -> None:
-    try:
-        parsed = config(maxConcurrency=max_concurrency, casesRequestsPerSecond=rate, batchSize=batch_size)
-    except ConfigError:
-        assume(False)
-        raise
+    parsed = config_or_reject(
+        maxConcurrency=max_concurrency, casesRequestsPerSecond=rate, batchSize=batch_size
+    )
     assert parsed.expiry_margin_seconds >= 6 * 24 * 3600
     assert parsed.dlq_retention_seconds > parsed.main_queue_retention_seconds
 
@@ -415,7 +417,11 @@ def test_the_sweeper_environment_carries_exactly_its_contract() -> None:
     [
         ({"sweeperEnabled": "maybe"}, "sweeperEnabled must be true or false"),
         ({"followContactChain": 1}, "followContactChain must be true or false"),
-        ({"sweepIntervalMinutes": "0"}, "sweepIntervalMinutes must be 1..720 minutes"),
+        ({"sweepIntervalMinutes": "0"}, "sweepIntervalMinutes must be 1..480 minutes"),
+        (
+            {"sweepIntervalMinutes": "481", "sweepWindowMinutes": "1440"},
+            "sweepIntervalMinutes must be 1..480",
+        ),
         ({"sweepIntervalMinutes": "5.5"}, "sweepIntervalMinutes must be a whole number"),
         ({"sweepWindowMinutes": "1441"}, "sweepWindowMinutes must be 2..1440 minutes"),
         ({"sweepLagMinutes": "-1"}, "sweepLagMinutes must be 0..1440 minutes"),
@@ -443,20 +449,19 @@ def test_a_malformed_sweeper_value_is_rejected_with_its_key_named(
 def test_every_accepted_sweep_covers_each_contact_twice_and_reads_a_page(
     interval: int, window: int, rate: float
 ) -> None:
-    try:
-        parsed = config(
-            sweepIntervalMinutes=interval, sweepWindowMinutes=window, connectSearchRequestsPerSecond=rate
-        )
-    except ConfigError:
-        assume(False)
-        raise
+    parsed = config_or_reject(
+        sweepIntervalMinutes=interval, sweepWindowMinutes=window, connectSearchRequestsPerSecond=rate
+    )
     # Each finished contact falls in the windows of at least two runs: a failed run is covered by the next.
     assert parsed.sweep_window_minutes >= 2 * parsed.sweep_interval_minutes
     # A run never outlasts the interval, and can always read at least one page before its deadline.
     assert parsed.sweeper_timeout_seconds <= parsed.sweep_interval_seconds
     assert parsed.sweeper_search_pages_per_run >= 1
-    # The sweeper's alarms look back two intervals at most: inside CloudWatch's one-day evaluation range.
-    assert 2 * parsed.sweep_interval_seconds <= 24 * 3600
+    # The sweeper's alarms look back three intervals at most: inside CloudWatch's one-day evaluation range.
+    assert 3 * parsed.sweep_interval_seconds <= 24 * 3600
+    # A queued run expires within Lambda's bounds, and never before the next run is due unless Lambda's cap hits.
+    assert 60 <= parsed.sweeper_max_event_age_seconds <= 6 * 3600
+    assert parsed.sweeper_max_event_age_seconds == min(6 * 3600, parsed.sweep_interval_seconds)
 
 
 def test_config_is_immutable() -> None:

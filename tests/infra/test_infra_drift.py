@@ -85,7 +85,12 @@ def test_the_linker_settings_read_no_variable_outside_their_declared_list(settin
     assert linker_names(variable_like) <= set(settings.ENVIRONMENT_VARIABLES)
 
 
-@pytest.mark.parametrize("context", [{}, FULL_CONTEXT], ids=["defaults", "every-option"])
+@pytest.mark.parametrize(
+    "context",
+    # 50 environments share a burst of 10: 0.2 each (the stack no longer floors a share at one request).
+    [{}, FULL_CONTEXT, {"maxConcurrency": "50"}],
+    ids=["defaults", "every-option", "burst-share-below-one"],
+)
 def test_the_linker_accepts_the_values_the_stack_sets(context: dict[str, Any], settings: ModuleType) -> None:
     config = CaseLinkerConfig.from_context(
         {
@@ -104,6 +109,7 @@ def test_the_linker_accepts_the_values_the_stack_sets(context: dict[str, Any], s
     assert loaded.case_id_attribute == config.case_id_attribute
     assert set(loaded.contact_event_types) == set(config.contact_event_types)
     assert loaded.cases_max_rps == pytest.approx(config.cases_max_rps)
+    assert loaded.cases_max_burst == pytest.approx(config.cases_max_burst)
     assert loaded.performed_by_agent == config.records_agent_as_performer
 
 

@@ -11,6 +11,11 @@ from aws_cdk.assertions import Match, Template
 from infra.config import LINKER_METRIC_BREAKDOWNS, LINKER_METRICS, CaseLinkerConfig
 from tests.infra.synth import DOMAIN_ID, INSTANCE_ARN, Synthesized
 from tests.infra.templates import (
+    CONTACT_RULE,
+    IDEMPOTENCY_TABLE,
+    MAIN_QUEUE,
+    PROCESSING_DLQ,
+    RULE_TARGET_DLQ,
     SWEEPER_HANDLER,
     arn_of,
     as_list,
@@ -21,14 +26,6 @@ from tests.infra.templates import (
     role_statements,
     statement_with,
 )
-
-# Stateful resources: a changed logical ID means CloudFormation replaces them (messages and idempotency
-# records lost). Change these only with a migration plan.
-MAIN_QUEUE = "CaseLinkerQueue26F254E3"
-PROCESSING_DLQ = "CaseLinkerProcessingDlq5AB3BA1D"
-RULE_TARGET_DLQ = "CaseLinkerRuleTargetDlq4F48D096"
-IDEMPOTENCY_TABLE = "CaseLinkerIdempotencyTable069EDA6C"
-CONTACT_RULE = "CaseLinkerContactEventRule8DE72170"
 
 # The Powertools release the tests run (requirements-dev.txt), for the runtime and architecture the function uses.
 POWERTOOLS_PARAMETER = "/aws/service/powertools/python/arm64/python3.13/3.37.0"

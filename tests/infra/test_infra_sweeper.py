@@ -11,7 +11,9 @@ from aws_cdk.assertions import Template
 from infra.config import CaseLinkerConfig
 from tests.infra.synth import DOMAIN_ID, INSTANCE_ARN, Synthesized
 from tests.infra.templates import (
+    IDEMPOTENCY_TABLE,
     LINKER_HANDLER,
+    MAIN_QUEUE,
     SWEEPER_HANDLER,
     arn_of,
     as_list,
@@ -23,8 +25,6 @@ from tests.infra.templates import (
     statement_with,
 )
 
-MAIN_QUEUE = "CaseLinkerQueue26F254E3"
-IDEMPOTENCY_TABLE = "CaseLinkerIdempotencyTable069EDA6C"
 DOMAIN_ARN = f"arn:${{AWS::Partition}}:cases:${{AWS::Region}}:${{AWS::AccountId}}:domain/{DOMAIN_ID}"
 
 
@@ -127,9 +127,14 @@ def test_the_sweeper_timeout_is_one_interval_at_most_and_leaves_room_to_search(
     assert configured["Timeout"] == 600  # every 10 minutes
 
 
-def test_only_one_sweep_runs_at_a_time(sweeper: dict[str, Any]) -> None:
-    # Runs share SearchContacts' account quota; a second concurrent run would only be throttled.
-    assert sweeper["ReservedConcurrentExecutions"] == 1
+def test_runs_never_overlap_without_reserving_account_concurrency(
+    template: Template, sweeper: dict[str, Any]
+) -> None:
+    # A run ends within one interval and is never retried, so the next scheduled run starts after it ends. No
+    # reserved concurrency: in an account at Lambda's minimum unreserved pool it would fail the deploy.
+    _, rule = schedule(template)
+    assert rule["ScheduleExpression"] == f"rate({sweeper['Timeout'] // 60} minutes)"
+    assert "ReservedConcurrentExecutions" not in sweeper
 
 
 def test_a_failed_run_is_not_retried_the_next_run_covers_it(template: Template, sweeper_id: str) -> None:
@@ -307,3 +312,13 @@ def test_sweeper_enabled_false_leaves_no_sweeper_behind(no_sweeper_synth: Synthe
     assert not {key for key in template.to_json()["Outputs"] if key.startswith("Sweeper")}
     assert len(template.find_resources("AWS::CloudWatch::Alarm")) == 6
     assert no_sweeper_synth.stack.linker.sweeper is None
+
+
+@pytest.mark.parametrize("fixture", ["template", "full_template"])
+def test_every_alarm_evaluates_within_cloudwatchs_one_day_limit(
+    request: pytest.FixtureRequest, fixture: str
+) -> None:
+    synthesized: Template = request.getfixturevalue(fixture)
+    for alarm in synthesized.find_resources("AWS::CloudWatch::Alarm").values():
+        props = alarm["Properties"]
+        assert props["Period"] * props["EvaluationPeriods"] <= 24 * 3600, props["AlarmDescription"]

@@ -108,7 +108,9 @@ def test_a_default_backup_is_created_in_the_current_folder(
 
 def test_a_malformed_backup_line_is_named_without_its_content(tmp_path: Path) -> None:
     path = tmp_path / "b.jsonl"
-    path.write_text('{"message_id": "m", "source_queue_url": "u", "body": "ok"}\n{"secret": "jane@example.com"}\n')
+    path.write_text(
+        '{"message_id": "m", "source_queue_url": "u", "body": "ok"}\n{"secret": "jane@example.com"}\n'
+    )
     with pytest.raises(OpsError, match="line 2 is not a backup record") as raised:
         list(read_backup(path))
     assert "jane" not in raised.value.message

@@ -48,8 +48,10 @@ def test_ops_imports_only_the_standard_library_and_its_dependencies() -> None:
     for path in (REPO_ROOT / "ops").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             names = (
-                [alias.name for alias in node.names] if isinstance(node, ast.Import)
-                else [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module]
+                if isinstance(node, ast.ImportFrom) and node.module and not node.level
                 else []
             )
             for name in names:
@@ -58,7 +60,10 @@ def test_ops_imports_only_the_standard_library_and_its_dependencies() -> None:
 
 def test_the_distribution_ships_every_ops_package_and_the_case_linker_command() -> None:
     # pip builds the wheel from these; the install itself is measured in the README (a throwaway venv).
-    packages = {path.parent.relative_to(REPO_ROOT).as_posix().replace("/", ".") for path in (REPO_ROOT / "ops").rglob("__init__.py")}
+    packages = {
+        path.parent.relative_to(REPO_ROOT).as_posix().replace("/", ".")
+        for path in (REPO_ROOT / "ops").rglob("__init__.py")
+    }
     assert set(PYPROJECT["tool"]["setuptools"]["packages"]) == packages
     assert PYPROJECT["project"]["scripts"] == {"case-linker": "ops.cli:main"}
     from ops.cli import main

@@ -46,7 +46,9 @@ def readme_operate_section() -> str:
 
 
 @pytest.fixture
-def local_stack(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[LocalPipeline]:
+def local_stack(
+    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[LocalPipeline]:
     """The stack's resources and outputs in moto; the DLQ holds what a bad night leaves there."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     monkeypatch.setenv("COLUMNS", "200")
@@ -64,7 +66,9 @@ def local_stack(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: P
 
 
 @pytest.mark.parametrize("document", ["docs/operations.md", "README.md#operate"])
-def test_every_runbook_command_runs_verbatim_against_the_local_stack(local_stack: LocalPipeline, document: str) -> None:
+def test_every_runbook_command_runs_verbatim_against_the_local_stack(
+    local_stack: LocalPipeline, document: str
+) -> None:
     text = DOCS.read_text() if document == "docs/operations.md" else readme_operate_section()
     commands = commands_in(text)
     assert len(commands) >= 5
@@ -73,7 +77,11 @@ def test_every_runbook_command_runs_verbatim_against_the_local_stack(local_stack
         args = shlex.split(command)[3:]
         clients = {"sqs": move_task_sqs(local_stack)} if "native-redrive" in args else {}
         result = runner.invoke(
-            app, args, obj=Overrides(interactive=True, clients=clients, wait_seconds=0), input="y\n", catch_exceptions=False
+            app,
+            args,
+            obj=Overrides(interactive=True, clients=clients, wait_seconds=0),
+            input="y\n",
+            catch_exceptions=False,
         )
         assert result.exit_code == 0, (command, result.output)
 
@@ -84,11 +92,21 @@ def move_task_sqs(pipeline: LocalPipeline) -> Any:
     client = boto3.client("sqs", region_name="us-east-1")
     stubber = Stubber(client)
     for arn in (resources.processing_dlq_arn, resources.main_queue_arn):
-        attributes = {"QueueArn": arn, "ApproximateNumberOfMessages": "6", "ApproximateNumberOfMessagesNotVisible": "0"}
-        stubber.add_response("get_queue_attributes", {"Attributes": attributes}, {"QueueUrl": ANY, "AttributeNames": ["All"]})
+        attributes = {
+            "QueueArn": arn,
+            "ApproximateNumberOfMessages": "6",
+            "ApproximateNumberOfMessagesNotVisible": "0",
+        }
+        stubber.add_response(
+            "get_queue_attributes", {"Attributes": attributes}, {"QueueUrl": ANY, "AttributeNames": ["All"]}
+        )
     stubber.add_response("list_message_move_tasks", {"Results": []})
     stubber.add_response("start_message_move_task", {"TaskHandle": "handle-1"})
-    done = {"Status": "COMPLETED", "ApproximateNumberOfMessagesMoved": 6, "SourceArn": resources.processing_dlq_arn}
+    done = {
+        "Status": "COMPLETED",
+        "ApproximateNumberOfMessagesMoved": 6,
+        "SourceArn": resources.processing_dlq_arn,
+    }
     stubber.add_response("list_message_move_tasks", {"Results": [done]})
     stubber.activate()
     return client

@@ -22,17 +22,35 @@ SIGNING_NAMES = {"cases": CASES, "connect": CONNECT}
 IMPLEMENTED: dict[str, tuple[str, ...]] = {
     CASES: (
         "CreateRelatedItem",
+        "BatchCreateRelatedItem",
         "ListCasesForContact",
         "SearchRelatedItems",
+        "SearchAllRelatedItems",
+        "SearchCases",
         "GetCase",
         "CreateCase",
+        "StartMergeCases",
+        "GetMergeCasesStatus",
         "CreateDomain",
         "GetDomain",
         "ListDomains",
     ),
-    CONNECT: ("GetContactAttributes", "DescribeContact"),
+    CONNECT: (
+        "GetContactAttributes",
+        "DescribeContact",
+        "SearchContacts",
+        "ListAssociatedContacts",
+        "DescribeInstance",
+        "ListIntegrationAssociations",
+    ),
 }
 ALL_OPERATIONS = frozenset(op for ops in IMPLEMENTED.values() for op in ops)
+# Operations whose `clientToken` makes a retry return the original response (the model documents it).
+TOKEN_OPERATIONS = frozenset({"BatchCreateRelatedItem"})
+# Reads that see a write only EmulatorConfig.search_lag_s after it committed.
+LAGGED_READS = frozenset(
+    {"ListCasesForContact", "SearchRelatedItems", "SearchAllRelatedItems", "SearchCases"}
+)
 
 # Status codes for error codes a model does not declare (scripted outcomes, framework-level errors).
 FALLBACK_STATUS = {

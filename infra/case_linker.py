@@ -17,32 +17,49 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from infra.config import MEMORY_SIZE_MB, CaseLinkerConfig
+from infra.config import POWERTOOLS_VERSION, CaseLinkerConfig
+from infra.lambda_function import ARCHITECTURE, RUNTIME, logged_function
 from infra.monitoring import CaseLinkerMonitoring
+from infra.sweeper import Sweeper
 
 #: The Lambda asset: the `functions/` folder at the repo root, wherever the app is run from.
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
 HANDLER = "case_linker.handler.lambda_handler"
-POWERTOOLS_LAYER_PARAMETER = "/aws/service/powertools/python/arm64/python3.13/latest"
+#: Powertools publishes each release's layer ARN per Region under this public SSM path
+#: (/aws/service/powertools/python/<arch>/<runtime>/<version>, beside .../latest). A versioned parameter
+#: keeps synth offline (CloudFormation resolves it at deploy time, in the deploy's Region) and gives every
+#: deploy the same, tested layer. If a release's parameter is missing in a Region, the deploy stops before
+#: changing anything, naming the parameter.
+POWERTOOLS_LAYER_PARAMETER = (
+    f"/aws/service/powertools/python/{ARCHITECTURE.name}/{RUNTIME.name}/{POWERTOOLS_VERSION}"
+)
 
-#: Actions the linker calls on Cases; all are authorised on the domain and its cases.
-CASES_ACTIONS = ("cases:CreateRelatedItem", "cases:ListCasesForContact", "cases:SearchRelatedItems")
+#: Actions the linker calls on Cases; all are authorised on the domain and its cases. SearchCases resolves a
+#: request's case referenceId to its case id.
+CASES_ACTIONS = (
+    "cases:CreateRelatedItem",
+    "cases:ListCasesForContact",
+    "cases:SearchCases",
+    "cases:SearchRelatedItems",
+)
 #: Connect actions on the instance's contacts: read the case-id attribute; CreateRelatedItem of a Contact
 #: also needs DescribeContact on that contact.
 CONNECT_CONTACT_ACTIONS = ("connect:DescribeContact", "connect:GetContactAttributes")
 #: Only when PERFORMED_BY=agent: the Cases API checks DescribeUser on the agent recorded as `userArn`.
 CONNECT_AGENT_ACTIONS = ("connect:DescribeUser",)
-#: What Powertools idempotency does with its table; no Scan/Query/Batch*.
+#: What Powertools idempotency and the link ledger (issue 11) do with their table: single items, batched
+#: reads and transactional condition checks; no Scan or Query.
 IDEMPOTENCY_TABLE_ACTIONS = (
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:ConditionCheckItem",
 )
 
 
@@ -56,6 +73,12 @@ class CaseLinker(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: CaseLinkerConfig) -> None:
         super().__init__(scope, construct_id)
         self.config = config
+        self.cases_domain_arn = Stack.of(self).format_arn(
+            service="cases",
+            resource="domain",
+            resource_name=config.cases_domain_id,
+            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+        )
         removal_policy = RemovalPolicy.DESTROY if config.removal_policy == "destroy" else RemovalPolicy.RETAIN
 
         # --- queues ------------------------------------------------------------------------------------
@@ -106,49 +129,34 @@ class CaseLinker(Construct):
         )
 
         # --- the linker function ---------------------------------------------------------------------------
-        self.log_group = logs.LogGroup(
+        # Resolved by CloudFormation at deploy time: synth needs no network; the version is pinned.
+        powertools_layer = lambda_.LayerVersion.from_layer_version_arn(
             self,
-            "FunctionLogs",
-            retention=logs.RetentionDays.ONE_MONTH,
-            removal_policy=removal_policy,
+            "PowertoolsLayer",
+            ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_LAYER_PARAMETER),
         )
-        # An explicit role: the default one carries the AWSLambdaBasicExecutionRole managed policy, which
-        # may write to any log group. This one writes to its own log group only.
-        self.role = iam.Role(
+        # One asset for both handlers (the linker and the sweeper share settings, clients and adapters).
+        code = lambda_.Code.from_asset(
+            str(FUNCTIONS_DIR),
+            exclude=["**/__pycache__", "**/*.pyc", "**/*.md", ".mypy_cache", ".pytest_cache"],
+        )
+        linker = logged_function(
             self,
-            "FunctionRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="case-linker: link Amazon Connect contacts to Amazon Connect Cases",
-        )
-        self.log_group.grant(self.role, "logs:CreateLogStream", "logs:PutLogEvents")
-        # Resolved by CloudFormation at deploy time: synth needs no network, each deploy picks the latest layer.
-        powertools_layer_arn = ssm.StringParameter.value_for_string_parameter(
-            self, POWERTOOLS_LAYER_PARAMETER
-        )
-        self.function = lambda_.Function(
-            self,
-            "Function",
-            runtime=lambda_.Runtime.PYTHON_3_13,
-            architecture=lambda_.Architecture.ARM_64,
-            code=lambda_.Code.from_asset(
-                str(FUNCTIONS_DIR),
-                exclude=["**/__pycache__", "**/*.pyc", "**/*.md", ".mypy_cache", ".pytest_cache"],
-            ),
+            ids=("FunctionLogs", "FunctionRole", "Function"),
             handler=HANDLER,
-            layers=[
-                lambda_.LayerVersion.from_layer_version_arn(self, "PowertoolsLayer", powertools_layer_arn)
-            ],
-            memory_size=MEMORY_SIZE_MB,
-            timeout=Duration.seconds(config.function_timeout_seconds),
-            tracing=lambda_.Tracing.ACTIVE,
-            log_group=self.log_group,
-            role=self.role,
+            code=code,
+            layers=[powertools_layer],
+            timeout_seconds=config.function_timeout_seconds,
             environment=config.lambda_environment(
                 dead_letter_queue_url=self.processing_dlq.queue_url,
                 idempotency_table_name=self.table.table_name,
+                main_queue_url=self.queue.queue_url,
             ),
             description="case-linker: SQS batches of contact events and requests -> Cases related items",
+            role_description="case-linker: link Amazon Connect contacts to Amazon Connect Cases",
+            removal_policy=removal_policy,
         )
+        self.function, self.role, self.log_group = linker.function, linker.role, linker.log_group
         # Built explicitly (not SqsEventSource) to keep a handle on the mapping for its acknowledgment.
         self.event_source_mapping = self.function.add_event_source_mapping(
             "QueueEventSource",
@@ -160,15 +168,6 @@ class CaseLinker(Construct):
         )
         self.queue.grant_consume_messages(self.role)
         Validations.of(self.function).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-L1",
-                reason="python3.13 is pinned: the Powertools managed layer (SSM path .../python3.13/latest) and "
-                "the linker are built and tested for it; move both together.",
-            ),
-            Acknowledgment(
-                id="Serverless::Serverless-LambdaLatestVersion",
-                reason="python3.13 is pinned to match the Powertools managed layer; see AwsSolutions-L1.",
-            ),
             Acknowledgment(
                 id="Serverless::Serverless-LambdaDLQ",
                 reason="DeadLetterConfig only applies to asynchronous invocations; the SQS event source invokes "
@@ -201,6 +200,23 @@ class CaseLinker(Construct):
             )
         )
 
+        # --- the reconciliation sweeper: finished contacts whose event never came (issue 12) --------------
+        self.sweeper: Sweeper | None = (
+            Sweeper(
+                self,
+                "Sweeper",
+                config=config,
+                code=code,
+                layers=[powertools_layer],
+                queue=self.queue,
+                table=self.table,
+                cases_domain_arn=self.cases_domain_arn,
+                removal_policy=removal_policy,
+            )
+            if config.sweeper_enabled
+            else None
+        )
+
         # --- alarms and dashboard --------------------------------------------------------------------------
         self.monitoring = CaseLinkerMonitoring(
             self,
@@ -211,6 +227,7 @@ class CaseLinker(Construct):
             function=self.function,
             rules=[rule for rule in (self.rule, self.request_rule) if rule is not None],
             oldest_message_alarm_seconds=config.oldest_message_alarm_seconds,
+            sweeper=self.sweeper,
             alarm_email=config.alarm_email,
             removal_policy=removal_policy,
         )
@@ -260,13 +277,7 @@ class CaseLinker(Construct):
 
     def _grant_linker_permissions(self) -> None:
         config = self.config
-        stack = Stack.of(self)
-        domain_arn = stack.format_arn(
-            service="cases",
-            resource="domain",
-            resource_name=config.cases_domain_id,
-            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-        )
+        domain_arn = self.cases_domain_arn
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="LinkRelatedItemsOnTheDomainsCases",
@@ -290,20 +301,19 @@ class CaseLinker(Construct):
                 )
             )
         self.processing_dlq.grant_send_messages(self.role)
+        # The linker hands a record back by changing its visibility (granted with consuming) and may put a
+        # copy of a record back on the queue; SSE-SQS needs no KMS grant.
+        self.queue.grant(self.role, "sqs:SendMessage")
         self.table.grant(self.role, *IDEMPOTENCY_TABLE_ACTIONS)
 
         wildcard_reasons = {
             f"Resource::arn:<AWS::Partition>:cases:<AWS::Region>:<AWS::AccountId>:domain/{config.cases_domain_id}/case/*": (
                 "Cases are created at run time and the case id arrives in each event; the grant is limited to "
-                "the configured domain's cases and to three actions."
+                "the configured domain's cases and to four actions."
             ),
             f"Resource::{config.contact_arn_pattern}": (
                 "Contact ids arrive in each event; the grant is limited to the configured instance's contacts "
                 "and to two read actions."
-            ),
-            "Resource::*": (
-                "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions; "
-                "CDK adds them for active tracing."
             ),
         }
         if config.records_agent_as_performer:

@@ -6,10 +6,12 @@ numbers, so what runs on a laptop is what `cdk deploy` creates.
 
 from __future__ import annotations
 
+import decimal
 import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, Final, Literal
 
 # --- Names shared with the linker (functions/case_linker) and the dashboard -----------------------------
@@ -66,6 +68,12 @@ CONTEXT_KEYS: Final = (
     "removalPolicy",
     "requestEventSource",
     "performedBy",
+    "sweeperEnabled",
+    "sweepIntervalMinutes",
+    "sweepWindowMinutes",
+    "sweepLagMinutes",
+    "connectSearchRequestsPerSecond",
+    "followContactChain",
 )
 REQUIRED_CONTEXT_KEYS: Final = ("casesDomainId", "connectInstanceArn")
 
@@ -87,16 +95,53 @@ VISIBILITY_TIMEOUT_FACTOR: Final = 6
 #: timeout give a burst about an hour (10 x ~6 min) to drain at the quota before anything is dead-lettered;
 #: AWS recommends at least 5 for Lambda event sources.
 MAX_RECEIVE_COUNT: Final = 10
-#: The main queue keeps messages the default 4 days: long enough to ride out a Cases outage over a weekend.
-MAIN_QUEUE_RETENTION_SECONDS: Final = 4 * 24 * 3600
-#: Both DLQs keep messages the SQS maximum, so an operator has two weeks to inspect and replay.
+#: Both DLQs keep messages the SQS maximum (14 days), so an operator has time to inspect and replay.
 DLQ_RETENTION_SECONDS: Final = 14 * 24 * 3600
+#: What the main queue's retention guards is a sustained backlog (inflow above the Cases quota), not an outage:
+#: during an outage records reach the processing DLQ after maxReceiveCount receives (about an hour). SQS
+#: deletes a message older than the retention, with no DLQ, so the retention bounds the backlog that can
+#: drain without loss (`largest_backlog_before_expiry`). It is also bounded from above: a message moved to a
+#: DLQ keeps its first enqueue time, so it has only (DLQ retention - its age) left there. Seven days leaves
+#: a redriven message at least a week in the DLQ and holds a week of backlog at the quota.
+MAIN_QUEUE_RETENTION_SECONDS: Final = 7 * 24 * 3600
 #: EventBridge -> SQS delivery only fails for configuration faults (queue policy, KMS). Retry for the
 #: maximum 24 hours so an operator can fix the fault without losing events (the FailedInvocations alarm fires
 #: at once); only then does the event go to the rule-target DLQ.
 RULE_TARGET_MAX_EVENT_AGE_SECONDS: Final = 24 * 3600
 RULE_TARGET_RETRY_ATTEMPTS: Final = 185
 MEMORY_SIZE_MB: Final = 256
+#: The Powertools release the function's layer carries: the one the tests run (requirements-dev.txt pins
+#: aws-lambda-powertools[all] at this version; tests/infra checks they agree). Bump both together.
+POWERTOOLS_VERSION: Final = "3.37.0"
+#: Significant digits of a per-environment share written to the environment (rounded down, see `_share`).
+SHARE_DIGITS: Final = 6
+
+# --- The sweeper (issue 12) ------------------------------------------------------------------------------
+#: SearchContacts returns at most 100 contacts a page.
+SEARCH_CONTACTS_PAGE_SIZE: Final = 100
+#: A run stops searching this long before its deadline: enqueueing the last page, ledger reads, a cold start.
+SWEEPER_HEADROOM_SECONDS: Final = 30
+#: A day bounds one run's search range (the trailing window is searched again every run).
+MAX_SWEEP_WINDOW_MINUTES: Final = 24 * 60
+MAX_SWEEP_LAG_MINUTES: Final = 24 * 60
+MIN_ASYNC_EVENT_AGE_SECONDS: Final = 60  # Lambda's bounds for an asynchronous invocation's maximum event age
+MAX_ASYNC_EVENT_AGE_SECONDS: Final = 6 * 3600
+#: Metrics the sweeper emits (issue 12), namespace CaseLinker, dimension service=case-linker like the linker's.
+SWEEPER_METRICS: Final = (
+    "SweepContactsFound",
+    "SweepAlreadyHandled",
+    "SweepEnqueued",
+    "SweepNoCaseId",
+    "EventCoverage",
+)
+#: EventCoverage: the share (0..1) of the finished contacts a run found that contact events had already
+#: handled. Below this for EVENT_COVERAGE_ALARM_RUNS runs in a row, events are being lost: alarm. Delivery is
+#: best effort, and chats whose agent left without clearing them never complete; 5% missed is not noise.
+EVENT_COVERAGE_ALARM_THRESHOLD: Final = 0.95
+EVENT_COVERAGE_ALARM_RUNS: Final = 3
+#: The sweeper's alarms evaluate one interval per period, EVENT_COVERAGE_ALARM_RUNS periods at most, and
+#: CloudWatch evaluates an alarm over one day at most: 8 hours between runs at the longest.
+MAX_SWEEP_INTERVAL_MINUTES: Final = 24 * 60 // EVENT_COVERAGE_ALARM_RUNS
 
 ESM_MIN_CONCURRENCY: Final = 2  # the SQS event source's own bounds
 ESM_MAX_CONCURRENCY: Final = 1000
@@ -132,6 +177,20 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Backlog:
+    """A backlog of `contacts` queued at once, drained at the slowest rate (README, Deploy: the backlog table)."""
+
+    contacts: int
+    drain_seconds: float
+    #: When the oldest-message alarm fires after the backlog formed; None: it drains first.
+    alarm_after_seconds: int | None
+    #: Retention left when the last contact is linked; negative: SQS deletes some first.
+    margin_seconds: float
+    #: Contacts SQS deletes (expired, no DLQ) before the fleet reaches them.
+    expired_contacts: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class CaseLinkerConfig:
     """Validated case-linker settings; build it with `from_context`."""
 
@@ -148,6 +207,13 @@ class CaseLinkerConfig:
     removal_policy: RemovalPolicyName = "retain"
     request_event_source: str | None = None
     performed_by: str = SERVICE_NAME
+    # The reconciliation sweeper (issue 12).
+    sweeper_enabled: bool = True
+    sweep_interval_minutes: int = 15
+    sweep_window_minutes: int = 60
+    sweep_lag_minutes: int = 15
+    connect_search_requests_per_second: float = 0.5
+    follow_contact_chain: bool = True
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -186,25 +252,40 @@ class CaseLinkerConfig:
                 )
             else:
                 values["contact_event_types"] = parsed_types
-        for key, attr in (("maxConcurrency", "max_concurrency"), ("batchSize", "batch_size")):
+        for key, attr in (
+            ("maxConcurrency", "max_concurrency"),
+            ("batchSize", "batch_size"),
+            ("sweepIntervalMinutes", "sweep_interval_minutes"),
+            ("sweepWindowMinutes", "sweep_window_minutes"),
+            ("sweepLagMinutes", "sweep_lag_minutes"),
+        ):
             if (raw := get(key)) is not None:
                 number = _parse_int(raw)
                 if number is None:
                     problems.append(f"{key} must be a whole number, got {raw!r}")
                 else:
                     values[attr] = number
-        if (raw_rps := get("casesRequestsPerSecond")) is not None:
-            rps = _parse_float(raw_rps)
-            if rps is None:
-                problems.append(f"casesRequestsPerSecond must be a number, got {raw_rps!r}")
-            else:
-                values["cases_requests_per_second"] = rps
-        if (raw_burst := get("casesBurst")) is not None:
-            burst = _parse_float(raw_burst)
-            if burst is None:
-                problems.append(f"casesBurst must be a number, got {raw_burst!r}")
-            else:
-                values["cases_burst"] = burst
+        for key, attr in (
+            ("casesRequestsPerSecond", "cases_requests_per_second"),
+            ("casesBurst", "cases_burst"),
+            ("connectSearchRequestsPerSecond", "connect_search_requests_per_second"),
+        ):
+            if (raw_number := get(key)) is not None:
+                number_value = _parse_float(raw_number)
+                if number_value is None:
+                    problems.append(f"{key} must be a number, got {raw_number!r}")
+                else:
+                    values[attr] = number_value
+        for key, attr in (
+            ("sweeperEnabled", "sweeper_enabled"),
+            ("followContactChain", "follow_contact_chain"),
+        ):
+            if (raw_flag := get(key)) is not None:
+                flag = _parse_bool(raw_flag)
+                if flag is None:
+                    problems.append(f"{key} must be true or false, got {raw_flag!r}")
+                else:
+                    values[attr] = flag
         if (email := get("alarmEmail")) is not None:
             values["alarm_email"] = str(email).strip()
         if (policy := get("removalPolicy")) is not None:
@@ -286,15 +367,29 @@ class CaseLinkerConfig:
 
     # --- pacing, batching and timeouts ----------------------------------------------------------------
     @property
+    def cases_max_rps_text(self) -> str:
+        """CASES_MAX_RPS: the account quota shared by the ESM's maximum concurrency, rounded down."""
+        return _share(self.cases_requests_per_second, self.max_concurrency)
+
+    @property
     def cases_max_rps(self) -> float:
-        """Cases request rate per execution environment: the account quota shared by the ESM's concurrency."""
-        return self.cases_requests_per_second / self.max_concurrency
+        """Cases request rate per execution environment (the value CASES_MAX_RPS carries)."""
+        return float(self.cases_max_rps_text)
+
+    @property
+    def cases_max_burst_text(self) -> str:
+        """CASES_MAX_BURST: the account burst shared by the maximum concurrency, rounded down, with no floor.
+
+        A share below one token is fine: an environment's bucket then fills to its share and a request waits
+        until one token has accrued, so N environments of capacity B/N never send more than B + R*t in any
+        interval t, whatever N is. (A floor of one token let 20 environments burst 20 on an account burst of 10.)
+        """
+        return _share(self.cases_burst, self.max_concurrency)
 
     @property
     def cases_max_burst(self) -> float:
-        """Each environment's share of the account burst (at least 1): together they never exceed it, so a
-        backlog that starts while every environment's bucket is full is not throttled."""
-        return max(1.0, self.cases_burst / self.max_concurrency)
+        """Each environment's share of the account burst (the value CASES_MAX_BURST carries)."""
+        return float(self.cases_max_burst_text)
 
     @property
     def batching_window_seconds(self) -> int:
@@ -327,29 +422,132 @@ class CaseLinkerConfig:
     def dlq_retention_seconds(self) -> int:
         return DLQ_RETENTION_SECONDS
 
+    # --- backlog: how long it takes to drain, when the alarm fires, what is left before expiry ---------------
+    @property
+    def drain_rate_contacts_per_second(self) -> float:
+        """Contacts per second the whole fleet links at the configured quota, at the slowest.
+
+        A contact costs up to CASES_CALLS_PER_RECORD paced Cases calls (a look-up and the create, each on its
+        own API with its own quota). Counted as if both were spent from one quota, this is a lower bound on the
+        rate (an upper bound on drain times): the real rate lies between this and twice this, and is nearer
+        twice when the ledger lets the linker skip the look-up. Requests from other producers, sweeper and
+        backfill messages drain at the same rate, one record each.
+        """
+        return self.cases_requests_per_second / CASES_CALLS_PER_RECORD
+
+    def drain_seconds(self, contacts: int) -> float:
+        """Seconds the fleet takes, at the slowest, to drain `contacts` queued at once."""
+        return contacts / self.drain_rate_contacts_per_second
+
     @property
     def oldest_message_alarm_seconds(self) -> int:
-        """Alarm when the oldest message waits longer than three redelivery cycles: the backlog is not draining."""
-        return 3 * self.visibility_timeout_seconds
+        """Alarm threshold on the main queue's oldest message: maxReceiveCount visibility timeouts.
+
+        A message the linker keeps handing back reaches the processing DLQ after maxReceiveCount receives, one
+        visibility timeout apart, so a message older than this has not been retried that often: it is waiting
+        in a backlog the fleet cannot reach in time (inflow above the quota), or nothing consumes the queue.
+        """
+        return self.max_receive_count * self.visibility_timeout_seconds
+
+    @property
+    def backlog_when_alarm_fires(self) -> int:
+        """Contacts queued at once that make the oldest-message alarm fire (drained at the slowest rate)."""
+        return math.ceil(self.oldest_message_alarm_seconds * self.drain_rate_contacts_per_second)
+
+    @property
+    def largest_backlog_before_expiry(self) -> int:
+        """Contacts queued at once that still drain before SQS deletes the first of them."""
+        return math.floor(self.main_queue_retention_seconds * self.drain_rate_contacts_per_second)
+
+    @property
+    def expiry_margin_seconds(self) -> int:
+        """Time between the alarm and the first expiry, for the oldest message: what on-call has to act."""
+        return self.main_queue_retention_seconds - self.oldest_message_alarm_seconds
+
+    def backlog(self, contacts: int) -> Backlog:
+        """What happens to `contacts` queued at once (none arriving after), at the slowest drain rate."""
+        drain = self.drain_seconds(contacts)
+        return Backlog(
+            contacts=contacts,
+            drain_seconds=drain,
+            alarm_after_seconds=(
+                self.oldest_message_alarm_seconds if drain > self.oldest_message_alarm_seconds else None
+            ),
+            margin_seconds=self.main_queue_retention_seconds - drain,
+            expired_contacts=max(0, contacts - self.largest_backlog_before_expiry),
+        )
 
     # --- the function's environment ------------------------------------------------------------------
     def lambda_environment(
-        self, *, dead_letter_queue_url: str, idempotency_table_name: str
+        self, *, dead_letter_queue_url: str, idempotency_table_name: str, main_queue_url: str
     ) -> dict[str, str]:
-        """The linker's environment variables (names fixed by issue 3 / docs/CONTRACTS.md)."""
+        """The linker's environment variables (names fixed by issues 3 and 11 / docs/CONTRACTS.md)."""
         return {
             "CASES_DOMAIN_ID": self.cases_domain_id,
             "CASE_ID_ATTRIBUTE": self.case_id_attribute,
             "CONTACT_EVENT_TYPES": ",".join(self.contact_event_types),
+            "CONNECT_INSTANCE_ARN": self.connect_instance_arn,
             "DEAD_LETTER_QUEUE_URL": dead_letter_queue_url,
             "IDEMPOTENCY_TABLE_NAME": idempotency_table_name,
+            "MAIN_QUEUE_URL": main_queue_url,
+            "MAX_RECEIVE_COUNT": str(self.max_receive_count),
             "PERFORMED_BY": self.performed_by,
-            "CASES_MAX_RPS": f"{self.cases_max_rps:g}",
-            "CASES_MAX_BURST": f"{self.cases_max_burst:g}",
-            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
-            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-            "POWERTOOLS_LOG_LEVEL": "INFO",
+            "CASES_MAX_RPS": self.cases_max_rps_text,
+            "CASES_MAX_BURST": self.cases_max_burst_text,
+            **_powertools_environment(),
         }
+
+    # --- the sweeper (issue 12) ----------------------------------------------------------------------------
+    @property
+    def sweep_interval_seconds(self) -> int:
+        return self.sweep_interval_minutes * 60
+
+    @property
+    def sweeper_timeout_seconds(self) -> int:
+        """One interval, at most Lambda's 15 minutes: a run never outlasts the schedule that starts the next."""
+        return min(MAX_FUNCTION_TIMEOUT_SECONDS, self.sweep_interval_seconds)
+
+    @property
+    def sweeper_max_event_age_seconds(self) -> int:
+        """How long Lambda keeps a run's invocation queued: one interval (the next run is due then), within
+        Lambda's 60 s..6 h for asynchronous invocations."""
+        return min(MAX_ASYNC_EVENT_AGE_SECONDS, max(MIN_ASYNC_EVENT_AGE_SECONDS, self.sweep_interval_seconds))
+
+    @property
+    def sweeper_search_pages_per_run(self) -> int:
+        """SearchContacts pages one run can read at the configured rate before it stops for its deadline."""
+        budget = self.sweeper_timeout_seconds - SWEEPER_HEADROOM_SECONDS
+        return math.floor(budget * self.connect_search_requests_per_second)
+
+    @property
+    def sweeper_contacts_per_run(self) -> int:
+        """Finished contacts one run can look at; more in a window are left to the next run (windows overlap)."""
+        return self.sweeper_search_pages_per_run * SEARCH_CONTACTS_PAGE_SIZE
+
+    def sweeper_environment(self, *, main_queue_url: str, idempotency_table_name: str) -> dict[str, str]:
+        """The sweeper's environment variables (names fixed by issue 12's contract)."""
+        return {
+            "CONNECT_INSTANCE_ARN": self.connect_instance_arn,
+            "MAIN_QUEUE_URL": main_queue_url,
+            "IDEMPOTENCY_TABLE_NAME": idempotency_table_name,
+            "CASES_DOMAIN_ID": self.cases_domain_id,
+            "CASE_ID_ATTRIBUTE": self.case_id_attribute,
+            "SWEEP_WINDOW_MINUTES": str(self.sweep_window_minutes),
+            "SWEEP_LAG_MINUTES": str(self.sweep_lag_minutes),
+            # Rounded down like the Cases shares: one sweeper never searches above the configured rate.
+            "CONNECT_SEARCH_RPS": _share(self.connect_search_requests_per_second, 1),
+            "FOLLOW_CONTACT_CHAIN": "true" if self.follow_contact_chain else "false",
+            **_powertools_environment(),
+        }
+
+
+def _powertools_environment() -> dict[str, str]:
+    # The sweeper shares the linker's service name: its metrics carry the same `service` dimension.
+    return {
+        "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+        "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
 
 
 def _problems(config: CaseLinkerConfig) -> list[str]:
@@ -402,6 +600,7 @@ def _problems(config: CaseLinkerConfig) -> list[str]:
         problems.append(
             f"performedBy must be '{PERFORMED_BY_AGENT}' or a Cases customEntity name, got {config.performed_by!r}"
         )
+    problems += _sweeper_problems(config)
     if not problems and config.function_timeout_seconds > MAX_FUNCTION_TIMEOUT_SECONDS:
         problems.append(
             f"batchSize {config.batch_size} cannot finish in {MAX_FUNCTION_TIMEOUT_SECONDS} s at "
@@ -409,6 +608,49 @@ def _problems(config: CaseLinkerConfig) -> list[str]:
             "or raise casesRequestsPerSecond"
         )
     return problems
+
+
+def _sweeper_problems(config: CaseLinkerConfig) -> list[str]:
+    problems: list[str] = []
+    for key, value, low, high in (
+        ("sweepIntervalMinutes", config.sweep_interval_minutes, 1, MAX_SWEEP_INTERVAL_MINUTES),
+        ("sweepWindowMinutes", config.sweep_window_minutes, 2, MAX_SWEEP_WINDOW_MINUTES),
+        ("sweepLagMinutes", config.sweep_lag_minutes, 0, MAX_SWEEP_LAG_MINUTES),
+    ):
+        if isinstance(value, bool) or not low <= value <= high:
+            problems.append(f"{key} must be {low}..{high} minutes, got {value!r}")
+    rate = config.connect_search_requests_per_second
+    if not (math.isfinite(rate) and rate > 0):
+        problems.append(f"connectSearchRequestsPerSecond must be above 0, got {rate!r}")
+    if problems:
+        return problems
+    if config.sweep_window_minutes < 2 * config.sweep_interval_minutes:
+        problems.append(
+            f"sweepWindowMinutes ({config.sweep_window_minutes}) must be at least twice sweepIntervalMinutes "
+            f"({config.sweep_interval_minutes}): every finished contact must be searched by two runs, so the "
+            "next run covers a failed one"
+        )
+    if config.sweeper_search_pages_per_run < 1:
+        problems.append(
+            f"connectSearchRequestsPerSecond {rate:g} cannot read one SearchContacts page in a "
+            f"{config.sweeper_timeout_seconds} s run: raise it or sweepIntervalMinutes"
+        )
+    return problems
+
+
+def _share(total: float, parts: int) -> str:
+    """`total / parts` as a decimal of SHARE_DIGITS significant digits, rounded down.
+
+    Rounded down so that `parts` environments reading it never add up to more than `total` (`:g` rounds to
+    nearest: 2/3 became 0.666667, and three environments paced at 2.000001 req/s). Exact arithmetic; hand-written
+    because no formatter rounds in one direction. Loses less than 1e-5 of `total`.
+    """
+    # The decimal a person wrote (repr is the shortest string that reads back as the same float), not the
+    # float's binary value: a burst of 1.9 shares as 0.95 each, not 0.949999.
+    exact = Fraction(repr(total)) / parts
+    with decimal.localcontext(prec=SHARE_DIGITS, rounding=decimal.ROUND_FLOOR):
+        share = decimal.Decimal(exact.numerator) / decimal.Decimal(exact.denominator)
+    return format(share.normalize(), "f")
 
 
 def _parse_event_types(raw: Any) -> tuple[str, ...] | None:
@@ -442,6 +684,14 @@ def _parse_float(raw: Any) -> float | None:
             return float(raw)
         except ValueError:
             return None
+    return None
+
+
+def _parse_bool(raw: Any) -> bool | None:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in ("true", "false"):
+        return raw.strip().lower() == "true"
     return None
 
 

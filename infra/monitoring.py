@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, ArnFormat, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_events as events
@@ -16,7 +16,16 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.config import LINKER_METRIC_BREAKDOWNS, LINKER_METRICS, METRICS_NAMESPACE, SERVICE_NAME
+from infra.config import (
+    EVENT_COVERAGE_ALARM_RUNS,
+    EVENT_COVERAGE_ALARM_THRESHOLD,
+    LINKER_METRIC_BREAKDOWNS,
+    LINKER_METRICS,
+    METRICS_NAMESPACE,
+    SERVICE_NAME,
+    SWEEPER_METRICS,
+)
+from infra.sweeper import Sweeper
 
 _PERIOD = Duration.minutes(1)
 _DASHBOARD_PERIOD = Duration.minutes(5)
@@ -37,11 +46,28 @@ class CaseLinkerMonitoring(Construct):
         function: lambda_.IFunction,
         rules: Sequence[events.IRule],
         oldest_message_alarm_seconds: int,
+        sweeper: Sweeper | None = None,
         alarm_email: str | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, construct_id)
 
+        stack = Stack.of(self)
+        # Alarms of this account and Region, and no other: CloudWatch publishes as its service principal, so
+        # without these conditions any account's alarm could use the grant (the confused-deputy problem). Not
+        # the exact alarm ARNs: an alarm created or replaced by a deploy would evaluate, and notify, before the
+        # policy naming it is updated, and that first notification would be refused.
+        from_this_accounts_alarms = {
+            "StringEquals": {"aws:SourceAccount": stack.account},
+            "ArnLike": {
+                "aws:SourceArn": stack.format_arn(
+                    service="cloudwatch",
+                    resource="alarm",
+                    resource_name="*",
+                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                )
+            },
+        }
         # A customer managed key: CloudWatch cannot publish to a topic under the AWS-managed aws/sns key,
         # whose policy cannot be changed to let cloudwatch.amazonaws.com use it.
         self.topic_key = kms.Key(
@@ -57,11 +83,22 @@ class CaseLinkerMonitoring(Construct):
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                 resources=["*"],  # in a key policy "*" means this key
-                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+                conditions=from_this_accounts_alarms,
             )
         )
         self.topic = sns.Topic(
             self, "AlarmTopic", display_name="case-linker alarms", master_key=self.topic_key, enforce_ssl=True
+        )
+        # enforce_ssl writes a topic policy holding only its TLS deny, and a topic policy replaces SNS's default
+        # one, which is what let CloudWatch publish: without this allow every alarm would fire into nothing.
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmsToPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions=from_this_accounts_alarms,
+            )
         )
         self.email_subscription: sns.Subscription | None = None
         if alarm_email is not None:
@@ -127,7 +164,56 @@ class CaseLinkerMonitoring(Construct):
                     )
                 )
 
+        self.sweeper_alarms: list[cloudwatch.Alarm] = (
+            [] if sweeper is None else self._sweeper_alarms(sweeper, action)
+        )
+
         self.dashboard = self._dashboard(queue, processing_dlq, rule_target_dlq, function, rules)
+        if sweeper is not None:
+            self._sweeper_dashboard(sweeper)
+
+    def _sweeper_alarms(self, sweeper: Sweeper, action: cloudwatch.IAlarmAction) -> list[cloudwatch.Alarm]:
+        interval = sweeper.schedule_interval
+        return [
+            self._alarm(
+                "SweeperErrors",
+                sweeper.function.metric_errors(period=interval, statistic="Sum"),
+                threshold=0,
+                description="A sweeper run failed (the next run searches its window again): see its log group.",
+                action=action,
+            ),
+            # Missing data is the incident here: no invocation in two intervals means no sweep ran.
+            self._alarm(
+                "SweeperNotRunning",
+                sweeper.function.metric_invocations(period=interval, statistic="Sum"),
+                threshold=1,
+                comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                evaluation_periods=2,
+                treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+                description="The sweeper has not run for two intervals: is its schedule rule enabled?",
+                action=action,
+            ),
+            self._alarm(
+                "SweeperScheduleFailedInvocations",
+                _rule_metric(sweeper.schedule, "FailedInvocations", period=interval),
+                threshold=0,
+                description="EventBridge could not invoke the sweeper on schedule.",
+                action=action,
+            ),
+            self._alarm(
+                "EventsMissed",
+                linker_metric("EventCoverage", period=interval, statistic="Average"),
+                threshold=EVENT_COVERAGE_ALARM_THRESHOLD,
+                comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                evaluation_periods=EVENT_COVERAGE_ALARM_RUNS,
+                description=(
+                    f"For {EVENT_COVERAGE_ALARM_RUNS} sweeps in a row, contact events had handled less than "
+                    f"{EVENT_COVERAGE_ALARM_THRESHOLD:.0%} of the finished contacts the sweeper found: events "
+                    "are being lost (the sweeper links them, later)."
+                ),
+                action=action,
+            ),
+        ]
 
     def _alarm(
         self,
@@ -137,16 +223,19 @@ class CaseLinkerMonitoring(Construct):
         threshold: float,
         description: str,
         action: cloudwatch.IAlarmAction,
+        comparison_operator: cloudwatch.ComparisonOperator = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluation_periods: int = 1,
+        # No data means nothing happened (an idle queue, no invocations): not an incident.
+        treat_missing_data: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING,
     ) -> cloudwatch.Alarm:
         alarm = cloudwatch.Alarm(
             self,
             construct_id,
             metric=metric,
             threshold=threshold,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            # No data means nothing happened (an idle queue, no invocations): not an incident.
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            evaluation_periods=evaluation_periods,
+            comparison_operator=comparison_operator,
+            treat_missing_data=treat_missing_data,
             alarm_description=f"case-linker: {description}",
         )
         alarm.add_alarm_action(action)
@@ -164,7 +253,9 @@ class CaseLinkerMonitoring(Construct):
         # Metrics the linker breaks down (items by type, dead letters by error code) exist only with that
         # extra dimension: a search finds every value of it, and SUM() gives the total beside the others.
         outcomes: list[cloudwatch.IMetric] = [
-            linker_breakdown(name, total=True) if name in LINKER_METRIC_BREAKDOWNS else linker_metric(name)
+            linker_breakdown(name, total=True)
+            if name in LINKER_METRIC_BREAKDOWNS
+            else linker_metric(name, label=name)
             for name in LINKER_METRICS
         ]
         breakdowns: list[cloudwatch.IMetric] = [linker_breakdown(name) for name in LINKER_METRIC_BREAKDOWNS]
@@ -218,22 +309,55 @@ class CaseLinkerMonitoring(Construct):
             ),
             cloudwatch.GraphWidget(
                 title="Cases pressure",
-                left=[linker_metric("Throttled"), linker_metric("Retried")],
+                left=[
+                    linker_metric("Throttled", label="Throttled"),
+                    linker_metric("Retried", label="Retried"),
+                ],
                 width=12,
             ),
         )
         return dashboard
 
+    def _sweeper_dashboard(self, sweeper: Sweeper) -> None:
+        interval = sweeper.schedule_interval
+        counts = [
+            linker_metric(name, period=interval, label=name)
+            for name in SWEEPER_METRICS
+            if name != "EventCoverage"
+        ]
+        coverage = linker_metric("EventCoverage", period=interval, statistic="Average", label="EventCoverage")
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Sweeper: finished contacts found, already handled by events, enqueued, without case id",
+                left=counts,
+                right=[coverage],
+                right_y_axis=cloudwatch.YAxisProps(min=0, max=1, label="EventCoverage"),
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Sweeper function",
+                left=[
+                    sweeper.function.metric_invocations(period=interval),
+                    sweeper.function.metric_errors(period=interval),
+                    sweeper.function.metric_throttles(period=interval),
+                ],
+                right=[sweeper.function.metric_duration(period=interval, statistic="Maximum")],
+                width=12,
+            ),
+        )
 
-def linker_metric(name: str, *, period: Duration = _DASHBOARD_PERIOD) -> cloudwatch.Metric:
-    """A linker metric as Powertools emits it: namespace CaseLinker, dimension service=case-linker."""
+
+def linker_metric(
+    name: str, *, period: Duration = _DASHBOARD_PERIOD, statistic: str = "Sum", label: str | None = None
+) -> cloudwatch.Metric:
+    """A linker or sweeper metric as Powertools emits it: namespace CaseLinker, dimension service=case-linker."""
     return cloudwatch.Metric(
         namespace=METRICS_NAMESPACE,
         metric_name=name,
         dimensions_map={"service": SERVICE_NAME},
-        statistic="Sum",
+        statistic=statistic,
         period=period,
-        label=name,
+        label=label,
     )
 
 

@@ -316,6 +316,7 @@ class LocalPipeline:
         environment = self.config.lambda_environment(
             dead_letter_queue_url=self.resources.processing_dlq_url,
             idempotency_table_name=self.resources.idempotency_table_name,
+            main_queue_url=self.resources.main_queue_url,
         )
         environment.update(
             {

@@ -7,12 +7,24 @@ that botocore's own retries are paced and bounded too.
 
 from __future__ import annotations
 
+import contextvars
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, ParamValidationError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from case_linker.errors import AmbiguousError, LinkerError, PermanentError, ThrottledError, TransientError
+from case_linker.errors import (
+    AmbiguousError,
+    CaseBusyError,
+    LinkerError,
+    PermanentError,
+    ThrottledError,
+    TransientError,
+)
 from case_linker.mapping import RelatedItem, same_item, search_filter
 from case_linker.pacing import BatchGuard, Pacer
 from case_linker.telemetry import RETRIED, THROTTLED, Counters
@@ -36,6 +48,38 @@ _BOTOCORE_BACKOFF_CAP = 20.0
 _SEARCH_PAGE = 25
 _LIST_PAGE = 10
 _MAX_PAGES = 10  # 200 related items per case fit in 8 pages of 25
+# BatchCreateRelatedItem is authorised as cases:CreateRelatedItem; whether AWS counts it against that API's
+# quota is not documented, so it is paced in the same bucket (never more than either quota allows).
+PACING_KEY = {"BatchCreateRelatedItem": "CreateRelatedItem"}
+# The case field that holds a case's reference id, for SearchCases. Not confirmed by AWS documentation.
+REFERENCE_ID_FIELD = "reference_id"
+# BatchCreateRelatedItem's per-case error codes: what each means for us. None of these items was created.
+_BATCH_FAILURES: dict[str, tuple[type[LinkerError], str]] = {
+    "CASE_NOT_FOUND": (PermanentError, "ResourceNotFoundException"),
+    "DOMAIN_NOT_FOUND": (PermanentError, "ResourceNotFoundException"),
+    "VALIDATION_ERROR": (PermanentError, "ValidationException"),
+    "ACCESS_DENIED": (PermanentError, "AccessDeniedException"),
+    "SERVICE_QUOTA_EXCEEDED": (PermanentError, "ServiceQuotaExceededException"),
+    "CONFLICT": (CaseBusyError, "ConflictException"),
+    "THROTTLED": (ThrottledError, "ThrottlingException"),
+    "INTERNAL_ERROR": (TransientError, "InternalServerException"),
+}
+# How long a case that is being merged is left alone before the record is tried again.
+CASE_BUSY_RETRY_SECONDS = 30.0
+
+# Called by the before-send hook right before a create goes on the wire (after pacing): the ledger's
+# durable "a create is in flight" mark. Per thread of execution, so concurrent records do not mix.
+_on_send: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
+    "case_linker_on_send", default=None
+)
+
+
+@dataclass(frozen=True)
+class Created:
+    """A new related item: its id, and the case it went on (known even when named by reference id)."""
+
+    related_item_id: str
+    case_id: str | None
 
 
 def install_guards(
@@ -54,8 +98,12 @@ def install_guards(
         if breaker:
             guard.check_breaker()
         operation = event_name.rsplit(".", 1)[-1]
-        wait = pacer.reserve(operation, not_after=guard.last_start) if pacer is not None else 0.0
+        key = PACING_KEY.get(operation, operation)
+        wait = pacer.reserve(key, not_after=guard.last_start) if pacer is not None else 0.0
         guard.sleep(wait)
+        hook = _on_send.get()
+        if hook is not None:
+            hook()
 
     def needs_retry(
         response: tuple[Any, dict[str, Any]] | None,
@@ -122,32 +170,67 @@ class CasesGateway:
             params = {**params, "nextToken": response["nextToken"]}
         return False
 
-    def find_item(self, item: RelatedItem) -> str | None:
-        """The id of a related item on the case equal to `item`, if one exists (SearchRelatedItems)."""
+    def find_items(self, item: RelatedItem, *, since: float) -> list[str]:
+        """Ids of related items on the case that could be `item` made by an earlier attempt of ours.
+
+        Same type and content, performed by the same performer, associated at or after `since` (epoch
+        seconds). An identical item alone is never proof: another request may have made it earlier.
+        """
         params: dict[str, Any] = {
             "domainId": item.domain_id,
             "caseId": item.case_id,
             "filters": [search_filter(item)],
             "maxResults": _SEARCH_PAGE,
         }
+        found_ids: list[str] = []
         for _ in range(_MAX_PAGES):
             response = self._call(self._cases, "SearchRelatedItems", params)
             for found in response.get("relatedItems", []):
-                if same_item(item, found):
-                    return str(found.get("relatedItemId", ""))
+                if (
+                    same_item(item, found)
+                    and found.get("performedBy") == item.performed_by
+                    and _epoch(found.get("associationTime")) >= since
+                    and found.get("relatedItemId")
+                ):
+                    found_ids.append(str(found["relatedItemId"]))
             if not response.get("nextToken"):
-                return None
+                break
             params = {**params, "nextToken": response["nextToken"]}
-        return None
+        return found_ids
 
-    def create(self, item: RelatedItem) -> str:
-        """One CreateRelatedItem attempt; returns the new item's id.
+    def case_for_reference(self, domain_id: str, reference_id: str) -> str | None:
+        """The case id of the case with this reference id (SearchCases), None if there is none."""
+        params = {
+            "domainId": domain_id,
+            "filter": {
+                "field": {"equalTo": {"id": REFERENCE_ID_FIELD, "value": {"stringValue": reference_id}}}
+            },
+            "maxResults": 2,
+        }
+        cases = self._call(self._cases, "SearchCases", params).get("cases", [])
+        if len(cases) > 1:
+            raise PermanentError(
+                "ValidationException", "referenceId: more than one case has this reference id"
+            )
+        return str(cases[0]["caseId"]) if cases else None
 
-        Raises ThrottledError (nothing committed), AmbiguousError (may have committed), PermanentError or
-        TransientError.
+    def create(self, item: RelatedItem, *, client_token: str, on_send: Callable[[], None]) -> Created:
+        """One create attempt: BatchCreateRelatedItem with `client_token` for Comments, else CreateRelatedItem.
+
+        `on_send` runs right before the request goes on the wire. Raises ThrottledError or CaseBusyError
+        (nothing committed), AmbiguousError (may have committed), PermanentError or TransientError.
         """
-        response = self._call(self._cases_create, "CreateRelatedItem", item.api_params(), ambiguous=True)
-        return str(response.get("relatedItemId", ""))
+        with _sending(on_send):
+            if item.uses_client_token:
+                response = self._call(
+                    self._cases_create,
+                    "BatchCreateRelatedItem",
+                    item.batch_params(client_token),
+                    ambiguous=True,
+                )
+                return batch_outcome(response)
+            response = self._call(self._cases_create, "CreateRelatedItem", item.api_params(), ambiguous=True)
+        return Created(str(response.get("relatedItemId", "")), item.case_id)
 
     def _call(
         self, client: Any, operation: str, params: dict[str, Any], ambiguous: bool = False
@@ -181,6 +264,39 @@ class CasesGateway:
             self._counters.incr(RETRIED, value=retries)
 
 
+@contextmanager
+def _sending(hook: Callable[[], None]) -> Iterator[None]:
+    token = _on_send.set(hook)
+    try:
+        yield
+    finally:
+        _on_send.reset(token)
+
+
+def batch_outcome(response: dict[str, Any]) -> Created:
+    """The one case's entry of a BatchCreateRelatedItem response, as an id or one of our errors."""
+    for entry in response.get("successfulItems", []):
+        case = entry.get("caseIdentifier") or {}
+        return Created(str(entry.get("relatedItemId", "")), case.get("caseId"))
+    for entry in response.get("failedItems", []):
+        failure = str(entry.get("errorCode") or "UNKNOWN")
+        kind, code = _BATCH_FAILURES.get(failure, (TransientError, failure))
+        # The service's errorMessage may quote the request: only the code is kept.
+        message = f"BatchCreateRelatedItem failed for the case: {failure}"
+        if kind is CaseBusyError:
+            raise CaseBusyError(code, message, retry_after=CASE_BUSY_RETRY_SECONDS)
+        raise kind(code, message)
+    raise TransientError("EmptyResponse", "BatchCreateRelatedItem answered with no item for the case")
+
+
+def _epoch(value: Any) -> float:
+    if isinstance(value, dt.datetime):
+        return value.timestamp()
+    if isinstance(value, int | float):
+        return float(value)
+    return float("-inf")
+
+
 def translate(error: ClientError, operation: str, *, ambiguous: bool = False) -> LinkerError:
     """Map an AWS error response to our errors by code and HTTP status."""
     code = str(error.response.get("Error", {}).get("Code") or "Unknown")
@@ -188,6 +304,11 @@ def translate(error: ClientError, operation: str, *, ambiguous: bool = False) ->
     message = f"{operation} failed: {code} (HTTP {status})"
     if code in THROTTLING_CODES or status == 429:
         return ThrottledError(code, message)
+    if code == "ConflictException" or status == 409:
+        # The case is the secondary of a running merge (CreateRelatedItem), or, for BatchCreateRelatedItem,
+        # our client token is still being processed: our tokens hash every parameter, so a token reused
+        # with other parameters cannot happen. Either way nothing was committed and it passes.
+        return CaseBusyError(code, message, retry_after=CASE_BUSY_RETRY_SECONDS)
     if code in PERMANENT_CODES:
         return PermanentError(code, message)
     if ambiguous and status >= 500:

@@ -21,7 +21,14 @@ class PermanentError(LinkerError):
 
 
 class TransientError(LinkerError):
-    """May succeed later: report the record as failed so SQS redelivers it."""
+    """May succeed later: report the record as failed so SQS redelivers it.
+
+    `retry_after`, when set, is how long the record should stay invisible before its next delivery.
+    """
+
+    def __init__(self, code: str, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(code, message)
+        self.retry_after = retry_after
 
 
 class ThrottledError(TransientError):
@@ -30,6 +37,24 @@ class ThrottledError(TransientError):
 
 class AmbiguousError(TransientError):
     """A create may or may not have committed (connection dropped, timeout, 5xx)."""
+
+
+class CaseBusyError(TransientError):
+    """The case cannot take writes right now (ConflictException: it is the secondary of a running merge).
+
+    Nothing was committed; the case accepts writes again when the merge ends.
+    """
+
+
+class SettlingError(TransientError):
+    """An earlier create may still commit: look for it only after it has had time to land."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(
+            "AwaitingEarlierAttempt",
+            "an earlier create of this item may still commit; looking for it later",
+            retry_after=retry_after,
+        )
 
 
 class OutOfTimeError(TransientError):

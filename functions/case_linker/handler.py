@@ -11,9 +11,11 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.session
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch import (
     AsyncBatchProcessor,
@@ -21,30 +23,24 @@ from aws_lambda_powertools.utilities.batch import (
     async_process_partial_response,
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
 from case_linker.cases import CasesGateway, install_guards
 from case_linker.dlq import DeadLetterQueue
+from case_linker.ledger import Ledger
 from case_linker.linker import Backoff, Linker
-from case_linker.mapping import RelatedItem
 from case_linker.pacing import BatchGuard, Pacer
-from case_linker.processor import RecordProcessor
+from case_linker.processor import CaseResolver, RecordProcessor
+from case_linker.redelivery import Redelivery
 from case_linker.settings import Settings
 from case_linker.telemetry import Counters, MetricKey, publish
 
 logger = Logger()
 metrics = Metrics()
 
-# Pinned so that a refactor (module or function rename) never changes the idempotency keys.
-IDEMPOTENCY_KEY_PREFIX = "case-linker#related-item#v1"
-# Longer than the dead-letter queue's 14-day retention: a message replayed from the DLQ is still recognised.
-IDEMPOTENCY_TTL_SECONDS = 15 * 24 * 60 * 60
+# Service models newer than the runtime's botocore may carry (see data/README.md).
+SERVICE_MODELS = Path(__file__).resolve().parent / "data"
 
 
 @dataclass(frozen=True)
@@ -57,7 +53,7 @@ class Tuning:
     # botocore standard mode, calls per operation (reads and Connect). CreateRelatedItem: see Linker.
     read_attempts: int = 4
     create_attempts: int = 4
-    # Kept free at the end of the invocation for dead-letter sends and idempotency writes.
+    # Kept free at the end of the invocation for dead-letter sends and ledger writes.
     safety_margin: float = 3.0
     backoff: Backoff = field(default_factory=Backoff)
     # Burst of the per-operation token bucket, overriding CASES_MAX_BURST (experiments only).
@@ -79,9 +75,16 @@ class Clients:
     dynamodb: Any
 
 
+def model_session() -> boto3.session.Session:
+    """A boto3 session whose botocore reads our shipped service models before its own."""
+    core = botocore.session.get_session()
+    core.get_component("data_loader").search_paths.insert(0, str(SERVICE_MODELS))
+    return boto3.session.Session(botocore_session=core)
+
+
 def build_clients(tuning: Tuning, session: boto3.session.Session | None = None) -> Clients:
     """Create the boto3 clients (about 150 ms each to build: once per execution environment)."""
-    session = session or boto3.session.Session()
+    session = session or model_session()
 
     def config(attempts: int, read_timeout: float | None = None) -> Config:
         return Config(
@@ -133,34 +136,25 @@ class App:
             connect=clients.connect,
             counters=self.counters,
         )
+        self.ledger = Ledger(clients.dynamodb, settings.idempotency_table_name)
+        resolver = CaseResolver(gateway, self.ledger, app_logger)
         linker = Linker(
-            gateway, self.guard, self.counters, create_attempts=tuning.create_attempts, backoff=tuning.backoff
+            gateway,
+            self.ledger,
+            self.guard,
+            self.counters,
+            resolve_case=resolver.resolve,
+            create_attempts=tuning.create_attempts,
+            backoff=tuning.backoff,
         )
-        self.idempotency_config = IdempotencyConfig(
-            event_key_jmespath="key",
-            payload_validation_jmespath="payload",
-            raise_on_no_idempotency_key=True,
-            expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
-            response_hook=lambda response, _record: {**(response or {}), "replayed": True},
-        )
-        persistence = DynamoDBPersistenceLayer(
-            table_name=settings.idempotency_table_name, boto3_client=clients.dynamodb
-        )
-
-        @idempotent_function(
-            data_keyword_argument="data",
-            persistence_store=persistence,
-            config=self.idempotency_config,
-            key_prefix=IDEMPOTENCY_KEY_PREFIX,
-        )
-        def link_once(*, data: dict[str, Any], item: RelatedItem, redelivered: bool) -> dict[str, Any]:
-            return linker.ensure(item, redelivered=redelivered).as_dict()
-
         self.records = RecordProcessor(
             settings=settings,
             contacts=gateway,
-            link_once=link_once,
-            dead_letters=DeadLetterQueue(clients.sqs, settings.dead_letter_queue_url),
+            resolver=resolver,
+            linker=linker,
+            ledger=self.ledger,
+            dead_letters=DeadLetterQueue(clients.sqs, settings.dead_letter_queue_url, app_logger),
+            redelivery=Redelivery(clients.sqs, settings.main_queue_url, app_logger),
             guard=self.guard,
             counters=self.counters,
             logger=app_logger,
@@ -172,7 +166,6 @@ class App:
         """Process the batch concurrently; return the partial batch response and this batch's counts."""
         self.counters.take()
         self.guard.start_batch(context.get_remaining_time_in_millis() / 1000, self.tuning.safety_margin)
-        self.idempotency_config.register_lambda_context(context)
         # Reporting every record as failed is a valid partial response; raising would only add noise.
         processor = AsyncBatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False)
         response = async_process_partial_response(

@@ -1,44 +1,66 @@
-"""Make sure a related item exists exactly once on its case.
+"""Make sure a related item exists exactly once on its case, whatever happens to the messages that ask.
 
-CreateRelatedItem has no client token, so a retry after a lost response would duplicate the item. The
-create client therefore makes one attempt per call (botocore does not retry it) and this loop retries
-instead: hand-written because botocore cannot look for the item between attempts. Throttling (429) means
-nothing was committed, so it is retried directly; after an ambiguous failure (dropped connection, timeout,
-5xx) the next attempt first looks for the item.
+The ledger (ledger.py) remembers, per item identity, every create that may have committed. It alone decides
+whether to look for the item before creating it; the receive count and message attributes play no part.
+- Comments go through BatchCreateRelatedItem with a client token derived from the identity: a retried
+  create gets the original item back from the service itself, so nothing needs to be looked for (unless
+  the first attempt is older than we trust the service to remember tokens).
+- Contacts: a contact ARN on the case is exact identity, so a contact is always looked for first (a flow
+  may have linked it).
+- Other types have no client token. After a create that may have committed, the linker waits until it must
+  have landed and search shows it (`Backoff.settle`), then looks for an item that can only be ours: same
+  content and performer, associated at or after our first attempt, and claimed by no other identity.
+The create client makes one attempt per call (botocore does not retry it) and this loop retries instead:
+hand-written because botocore cannot consult the ledger between attempts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from case_linker.errors import AmbiguousError, ThrottledError, TransientError
+from case_linker.cases import Created
+from case_linker.errors import (
+    AmbiguousError,
+    CaseBusyError,
+    OutOfTimeError,
+    PermanentError,
+    SettlingError,
+    ThrottledError,
+    TransientError,
+)
+from case_linker.ledger import AlreadyCreated, Claim, Ledger, PayloadConflict
 from case_linker.mapping import RelatedItem
 from case_linker.pacing import BatchGuard
 from case_linker.telemetry import RETRIED, Counters
 
 CREATED: Literal["created"] = "created"
 ALREADY_LINKED: Literal["already_linked"] = "already_linked"
+IDEMPOTENCY_KEY_CONFLICT = "IdempotencyKeyConflict"
 
 
 class CasesPort(Protocol):
     def contact_on_case(self, domain_id: str, contact_arn: str, case_id: str) -> bool: ...
 
-    def find_item(self, item: RelatedItem) -> str | None: ...
+    def find_items(self, item: RelatedItem, *, since: float) -> list[str]: ...
 
-    def create(self, item: RelatedItem) -> str: ...
+    def create(self, item: RelatedItem, *, client_token: str, on_send: Callable[[], None]) -> Created: ...
 
 
 @dataclass(frozen=True)
 class LinkResult:
-    """What ensure() did. Stored as the idempotency record's response: ids and outcome only."""
+    """What link() did: ids and outcome only."""
 
     outcome: Literal["created", "already_linked"]
     type: str
     related_item_id: str | None = None
+    # Created by an earlier attempt whose answer was lost, and found now.
     recovered: bool = False
+    case_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -51,13 +73,21 @@ class LinkResult:
 
 @dataclass(frozen=True)
 class Backoff:
-    """Full-jitter exponential backoff, as botocore's standard mode computes it."""
+    """Retry timing: full-jitter exponential backoff (as botocore's standard mode), and the settle rules."""
 
     throttle_base: float = 1.0
     other_base: float = 0.05
     cap: float = 20.0
-    # After an ambiguous failure, give a create still in flight on the server time to land before looking.
-    settle: float = 1.0
+    # A create that has not committed this long after it was sent is taken never to commit, and list and
+    # search results are taken to show a write by then (neither is documented by AWS).
+    settle: float = 60.0
+    # Wait for the settle time inside the invocation when no longer than this; otherwise hand the record
+    # back to come again when the time is up.
+    settle_in_place: float = 5.0
+    # How long the service is trusted to remember a client token (its retention is not documented).
+    token_trust: float = 3600.0
+    # Clock difference allowed between the function and Cases' associationTime.
+    clock_skew: float = 2.0
 
     def delay(self, attempt: int, throttled: bool, rand: Callable[[], float] = random.random) -> float:
         base = self.throttle_base if throttled else self.other_base
@@ -65,71 +95,150 @@ class Backoff:
 
 
 class Linker:
-    """Looks before it creates, and creates at most once per attempt that could have committed."""
+    """Creates each item at most once per attempt that could have committed, and never twice in all."""
 
     def __init__(
         self,
         cases: CasesPort,
+        ledger: Ledger,
         guard: BatchGuard,
         counters: Counters,
         *,
+        resolve_case: Callable[[RelatedItem], RelatedItem],
         create_attempts: int = 4,
         backoff: Backoff = Backoff(),
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if create_attempts < 1:
             raise ValueError("create_attempts must be at least 1")
         self._cases = cases
+        self._ledger = ledger
         self._guard = guard
         self._counters = counters
+        self._resolve_case = resolve_case
         self._create_attempts = create_attempts
         self._backoff = backoff
+        self._clock = clock
 
-    def ensure(self, item: RelatedItem, *, redelivered: bool) -> LinkResult:
-        """Create `item` unless it is already there.
-
-        Contacts are always looked up first (a flow may have linked them). Other types are looked up when
-        the message was delivered before: the earlier delivery may have created the item and then failed.
-        """
-        if item.type == "Contact" or redelivered:
-            found = self._existing(item)
-            if found is not None:
-                return LinkResult(ALREADY_LINKED, item.type, found or None)
-        return self._create(item)
-
-    def _existing(self, item: RelatedItem) -> str | None:
-        """'' or the item's id when it exists (ListCasesForContact gives no id), None when it does not."""
-        self._guard.check_breaker()
+    def link(self, item: RelatedItem) -> LinkResult:
+        """Create `item` unless it exists. Raises PermanentError (dead-letter) or TransientError (hand back)."""
         try:
-            if item.contact_arn is not None:
+            claim = self._ledger.begin(item.identity, lease_until=self._clock() + self._guard.remaining())
+        except AlreadyCreated as done:
+            return LinkResult(ALREADY_LINKED, item.type, done.related_item_id)
+        except PayloadConflict:
+            raise PermanentError(
+                IDEMPOTENCY_KEY_CONFLICT, "idempotencyKey was already used for a different related item"
+            ) from None
+        try:
+            return self._ensure(item, claim)
+        except BaseException:
+            self._release(claim)
+            raise
+
+    def _ensure(self, item: RelatedItem, claim: Claim) -> LinkResult:
+        if claim.in_doubt:
+            found = self._recover(item, claim)
+            if found is not None:
+                claim.created(found or None)
+                return LinkResult(CREATED, item.type, found or None, recovered=True, case_id=item.case_id)
+        elif self._contact_on_case(item):
+            claim.created(None)
+            return LinkResult(ALREADY_LINKED, item.type, case_id=item.case_id)
+        return self._create(item, claim)
+
+    def _recover(self, item: RelatedItem, claim: Claim) -> str | None:
+        """After an earlier create that may have committed: '' or the id of our item if it is there."""
+        first = claim.first_doubt if claim.first_doubt is not None else self._clock()
+        if item.uses_client_token and self._clock() - first < self._backoff.token_trust:
+            return None  # the create below reuses the token: the service returns the original item
+        self._await_settled(claim)
+        return self._find_own(item, claim)
+
+    def _find_own(self, item: RelatedItem, claim: Claim) -> str | None:
+        """'' or the id of the item an earlier attempt of ours made, None if none is on the case."""
+        self._guard.check_breaker()
+        if item.case_id is None:
+            item = self._resolve_case(item)
+        try:
+            if item.contact_arn is not None and item.case_id is not None:
                 return (
                     ""
                     if self._cases.contact_on_case(item.domain_id, item.contact_arn, item.case_id)
                     else None
                 )
-            return self._cases.find_item(item)
+            first = claim.first_doubt if claim.first_doubt is not None else self._clock()
+            for candidate in self._cases.find_items(item, since=first - self._backoff.clock_skew):
+                if self._ledger.claim_item(candidate, item.identity):
+                    return candidate
+            return None
         except ThrottledError:
             self._guard.trip()  # botocore already spent its retries on this read
             raise
 
-    def _create(self, item: RelatedItem) -> LinkResult:
+    def _contact_on_case(self, item: RelatedItem) -> bool:
+        """Whether `item` is a Contact already on its case (a flow may have linked it)."""
+        if item.contact_arn is None or item.case_id is None:
+            return False
+        self._guard.check_breaker()
+        try:
+            return self._cases.contact_on_case(item.domain_id, item.contact_arn, item.case_id)
+        except ThrottledError:
+            self._guard.trip()
+            raise
+
+    def _await_settled(self, claim: Claim) -> None:
+        """Return once every earlier attempt has had time to commit and show up in search."""
+        last = claim.last_doubt if claim.last_doubt is not None else self._clock()
+        remaining = last + self._backoff.settle - self._clock()
+        if remaining <= 0:
+            return
+        if remaining <= self._backoff.settle_in_place:
+            try:
+                self._guard.sleep(remaining)
+            except OutOfTimeError:
+                pass
+            else:
+                return
+        raise SettlingError(retry_after=remaining + random.random())  # noqa: S311 - jitter, not crypto
+
+    def _create(self, item: RelatedItem, claim: Claim) -> LinkResult:
         attempt = 1
         while True:
             self._guard.check_breaker()
             try:
-                return LinkResult(CREATED, item.type, self._cases.create(item) or None)
-            except (ThrottledError, AmbiguousError) as error:
+                made = self._cases.create(
+                    item, client_token=item.identity.client_token, on_send=claim.before_send
+                )
+            except (ThrottledError, CaseBusyError) as error:
+                claim.rejected()
                 failure: TransientError = error
-            if attempt >= self._create_attempts:
+            except AmbiguousError as error:
+                claim.ambiguous()
+                failure = error
+            except PermanentError:
+                claim.rejected()
+                raise
+            else:
+                claim.created(made.related_item_id or None)
+                return LinkResult(CREATED, item.type, made.related_item_id or None, case_id=made.case_id)
+            if isinstance(failure, CaseBusyError) or attempt >= self._create_attempts:
                 break
             throttled = isinstance(failure, ThrottledError)
-            delay = self._backoff.delay(attempt, throttled=throttled)
-            self._guard.sleep(delay if throttled else max(delay, self._backoff.settle))
+            self._guard.sleep(self._backoff.delay(attempt, throttled=throttled))
             self._counters.incr(RETRIED)
             attempt += 1
-            if isinstance(failure, AmbiguousError):
-                found = self._existing(item)
+            if isinstance(failure, AmbiguousError) and not item.uses_client_token:
+                self._await_settled(claim)
+                found = self._find_own(item, claim)
                 if found is not None:
-                    return LinkResult(CREATED, item.type, found or None, recovered=True)
+                    claim.created(found or None)
+                    return LinkResult(CREATED, item.type, found or None, recovered=True, case_id=item.case_id)
         if isinstance(failure, ThrottledError):
             self._guard.trip()
         raise failure
+
+    def _release(self, claim: Claim) -> None:
+        # Best effort: if it fails, the lease still ends with the invocation and pendingAt stays in doubt.
+        with contextlib.suppress(TransientError):
+            claim.release()

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from case_linker.identity import Identity, identity_of
 from case_linker.models import ContactDetail, RelatedItemRequest
 from case_linker.settings import Settings
 
@@ -22,26 +23,82 @@ UNKNOWN_MESSAGE_SHAPE = "UnknownMessageShape"
 VALIDATION = "ValidationException"
 
 _INSTANCE_ARN = re.compile(r"arn:aws[a-z-]*:connect:[a-z0-9-]+:\d{12}:instance/([A-Za-z0-9-]{1,100})")
+_CONTACT_ARN = re.compile(
+    r"(arn:aws[a-z-]*:connect:[a-z0-9-]+:\d{12}:instance/[A-Za-z0-9-]{1,100})/contact/([A-Za-z0-9-]{1,256})"
+)
+
+# Where a message came from (logs, metrics, priority): the envelope's `source`, else a producer's request.
+CONNECT_SOURCE = "aws.connect"
+ORIGIN_EVENT = "event"
+ORIGIN_REQUEST = "request"
+ORIGIN_BY_SOURCE = {
+    CONNECT_SOURCE: ORIGIN_EVENT,
+    "case-linker.sweeper": "sweeper",
+    "case-linker.backfill": "backfill",
+}
 
 
 @dataclass(frozen=True)
 class RelatedItem:
-    """A validated CreateRelatedItem call, plus the request's idempotency key if it had one."""
+    """A validated related item to create, plus the request's idempotency key if it had one.
+
+    The case is `case_id`, or `reference_id` until the case id has been looked up (only Comments, which go
+    through BatchCreateRelatedItem, can be created with a reference id alone).
+    """
 
     domain_id: str
-    case_id: str
+    case_id: str | None
     type: str
     content: dict[str, Any]
     performed_by: dict[str, str] | None = None
     idempotency_key: str | None = None
+    reference_id: str | None = None
+
+    @property
+    def identity(self) -> Identity:
+        """What the ledger and the client token hang on; stable whether or not the reference is resolved."""
+        case = f"ref:{self.reference_id.lower()}" if self.reference_id is not None else str(self.case_id)
+        return identity_of(
+            domain_id=self.domain_id,
+            case=case,
+            type_=self.type,
+            content=self.content,
+            performed_by=self.performed_by,
+            idempotency_key=self.idempotency_key,
+        )
+
+    @property
+    def uses_client_token(self) -> bool:
+        """Comments go through BatchCreateRelatedItem, whose clientToken makes a retried create safe."""
+        return self.type == "Comment"
+
+    def case_identifier(self) -> dict[str, str]:
+        """CaseIdentifierUnion: the case id when known, else the reference id."""
+        if self.case_id is not None:
+            return {"caseId": self.case_id}
+        return {"referenceId": str(self.reference_id)}
 
     def api_params(self) -> dict[str, Any]:
-        """Keyword arguments for CreateRelatedItem."""
+        """Keyword arguments for CreateRelatedItem (the case id must be known)."""
+        if self.case_id is None:
+            raise ValueError("the case id must be resolved before CreateRelatedItem")
         params: dict[str, Any] = {
             "domainId": self.domain_id,
             "caseId": self.case_id,
             "type": self.type,
             "content": self.content,
+        }
+        if self.performed_by is not None:
+            params["performedBy"] = self.performed_by
+        return params
+
+    def batch_params(self, client_token: str) -> dict[str, Any]:
+        """Keyword arguments for BatchCreateRelatedItem with this one case (Comments only)."""
+        params: dict[str, Any] = {
+            "domainId": self.domain_id,
+            "content": self.content,
+            "cases": [{"caseIdentifier": self.case_identifier()}],
+            "clientToken": client_token,
         }
         if self.performed_by is not None:
             params["performedBy"] = self.performed_by
@@ -69,6 +126,7 @@ class LinkContact:
     instance_id: str
     contact_arn: str
     tag_case_id: str | None
+    origin: str = ORIGIN_EVENT
 
     @property
     def attributes_contact_id(self) -> str:
@@ -82,6 +140,7 @@ class CreateItem:
 
     item: RelatedItem
     event_id: str | None
+    origin: str = ORIGIN_REQUEST
 
 
 @dataclass(frozen=True)
@@ -118,29 +177,34 @@ def classify(body: str, settings: Settings) -> Decision:
         detail_type = document[keys["detailtype"]]
         detail = document.get(keys.get("detail", "detail"))
         event_id = _str_or_none(document.get(keys.get("id", "id")))
+        source = document.get(keys.get("source", "source"))
         if detail_type == CONTACT_DETAIL_TYPE and isinstance(detail, dict):
-            return _contact_event(detail, event_id, settings)
+            origin = ORIGIN_BY_SOURCE.get(source, ORIGIN_EVENT) if isinstance(source, str) else ORIGIN_EVENT
+            return _contact_event(detail, event_id, settings, origin)
         if detail_type == REQUEST_DETAIL_TYPE and isinstance(detail, dict):
             return _request(detail, event_id, settings)
-        shown = detail_type[:100] if isinstance(detail_type, str) else type(detail_type).__name__
+        # The detail-type is input: say which ones are handled instead of echoing it.
         return Invalid(
-            UNKNOWN_MESSAGE_SHAPE, f"envelope with detail-type {shown!r} and a detail object not handled"
+            UNKNOWN_MESSAGE_SHAPE,
+            f"envelope detail-type is neither {CONTACT_DETAIL_TYPE!r} nor {REQUEST_DETAIL_TYPE!r} "
+            "with a detail object",
         )
     if "type" in document and "content" in document:
         return _request(document, None, settings)
     if "contactid" in keys and "eventtype" in keys:
-        return _contact_event(document, None, settings)
+        return _contact_event(document, None, settings, ORIGIN_EVENT)
     return Invalid(
         UNKNOWN_MESSAGE_SHAPE,
         "neither a Connect contact event nor a related-item request (no detail-type, type/content or contactId)",
     )
 
 
-def _contact_event(detail: dict[str, Any], event_id: str | None, settings: Settings) -> Decision:
+def _contact_event(detail: dict[str, Any], event_id: str | None, settings: Settings, origin: str) -> Decision:
     raw_type = next((v for k, v in detail.items() if isinstance(k, str) and _squash(k) == "eventtype"), None)
     event_type = raw_type.strip().upper() if isinstance(raw_type, str) else None
     if event_type is not None and event_type not in settings.contact_event_types:
-        return Ignore(f"event type {event_type[:64]} is not in CONTACT_EVENT_TYPES")
+        shown = event_type if _EVENT_TYPE.fullmatch(event_type) else "(not an event type name)"
+        return Ignore(f"event type {shown} is not in CONTACT_EVENT_TYPES")
     try:
         parsed = ContactDetail.model_validate(detail)
     except ValidationError as error:
@@ -148,12 +212,19 @@ def _contact_event(detail: dict[str, Any], event_id: str | None, settings: Setti
     match = _INSTANCE_ARN.fullmatch(parsed.instanceArn)
     if match is None:
         return Invalid(VALIDATION, "contact event detail.instanceArn is not an Amazon Connect instance ARN")
+    if settings.connect_instance_arn is not None and parsed.instanceArn != settings.connect_instance_arn:
+        return Invalid(
+            VALIDATION,
+            "contact event detail.instanceArn is not the configured Connect instance (CONNECT_INSTANCE_ARN); "
+            "this deployment may only read that instance's contacts",
+        )
     return LinkContact(
         detail=parsed,
         event_id=event_id,
         instance_id=match.group(1),
         contact_arn=f"{parsed.instanceArn}/contact/{parsed.contactId}",
         tag_case_id=case_id_from(parsed.tags, settings.case_id_attribute),
+        origin=origin,
     )
 
 
@@ -162,18 +233,67 @@ def _request(document: dict[str, Any], event_id: str | None, settings: Settings)
         request = RelatedItemRequest.model_validate(document)
     except ValidationError as error:
         return Invalid(VALIDATION, "related-item request " + describe(error))
+    refused = _beyond_the_role(request, settings)
+    if refused is not None:
+        return Invalid(VALIDATION, "related-item request " + refused)
     dumped = request.model_dump(mode="json", exclude_none=True)
     return CreateItem(
         item=RelatedItem(
-            domain_id=request.domainId or settings.cases_domain_id,
+            domain_id=settings.cases_domain_id,
             case_id=request.caseId,
             type=request.type,
             content=dumped["content"],
             performed_by=dumped.get("performedBy") or {"customEntity": settings.performed_by_entity},
             idempotency_key=request.idempotencyKey,
+            reference_id=request.referenceId,
         ),
         event_id=event_id,
     )
+
+
+def _beyond_the_role(request: RelatedItemRequest, settings: Settings) -> str | None:
+    """Why the function's role cannot serve this request (it would end as AccessDenied), if it cannot.
+
+    The stack grants Cases access to the configured domain only, connect:DescribeContact on the configured
+    instance's contacts, and connect:DescribeUser (needed for performedBy.userArn) only in agent mode.
+    """
+    if request.domainId is not None and request.domainId != settings.cases_domain_id:
+        return (
+            "domainId: only the configured Cases domain (CASES_DOMAIN_ID) can be written by this deployment"
+        )
+    user_arn = request.performedBy.userArn if request.performedBy is not None else None
+    instance = settings.connect_instance_arn
+    if user_arn is not None:
+        if not settings.performed_by_agent:
+            return (
+                "performedBy.userArn: this deployment is not granted connect:DescribeUser, which a userArn "
+                "needs (deploy with performedBy=agent, or send performedBy.customEntity)"
+            )
+        if instance is not None and not user_arn.startswith(f"{instance}/agent/"):
+            return (
+                "performedBy.userArn: not an agent of the configured Connect instance (CONNECT_INSTANCE_ARN)"
+            )
+    contact = request.content.contact
+    if contact is not None:
+        match = _CONTACT_ARN.fullmatch(contact.contactArn)
+        if match is None:
+            return (
+                "content.contact.contactArn: not an Amazon Connect contact ARN (<instance ARN>/contact/<id>)"
+            )
+        if instance is not None and match.group(1) != instance:
+            return (
+                "content.contact.contactArn: not a contact of the configured Connect instance "
+                "(CONNECT_INSTANCE_ARN); this deployment may only link that instance's contacts"
+            )
+    return None
+
+
+def contact_of(contact_arn: str) -> tuple[str, str] | None:
+    """(instance id, contact id) of a contact ARN, if it is one."""
+    match = _CONTACT_ARN.fullmatch(contact_arn)
+    if match is None:
+        return None
+    return match.group(1).rsplit("/", 1)[-1], match.group(2)
 
 
 def case_id_from(values: Mapping[str, Any] | None, name: str) -> str | None:
@@ -217,26 +337,21 @@ def contact_item(link: LinkContact, case_id: str, settings: Settings) -> Related
     )
 
 
-def idempotency_data(item: RelatedItem) -> dict[str, Any]:
-    """What Powertools idempotency hashes: `key` identifies the item, `payload` must match on reuse.
-
-    Keyed on what the item is, never on the SQS message id (redrive and replay give new ids). A request's
-    own idempotencyKey wins; reusing it with different content is a conflict (payload validation).
-    """
-    what = {"domainId": item.domain_id, "caseId": item.case_id, "type": item.type, "content": item.content}
-    if item.idempotency_key is not None:
-        return {"key": {"idempotencyKey": item.idempotency_key}, "payload": what}
-    return {"key": what, "payload": None}
-
-
 def describe(error: ValidationError, prefix: str = "", limit: int = 3) -> str:
-    """Which fields failed and why, without echoing any input value."""
+    """Which fields failed and why, without echoing any input value or any key taken from the input."""
     parts = []
     for entry in error.errors(include_input=False, include_url=False, include_context=False)[:limit]:
-        location = ".".join(str(part) for part in (prefix, *entry["loc"]) if part != "")
+        where = list(entry["loc"])
+        if entry["type"] == "extra_forbidden" and where:
+            # The last part is the sender's own key: it can be anything, an e-mail address included.
+            where[-1] = "<unexpected key>"
+        location = ".".join(str(part) for part in (prefix, *where) if part != "")
         parts.append(f"{location or 'body'}: {entry['msg']}")
     more = error.error_count() - limit
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+_EVENT_TYPE = re.compile(r"[A-Z_]{1,64}")
 
 
 def _squash(key: str) -> str:

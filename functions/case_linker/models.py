@@ -26,6 +26,8 @@ from pydantic import (
 
 # Patterns as the API model states them; we match them against the whole value.
 CASE_ID_PATTERN = r"[A-Za-z0-9\-._/:#=+-]*"
+# A case's reference id (CaseIdentifierUnion.referenceId): unique per domain, case-insensitive.
+REFERENCE_ID_MAX = 50
 CUSTOM_ENTITY_PATTERN = r"[a-zA-Z0-9_\-\.@:/ ]*[a-zA-Z0-9_\-\.@:/]"
 SLA_NAME_PATTERN = r".*[\S]"
 COMMENT_MAX = 15000
@@ -59,6 +61,9 @@ CaseId = Annotated[
 ]
 CustomEntity = Annotated[
     StrictStr, StringConstraints(min_length=1, max_length=500, pattern=_whole(CUSTOM_ENTITY_PATTERN))
+]
+ReferenceId = Annotated[
+    StrictStr, StringConstraints(min_length=1, max_length=REFERENCE_ID_MAX, pattern=_whole(CASE_ID_PATTERN))
 ]
 SlaName = Annotated[
     StrictStr, StringConstraints(min_length=1, max_length=500, pattern=_whole(SLA_NAME_PATTERN))
@@ -155,9 +160,14 @@ class UserUnion(_Union):
 
 
 class RelatedItemRequest(_Strict):
-    """A related-item request: CreateRelatedItem's input plus an optional domain and idempotency key."""
+    """A related-item request: CreateRelatedItem's input plus an optional domain and idempotency key.
 
-    caseId: CaseId
+    The case is named by `caseId` or, as BatchCreateRelatedItem's CaseIdentifierUnion allows, by its
+    `referenceId` (exactly one of the two).
+    """
+
+    caseId: CaseId | None = None
+    referenceId: ReferenceId | None = None
     domainId: Id500 | None = None
     type: RelatedItemType
     content: RelatedItemInputContent
@@ -165,6 +175,12 @@ class RelatedItemRequest(_Strict):
     idempotencyKey: (
         Annotated[StrictStr, StringConstraints(min_length=1, max_length=IDEMPOTENCY_KEY_MAX)] | None
     ) = None
+
+    @model_validator(mode="after")
+    def _one_case_identifier(self) -> RelatedItemRequest:
+        if (self.caseId is None) == (self.referenceId is None):
+            raise ValueError("exactly one of caseId, referenceId must be set")
+        return self
 
     @model_validator(mode="after")
     def _content_matches_type(self) -> RelatedItemRequest:
@@ -223,8 +239,11 @@ class ContactDetail(_Lenient):
     channel: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True)] | None = None
     agentInfo: AgentInfo | None = None
     tags: dict[str, Any] | None = None
+    # Not Connect's: the reconciliation sweeper's finding that this contact belongs to the one case its
+    # contact chain (initial or previous contact) is linked to. Used only when the contact names no case itself.
+    chainCaseId: str | None = None
 
-    @field_validator("initialContactId", mode="before")
+    @field_validator("initialContactId", "chainCaseId", mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():

@@ -82,12 +82,18 @@ class BatchGuard:
         self._clock = clock
         self._sleep = sleep
         self._deadline = math.inf
+        self._end = math.inf
         self._tripped = threading.Event()
 
     def start_batch(self, remaining_seconds: float, safety_margin: float) -> None:
         """Reset for a new batch: close the breaker and set the deadline."""
-        self._deadline = self._clock() + remaining_seconds - safety_margin
+        self._end = self._clock() + remaining_seconds
+        self._deadline = self._end - safety_margin
         self._tripped.clear()
+
+    def remaining(self) -> float:
+        """Seconds until the invocation ends (safety margin included): how long a lease taken now must last."""
+        return max(0.0, self._end - self._clock()) if math.isfinite(self._end) else 900.0
 
     @property
     def last_start(self) -> float:

@@ -5,18 +5,17 @@ Returns an outcome name when the record may be deleted from the queue; raises wh
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
 from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
 
 from case_linker.errors import LinkerError, PermanentError, TransientError
-from case_linker.linker import CREATED
+from case_linker.ledger import DEAD_LETTERED as CONTACT_DEAD_LETTERED
+from case_linker.ledger import LINKED as CONTACT_LINKED
+from case_linker.ledger import NO_CASE_ID as CONTACT_NO_CASE_ID
+from case_linker.linker import CREATED, LinkResult
 from case_linker.mapping import (
     Ignore,
     Invalid,
@@ -25,7 +24,7 @@ from case_linker.mapping import (
     case_id_from,
     classify,
     contact_item,
-    idempotency_data,
+    contact_of,
 )
 from case_linker.pacing import BatchGuard
 from case_linker.settings import Settings
@@ -38,9 +37,9 @@ from case_linker.telemetry import (
     Counters,
 )
 
-IDEMPOTENCY_KEY_CONFLICT = "IdempotencyKeyConflict"
-# Set by `python -m ops dlq replay`: the message was delivered before even though its receive count is 1 again.
+# Set by `python -m ops dlq replay`; only logged (the ledger, not this mark, decides whether to look first).
 REPLAYED_ATTRIBUTE = "REPLAYED"
+ORIGIN_REPLAY = "replay"
 
 # Outcomes of a record that is acknowledged (deleted from the queue).
 LINKED = "linked"
@@ -49,16 +48,59 @@ IGNORED = "ignored"
 NO_CASE = "no_case_id"
 DEAD_LETTERED_OUTCOME = "dead_lettered"
 
-# link_once(data=..., item=..., redelivered=...) -> LinkResult.as_dict(), made idempotent by the caller.
-LinkOnce = Callable[..., dict[str, Any]]
-
 
 class ContactsPort(Protocol):
     def contact_attributes(self, instance_id: str, initial_contact_id: str) -> dict[str, str]: ...
 
 
+class CaseReferencePort(Protocol):
+    def case_for_reference(self, domain_id: str, reference_id: str) -> str | None: ...
+
+
+class LinkerPort(Protocol):
+    def link(self, item: RelatedItem) -> LinkResult: ...
+
+
+class ContactLedgerPort(Protocol):
+    def record_contact(
+        self, instance_id: str, contact_id: str, state: str, case_id: str | None = None
+    ) -> None: ...
+
+    def case_for_reference(self, domain_id: str, reference_id: str) -> str | None: ...
+
+    def remember_reference(self, domain_id: str, reference_id: str, case_id: str) -> None: ...
+
+
 class DeadLetterPort(Protocol):
     def send(self, record: dict[str, Any], code: str, message: str) -> None: ...
+
+
+class RedeliveryPort(Protocol):
+    def defer(self, record: SQSRecord, seconds: float) -> None: ...
+
+
+class CaseResolver:
+    """Finds a case's id from its reference id: the ledger remembers what SearchCases found."""
+
+    def __init__(self, cases: CaseReferencePort, ledger: ContactLedgerPort, logger: Logger) -> None:
+        self._cases = cases
+        self._ledger = ledger
+        self._logger = logger
+
+    def resolve(self, item: RelatedItem) -> RelatedItem:
+        """`item` with its case id, looked up from its reference id when it came without one."""
+        if item.case_id is not None or item.reference_id is None:
+            return item
+        case_id = self._ledger.case_for_reference(item.domain_id, item.reference_id)
+        if case_id is None:
+            case_id = self._cases.case_for_reference(item.domain_id, item.reference_id)
+            if case_id is None:
+                raise PermanentError(
+                    "ResourceNotFoundException", "referenceId: no case in the domain has this reference id"
+                )
+            self._ledger.remember_reference(item.domain_id, item.reference_id, case_id)
+        self._logger.thread_safe_append_keys(case_id=case_id)
+        return dataclasses.replace(item, case_id=case_id)
 
 
 class RecordProcessor:
@@ -69,16 +111,22 @@ class RecordProcessor:
         *,
         settings: Settings,
         contacts: ContactsPort,
-        link_once: LinkOnce,
+        resolver: CaseResolver,
+        linker: LinkerPort,
+        ledger: ContactLedgerPort,
         dead_letters: DeadLetterPort,
+        redelivery: RedeliveryPort,
         guard: BatchGuard,
         counters: Counters,
         logger: Logger,
     ) -> None:
         self._settings = settings
         self._contacts = contacts
-        self._link_once = link_once
+        self._resolver = resolver
+        self._linker = linker
+        self._ledger = ledger
         self._dead_letters = dead_letters
+        self._redelivery = redelivery
         self._guard = guard
         self._counters = counters
         self._logger = logger
@@ -88,6 +136,14 @@ class RecordProcessor:
         self._logger.thread_safe_append_keys(message_id=record.message_id)
         try:
             outcome = self._process(record)
+        except TransientError as error:
+            self._logger.warning(
+                "record handed back for redelivery",
+                extra={"error_code": error.code, "retry_after": error.retry_after},
+            )
+            if error.retry_after is not None:
+                self._redelivery.defer(record, error.retry_after)
+            raise
         except LinkerError as error:
             self._logger.warning("record handed back for redelivery", extra={"error_code": error.code})
             raise
@@ -108,23 +164,27 @@ class RecordProcessor:
             self._counters.incr(EVENT_IGNORED)
             self._logger.info("event ignored", extra={"reason": decision.reason})
             return IGNORED
+        replayed = REPLAYED_ATTRIBUTE in (record.message_attributes or {})
+        self._logger.thread_safe_append_keys(origin=ORIGIN_REPLAY if replayed else decision.origin)
         if isinstance(decision, LinkContact):
-            self._logger.thread_safe_append_keys(
-                event_id=decision.event_id, contact_id=decision.detail.contactId
-            )
-            found = self._contact_item(decision)
-            if found is None:
-                self._counters.incr(NO_CASE_ID)
-                self._logger.info("contact has no case id; not linked", extra={"reason": "no_case_id"})
-                return NO_CASE
-            if isinstance(found, Invalid):
-                return self._dead_letter(record, found.code, found.message)
-            item = found
-        else:
-            self._logger.thread_safe_append_keys(event_id=decision.event_id)
-            item = decision.item
-        self._logger.thread_safe_append_keys(case_id=item.case_id, related_item_type=item.type)
-        return self._link(record, item)
+            return self._contact(record, decision)
+        self._logger.thread_safe_append_keys(event_id=decision.event_id)
+        return self._link(record, decision.item)
+
+    def _contact(self, record: SQSRecord, link: LinkContact) -> str:
+        contact_id = link.detail.contactId
+        self._logger.thread_safe_append_keys(event_id=link.event_id, contact_id=contact_id)
+        found = self._contact_item(link)
+        if found is None:
+            self._ledger.record_contact(link.instance_id, contact_id, CONTACT_NO_CASE_ID)
+            self._counters.incr(NO_CASE_ID)
+            self._logger.info("contact has no case id; not linked", extra={"reason": "no_case_id"})
+            return NO_CASE
+        if isinstance(found, Invalid):
+            outcome = self._dead_letter(record, found.code, found.message)
+            self._ledger.record_contact(link.instance_id, contact_id, CONTACT_DEAD_LETTERED)
+            return outcome
+        return self._link(record, found)
 
     def _contact_item(self, link: LinkContact) -> RelatedItem | Invalid | None:
         case_id = link.tag_case_id
@@ -136,52 +196,49 @@ class RecordProcessor:
             except PermanentError as error:
                 return Invalid(error.code, error.message)
             case_id = case_id_from(attributes, self._settings.case_id_attribute)
+        if case_id is None and link.detail.chainCaseId is not None:
+            self._logger.info(
+                "case id from the contact chain", extra={"chain_case_id": link.detail.chainCaseId}
+            )
+            case_id = link.detail.chainCaseId
         if case_id is None:
             return None
         return contact_item(link, case_id, self._settings)
 
     def _link(self, record: SQSRecord, item: RelatedItem) -> str:
+        self._logger.thread_safe_append_keys(case_id=item.case_id, related_item_type=item.type)
         self._guard.check_breaker()
         try:
-            result = self._link_once(
-                data=idempotency_data(item), item=item, redelivered=delivered_before(record)
-            )
+            # Comments may name their case by reference id alone: BatchCreateRelatedItem takes it as it is.
+            result = self._linker.link(item if item.uses_client_token else self._resolver.resolve(item))
         except PermanentError as error:
-            return self._dead_letter(record, error.code, error.message)
-        except IdempotencyValidationError:
-            return self._dead_letter(
-                record,
-                IDEMPOTENCY_KEY_CONFLICT,
-                "idempotencyKey was already used for a different related item",
-            )
-        except IdempotencyAlreadyInProgressError as error:
-            raise TransientError("InProgress", "the same item is being linked by another delivery") from error
-        if result.get("outcome") == CREATED and not result.get("replayed"):
+            outcome = self._dead_letter(record, error.code, error.message)
+            self._record_contact(item, CONTACT_DEAD_LETTERED)
+            return outcome
+        self._record_contact(item, CONTACT_LINKED, result.case_id or item.case_id)
+        if result.outcome == CREATED:
             self._counters.incr(RELATED_ITEM_CREATED, ("type", item.type))
             self._logger.info(
                 "related item created",
-                extra={"related_item_id": result.get("relatedItemId"), "recovered": result.get("recovered")},
+                extra={
+                    "related_item_id": result.related_item_id,
+                    "recovered": result.recovered,
+                    "resolved_case_id": result.case_id if item.case_id is None else None,
+                },
             )
             return LINKED
         self._counters.incr(ALREADY_LINKED)
-        self._logger.info("already linked", extra={"replayed": bool(result.get("replayed"))})
+        self._logger.info("already linked", extra={"related_item_id": result.related_item_id})
         return ALREADY
+
+    def _record_contact(self, item: RelatedItem, state: str, case_id: str | None = None) -> None:
+        """What the reconciliation sweeper reads: the fate of every contact we were asked to link."""
+        contact = contact_of(item.contact_arn) if item.contact_arn is not None else None
+        if contact is not None:
+            self._ledger.record_contact(*contact, state, case_id)
 
     def _dead_letter(self, record: SQSRecord, code: str, message: str) -> str:
         self._dead_letters.send(record.raw_event, code, message)
         self._counters.incr(DEAD_LETTERED, ("errorCode", code))
         self._logger.warning("dead-lettered", extra={"error_code": code, "error_message": message})
         return DEAD_LETTERED_OUTCOME
-
-
-def delivered_before(record: SQSRecord) -> bool:
-    """True when an earlier delivery may have created the item: a redelivery, or a replay from a DLQ."""
-    return receive_count(record) > 1 or REPLAYED_ATTRIBUTE in (record.message_attributes or {})
-
-
-def receive_count(record: SQSRecord) -> int:
-    """ApproximateReceiveCount, 1 when absent or unreadable."""
-    try:
-        return int(record.attributes.approximate_receive_count)
-    except (KeyError, TypeError, ValueError):
-        return 1

@@ -19,6 +19,9 @@ ENVIRONMENT_VARIABLES: tuple[str, ...] = (
     "PERFORMED_BY",
     "CASES_MAX_RPS",
     "CASES_MAX_BURST",
+    "CONNECT_INSTANCE_ARN",
+    "MAIN_QUEUE_URL",
+    "MAX_RECEIVE_COUNT",
 )
 
 DEFAULT_CASE_ID_ATTRIBUTE = "caseId"
@@ -30,6 +33,7 @@ PERFORMED_BY_AGENT = "agent"
 
 _EVENT_TYPE = re.compile(r"[A-Z_]{1,64}")
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.\-]{3,255}")
+_INSTANCE_ARN = re.compile(r"arn:aws[a-z-]*:connect:[a-z0-9-]+:\d{12}:instance/[A-Za-z0-9-]{1,100}")
 _CUSTOM_ENTITY = re.compile(CUSTOM_ENTITY_PATTERN)
 
 
@@ -50,9 +54,15 @@ class Settings:
     performed_by_entity: str = DEFAULT_PERFORMED_BY
     performed_by_agent: bool = False
     cases_max_rps: float = DEFAULT_CASES_MAX_RPS
-    # Calls this environment may send at once after an idle spell: its share of the account's burst.
-    # None: one second's worth of cases_max_rps (at least 1).
+    # Calls this environment may send at once after an idle spell: its share of the account's burst, which
+    # may be a fraction of one call. None: one second's worth of cases_max_rps (at least 1).
     cases_max_burst: float | None = None
+    # The Connect instance whose contacts this deployment may read and link; None accepts any instance.
+    connect_instance_arn: str | None = None
+    # The queue the function consumes: lets it delay a record's redelivery (ChangeMessageVisibility).
+    main_queue_url: str | None = None
+    # The main queue's redrive maxReceiveCount, when known.
+    max_receive_count: int | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -75,6 +85,9 @@ class Settings:
             performed_by_agent=agent,
             cases_max_rps=_rate(environ),
             cases_max_burst=_burst(environ),
+            connect_instance_arn=_instance_arn(environ),
+            main_queue_url=_optional_queue_url(environ, "MAIN_QUEUE_URL"),
+            max_receive_count=_receive_count(environ),
         )
 
 
@@ -102,6 +115,36 @@ def _queue_url(environ: Mapping[str, str]) -> str:
     if not value.startswith(("https://", "http://")):
         raise SettingsError("DEAD_LETTER_QUEUE_URL must be an SQS queue URL (https://...)")
     return value
+
+
+def _optional_queue_url(environ: Mapping[str, str], name: str) -> str | None:
+    value = environ.get(name, "").strip()
+    if not value:
+        return None
+    if not value.startswith(("https://", "http://")):
+        raise SettingsError(f"{name} must be an SQS queue URL (https://...)")
+    return value
+
+
+def _instance_arn(environ: Mapping[str, str]) -> str | None:
+    value = environ.get("CONNECT_INSTANCE_ARN", "").strip()
+    if not value:
+        return None
+    if not _INSTANCE_ARN.fullmatch(value):
+        raise SettingsError(
+            "CONNECT_INSTANCE_ARN must be an Amazon Connect instance ARN "
+            "(arn:aws:connect:<region>:<account>:instance/<id>)"
+        )
+    return value
+
+
+def _receive_count(environ: Mapping[str, str]) -> int | None:
+    raw = environ.get("MAX_RECEIVE_COUNT", "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+        raise SettingsError("MAX_RECEIVE_COUNT must be a whole number from 1 to 1000 (the redrive policy's)")
+    return int(raw)
 
 
 def _table_name(environ: Mapping[str, str]) -> str:
@@ -149,6 +192,8 @@ def _burst(environ: Mapping[str, str]) -> float | None:
         burst = float(raw)
     except ValueError:
         raise SettingsError(f"CASES_MAX_BURST must be a number of requests, not {raw[:20]!r}") from None
-    if not math.isfinite(burst) or burst < 1:
-        raise SettingsError("CASES_MAX_BURST must be a finite number of requests, at least 1")
+    if not math.isfinite(burst) or burst <= 0:
+        raise SettingsError(
+            "CASES_MAX_BURST must be a positive, finite number of requests (a fraction is fine)"
+        )
     return burst

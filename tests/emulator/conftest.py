@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from emulator import Emulator, EmulatorConfig
-from tests.emulator.helpers import INSTANCE_ID, World, client
+from tests.emulator.helpers import INSTANCE_ID, STANDARD, World, client
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +34,12 @@ def cases(_server: Emulator) -> Any:
 
 
 @pytest.fixture(scope="session")
+def retrying_cases(_server: Emulator) -> Any:
+    """A Cases client with botocore's standard retries (10 attempts), as the linker builds it."""
+    return client("connectcases", _server, STANDARD)
+
+
+@pytest.fixture(scope="session")
 def connect(_server: Emulator) -> Any:
     """A Connect client that makes exactly one attempt per call."""
     return client("connect", _server)
@@ -41,8 +47,14 @@ def connect(_server: Emulator) -> Any:
 
 @pytest.fixture
 def world(emu: Emulator) -> World:
-    """A domain, one case, and a finished contact whose caseId attribute names the case."""
+    """A domain, one case (reference id REF-A), and a finished contact whose caseId attribute names the case."""
     domain_id = emu.create_domain("demo")
-    case_id = emu.create_case(domain_id, title="Broken router")
+    case_id = emu.create_case(domain_id, title="Broken router", reference_id="REF-A")
     contact_arn = emu.put_contact(INSTANCE_ID, "contact-1", attributes={"caseId": case_id})
     return World(domain_id, case_id, "contact-1", contact_arn)
+
+
+@pytest.fixture
+def other_case(world: World, emu: Emulator) -> str:
+    """A second case in the world's domain, reference id REF-B."""
+    return emu.create_case(world.domain_id, title="Billing question", reference_id="REF-B")

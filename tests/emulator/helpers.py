@@ -16,6 +16,7 @@ from emulator import Emulator
 INSTANCE_ID = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
 # One attempt only: these tests assert the exact error each request gets.
 NO_RETRY = Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=2, read_timeout=5)
+STANDARD = Config(retries={"mode": "standard", "max_attempts": 10}, read_timeout=5)
 SIGNED = "AWS4-HMAC-SHA256 Credential=testing/20250101/us-east-1/cases/aws4_request, SignedHeaders=host, Signature=0"
 
 
@@ -54,3 +55,15 @@ def raw(
             )
     except urllib.error.HTTPError as e:
         return RawResponse(e.code, dict(e.headers.items()), json.loads(e.read() or b"{}"))
+
+
+def comment(body: str = "Linked by case-linker") -> dict[str, Any]:
+    return {"comment": {"body": body, "contentType": "Text/Plain"}}
+
+
+def by_id(*case_ids: str) -> list[dict[str, Any]]:
+    return [{"caseIdentifier": {"caseId": c}} for c in case_ids]
+
+
+def by_reference(*reference_ids: str) -> list[dict[str, Any]]:
+    return [{"caseIdentifier": {"referenceId": r}} for r in reference_ids]

@@ -11,9 +11,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 
 from emulator import Emulator, Faults, Quota
-from tests.emulator.helpers import World, client
-
-STANDARD = Config(retries={"mode": "standard", "max_attempts": 10}, read_timeout=5)
+from tests.emulator.helpers import STANDARD, World, client
 
 
 def link(cases: Any, world: World) -> Any:
@@ -202,3 +200,26 @@ def test_calls_record_wall_and_monotonic_time_in_order(emu: Emulator, cases: Any
     assert first.monotonic <= second.monotonic
     assert first.at <= second.at
     assert second.params == {"domainId": world.domain_id, "contactArn": world.contact_arn}
+
+
+def test_fault_counts_report_outcomes_and_events_per_operation(emu: Emulator, cases: Any, world: World):
+    emu.configure(late_commit_s=0.1)
+    emu.script("CreateRelatedItem", ["ThrottlingException", "drop_after_commit", "late_commit", "drop"])
+    for _ in range(5):
+        with contextlib.suppress(ClientError, ConnectionClosedError):
+            link(cases, world)
+    assert emu.wait_for_late_commits(5)
+    cases.list_cases_for_contact(domainId=world.domain_id, contactArn=world.contact_arn)
+
+    assert emu.fault_counts() == {
+        "CreateRelatedItem": {
+            "ThrottlingException": 1,
+            "drop": 1,
+            "drop_after_commit": 1,
+            "late_commit": 1,
+            "late_commit_landed": 1,
+            "ok": 1,
+        },
+        "ListCasesForContact": {"ok": 1},
+    }
+    assert len(emu.related_items()) == 3

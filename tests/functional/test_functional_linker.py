@@ -144,12 +144,12 @@ def test_given_a_contact_without_case_id_when_handled_then_acknowledged_unlinked
 def test_given_throttling_three_times_when_a_comment_is_created_then_exactly_one_item(
     make_app: Callable[..., App], emu: Emulator
 ) -> None:
-    emu.script("CreateRelatedItem", ["ThrottlingException"] * 3)
+    emu.script("BatchCreateRelatedItem", ["ThrottlingException"] * 3)
 
     result = make_app().run_batch(sqs_event(sqs_record(comment_request(COMMENT_CASE))), lambda_context())
 
     assert result.response == {"batchItemFailures": []}
-    assert [c.error_code for c in emu.calls_to("CreateRelatedItem")] == ["ThrottlingException"] * 3 + [None]
+    assert [c.error_code for c in emu.calls_to("BatchCreateRelatedItem")] == ["ThrottlingException"] * 3 + [None]
     assert len(emu.related_items(DOMAIN_ID, COMMENT_CASE)) == 1
     assert count(result.counts, THROTTLED) == 3
     assert count(result.counts, RETRIED) == 3
@@ -175,7 +175,7 @@ def test_given_cases_always_throttles_when_a_batch_is_handled_then_all_fail_fast
     make_app: Callable[..., App], emu: Emulator, aws: Aws
 ) -> None:
     # GIVEN Cases throttles every create, and the invocation has 3 s left; real (1 s base) backoff
-    emu.script("CreateRelatedItem", ["ThrottlingException"] * 1000)
+    emu.script("BatchCreateRelatedItem", ["ThrottlingException"] * 1000)
     app = make_app(Tuning(connect_timeout=0.5, read_timeout=1.0, safety_margin=0.5, create_attempts=4))
     records = [sqs_record(comment_request(COMMENT_CASE, f"note {i}")) for i in range(6)]
 
@@ -189,21 +189,21 @@ def test_given_cases_always_throttles_when_a_batch_is_handled_then_all_fail_fast
     assert aws.dead_letters() == []
     assert emu.related_items(DOMAIN_ID, COMMENT_CASE) == []
     assert elapsed < 3.0
-    assert len(emu.calls_to("CreateRelatedItem")) <= 6 * 4
+    assert len(emu.calls_to("BatchCreateRelatedItem")) <= 6 * 4
 
 
 def test_given_the_breaker_tripped_when_more_records_follow_then_they_fail_without_calling_cases(
     make_app: Callable[..., App], emu: Emulator
 ) -> None:
     # GIVEN one worker, so records run one after another, and a create that keeps being throttled
-    emu.script("CreateRelatedItem", ["ThrottlingException"] * 1000)
+    emu.script("BatchCreateRelatedItem", ["ThrottlingException"] * 1000)
     app = make_app(dataclasses.replace(FAST, max_workers=1, create_attempts=2))
     records = [sqs_record(comment_request(COMMENT_CASE, f"note {i}")) for i in range(4)]
 
     result = app.run_batch(sqs_event(*records), lambda_context())
 
     assert failed_ids(result.response) == {r["messageId"] for r in records}
-    assert len(emu.calls_to("CreateRelatedItem")) == 2
+    assert len(emu.calls_to("BatchCreateRelatedItem")) == 2
     assert app.guard.tripped
 
 
@@ -219,7 +219,7 @@ def test_given_the_same_message_delivered_twice_when_handled_then_one_item(
     assert first.response == second.response == {"batchItemFailures": []}
     assert len(emu.related_items(DOMAIN_ID, COMMENT_CASE)) == 1
     assert count(second.counts, ALREADY_LINKED) == 1
-    assert len(emu.calls_to("CreateRelatedItem")) == 1
+    assert len(emu.calls_to("BatchCreateRelatedItem")) == 1
 
 
 def test_given_a_duplicate_inside_one_batch_when_handled_then_one_item_and_the_twin_at_most_handed_back(
@@ -234,50 +234,40 @@ def test_given_a_duplicate_inside_one_batch_when_handled_then_one_item_and_the_t
     assert len(failed_ids(result.response)) <= 1
 
 
-def test_given_a_redelivery_after_the_item_was_made_but_not_recorded_when_handled_then_no_second_item(
+def test_given_the_ledger_holds_the_item_as_created_when_redelivered_then_no_cases_call_at_all(
     make_app: Callable[..., App], emu: Emulator
 ) -> None:
-    # GIVEN the comment exists (an earlier delivery created it, then the function died before recording it)
-    body = comment_request(COMMENT_CASE, "Created before a crash")
-    emu.add_related_item(
-        DOMAIN_ID,
-        COMMENT_CASE,
-        "Comment",
-        {"comment": {"body": "Created before a crash", "contentType": "Text/Plain"}},
-        {"customEntity": "case-linker"},
-    )
+    app = make_app()
+    body = comment_request(COMMENT_CASE, "Created once")
+    app.run_batch(sqs_event(sqs_record(body)), lambda_context())
+    calls = len(emu.calls)
 
-    result = make_app().run_batch(sqs_event(sqs_record(body, receive_count=2)), lambda_context())
+    result = app.run_batch(sqs_event(sqs_record(body, receive_count=3)), lambda_context())
 
     assert result.response == {"batchItemFailures": []}
-    assert emu.calls_to("CreateRelatedItem") == []
-    assert len(emu.related_items(DOMAIN_ID, COMMENT_CASE)) == 1
+    assert len(emu.calls) == calls
+    assert count(result.counts, ALREADY_LINKED) == 1
 
 
-def test_given_a_comment_replayed_from_a_dlq_whose_item_exists_when_handled_then_no_second_item(
+def test_given_a_comment_replayed_after_its_create_was_lost_when_handled_then_no_second_item(
     make_app: Callable[..., App], emu: Emulator
 ) -> None:
-    # GIVEN an earlier delivery created the comment and then failed ambiguously until SQS redrove it to the
-    # DLQ; `ops dlq replay` sends it back with a fresh receive count of 1 and the REPLAYED attribute
+    # GIVEN an earlier delivery whose create committed but whose answer was lost, until SQS redrove it
+    emu.script("BatchCreateRelatedItem", ["drop_after_commit"])
+    app = make_app(dataclasses.replace(FAST, create_attempts=1))
     body = comment_request(COMMENT_CASE, "Created before an outage")
-    emu.add_related_item(
-        DOMAIN_ID,
-        COMMENT_CASE,
-        "Comment",
-        {"comment": {"body": "Created before an outage", "contentType": "Text/Plain"}},
-        {"customEntity": "case-linker"},
-    )
+    first = app.run_batch(sqs_event(sqs_record(body, receive_count=10)), lambda_context())
+    assert len(first.response["batchItemFailures"]) == 1
     replayed = {"REPLAYED": {"dataType": "String", "stringValue": "dlq"}}
 
-    # WHEN the linker handles the replayed message
-    result = make_app().run_batch(
-        sqs_event(sqs_record(body, receive_count=1, attributes=replayed)), lambda_context()
-    )
+    # WHEN `ops dlq replay` sends it back (receive count 1)
+    result = app.run_batch(sqs_event(sqs_record(body, attributes=replayed)), lambda_context())
 
-    # THEN it finds the comment instead of creating a duplicate
+    # THEN the service's client token returns the item the lost create made
     assert result.response == {"batchItemFailures": []}
-    assert emu.calls_to("CreateRelatedItem") == []
     assert len(emu.related_items(DOMAIN_ID, COMMENT_CASE)) == 1
+    tokens = {c.params["clientToken"] for c in emu.calls_to("BatchCreateRelatedItem")}
+    assert len(tokens) == 1
 
 
 @pytest.mark.parametrize("fault", ["drop_after_commit", "slow_after_commit", "drop"])
@@ -285,15 +275,19 @@ def test_given_a_create_whose_response_is_lost_when_handled_then_exactly_one_com
     make_app: Callable[..., App], emu: Emulator, fault: str
 ) -> None:
     emu.configure(slow_response_s=1.5)  # longer than the read timeout below
-    emu.script("CreateRelatedItem", [fault])
+    emu.script("BatchCreateRelatedItem", [fault])
 
     result = make_app(dataclasses.replace(FAST, read_timeout=0.5)).run_batch(
         sqs_event(sqs_record(comment_request(COMMENT_CASE))), lambda_context()
     )
 
+    # THEN the retry carries the same client token: one comment, and nothing was looked for
     assert result.response == {"batchItemFailures": []}
     assert len(emu.related_items(DOMAIN_ID, COMMENT_CASE)) == 1
-    assert len(emu.calls_to("SearchRelatedItems")) == 1
+    creates = emu.calls_to("BatchCreateRelatedItem")
+    assert len(creates) == 2
+    assert creates[0].params["clientToken"] == creates[1].params["clientToken"]
+    assert emu.calls_to("SearchRelatedItems") == []
     assert count(result.counts, RELATED_ITEM_CREATED, ("type", "Comment")) == 1
 
 
@@ -352,7 +346,7 @@ def test_given_a_mixed_batch_when_handled_then_exactly_the_transient_failure_is_
     make_app: Callable[..., App], emu: Emulator, aws: Aws
 ) -> None:
     # GIVEN a create that fails with 500s on every attempt, among records that succeed, skip or dead-letter
-    emu.script("CreateRelatedItem", ["InternalServerException"] * 4)
+    emu.script("BatchCreateRelatedItem", ["InternalServerException"] * 4)
     transient = sqs_record(comment_request(COMMENT_CASE, "fails for now"))
     others = [
         sqs_record(event_body("bad/malformed-body.txt")),
@@ -415,20 +409,21 @@ def test_given_performed_by_agent_when_a_contact_with_an_agent_is_linked_then_th
 def test_given_ten_records_and_latency_when_handled_then_the_creates_overlap(
     make_app: Callable[..., App], emu: Emulator
 ) -> None:
-    # GIVEN 200 ms per Cases call: one after another, ten creates would take at least 2 s
-    latency = 0.2
-    emu.configure(op_latency_s={"CreateRelatedItem": latency})
+    # GIVEN 500 ms per create: one after another, ten creates would take at least 5 s
+    latency = 0.5
+    emu.configure(op_latency_s={"BatchCreateRelatedItem": latency})
     records = [sqs_record(comment_request(COMMENT_CASE, f"note {i}")) for i in range(10)]
 
     started = time.monotonic()
     result = make_app().run_batch(sqs_event(*records), lambda_context())
     elapsed = time.monotonic() - started
 
-    # THEN all ten were in flight together: every create arrived before the first one could have finished
+    # THEN the creates were in flight together (a sequential handler would never have two at once)
     assert result.response == {"batchItemFailures": []}
-    arrivals = sorted(c.monotonic for c in emu.calls_to("CreateRelatedItem"))
+    arrivals = sorted(c.monotonic for c in emu.calls_to("BatchCreateRelatedItem"))
     assert len(arrivals) == 10
-    assert arrivals[-1] - arrivals[0] < latency
+    most_at_once = max(sum(1 for a in arrivals if a <= t < a + latency) for t in arrivals)
+    assert most_at_once >= 5
     assert elapsed < 10 * latency * 0.75
 
 
@@ -446,7 +441,7 @@ def test_given_a_request_rate_when_creates_are_sent_then_they_are_paced(
 
     # THEN the last create could not be sent before its slot, although the emulator would take them all at once
     assert result.response == {"batchItemFailures": []}
-    assert len(emu.calls_to("CreateRelatedItem")) == 8
+    assert len(emu.calls_to("BatchCreateRelatedItem")) == 8
     assert elapsed >= (8 - 1) / rate * 0.95
 
 

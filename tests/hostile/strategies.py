@@ -29,10 +29,12 @@ HOSTILE = settings(
 )
 FEW = settings(HOSTILE, max_examples=25)
 
+# Agent mode, so a performedBy.userArn is within the role (no instance configured: any agent ARN).
 SETTINGS = Settings(
     cases_domain_id="domain-1",
     dead_letter_queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/dlq",
     idempotency_table_name="idempotency",
+    performed_by_agent=True,
 )
 INSTANCE_ARN = "arn:aws:connect:us-east-1:123456789012:instance/4b3f5c2e-8d1a-4e6f-9a7b-2c1d0e9f8a7b"
 CONTACT_DETAIL_TYPE = "Amazon Connect Contact Event"
@@ -140,7 +142,9 @@ def field_value_union(draw: st.DrawFn) -> dict[str, Any]:
 @st.composite
 def valid_content(draw: st.DrawFn, item_type: str) -> dict[str, Any]:
     if item_type == "Contact":
-        return {"contact": {"contactArn": draw(id500)}}
+        # The role may describe only contacts (instance ARN + /contact/ + id): those are what it can link.
+        contact_id = draw(st.from_regex(r"[A-Za-z0-9-]{1,100}", fullmatch=True))
+        return {"contact": {"contactArn": f"{INSTANCE_ARN}/contact/{contact_id}"}}
     if item_type == "Comment":
         return {"comment": {"body": draw(comment_body), "contentType": "Text/Plain"}}
     if item_type == "File":
@@ -175,7 +179,7 @@ def valid_request(draw: st.DrawFn, item_type: str | None = None) -> dict[str, An
     kind = item_type or draw(st.sampled_from(RELATED_ITEM_TYPES))
     document: dict[str, Any] = {"caseId": draw(case_id), "type": kind, "content": draw(valid_content(kind))}
     if draw(st.booleans()):
-        document["domainId"] = draw(id500)
+        document["domainId"] = SETTINGS.cases_domain_id  # the only domain the role may write
     performed_by = draw(
         st.none()
         | st.fixed_dictionaries({"userArn": id500})

@@ -124,10 +124,10 @@ def cases() -> list[Case]:
             "ValidationException",
         ),
         Case(
-            "unknown domain",
+            "another domain",
             json.dumps(comment(CASE, "hello", domainId="other-domain")),
             "dead_lettered",
-            "ResourceNotFoundException",
+            "ValidationException",
         ),
         Case("custom NaN", custom("NaN"), "dead_lettered"),
         Case("custom Infinity", custom("Infinity"), "dead_lettered"),

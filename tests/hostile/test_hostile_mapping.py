@@ -35,6 +35,7 @@ from tests.hostile.strategies import (
     DLQ_CODES,
     FEW,
     HOSTILE,
+    INSTANCE_ARN,
     REQUEST_DETAIL_TYPE,
     SETTINGS,
     any_json,
@@ -191,9 +192,12 @@ def test_given_a_request_the_api_model_accepts_when_classified_then_we_accept_it
     key = document.get("idempotencyKey")
     plain_keys = key is None or (isinstance(key, str) and 1 <= len(key) <= 256)
     domain = document.get("domainId")
-    if not (
-        matching and plain_keys and api_errors(params) == [] and (domain is None or isinstance(domain, str))
-    ):
+    contact = (content or {}).get("contact") if isinstance(content, dict) else None
+    within_role = domain in (None, SETTINGS.cases_domain_id) and (
+        not isinstance(contact, dict)
+        or str(contact.get("contactArn", "")).startswith(f"{INSTANCE_ARN}/contact/")
+    )
+    if not (matching and plain_keys and api_errors(params) == [] and within_role):
         return
     decision = classify(body_of(document), SETTINGS)
     assert isinstance(decision, CreateItem), decision
@@ -223,7 +227,7 @@ MUTATIONS: list[tuple[str, str, tuple[str | int, ...], Any, str, bool]] = [
     ("content empty union", "Comment", ("content",), {}, "content", True),
     ("content two members", "Comment", ("content", "file"), {"fileArn": "arn:f"}, "content", True),
     ("content string", "Comment", ("content",), "hello", "content", True),
-    ("content unknown member", "Comment", ("content", "note"), {"x": 1}, "content.note", True),
+    ("content unknown member", "Comment", ("content", "note"), {"x": 1}, "content.<unexpected key>", True),
     ("comment empty", "Comment", ("content", "comment", "body"), "", "content.comment.body", True),
     ("comment 15001", "Comment", ("content", "comment", "body"), "x" * 15001, "content.comment.body", True),
     ("comment number", "Comment", ("content", "comment", "body"), 5, "content.comment.body", True),
@@ -381,7 +385,7 @@ MUTATIONS: list[tuple[str, str, tuple[str | int, ...], Any, str, bool]] = [
         True,
     ),
     ("sla empty union", "Sla", ("content", "sla"), {}, "content.sla", True),
-    ("unknown top-level key", "Comment", ("comments",), "x", "comments", False),
+    ("unknown top-level key", "Comment", ("comments",), "x", "<unexpected key>", False),
     ("idempotencyKey empty", "Comment", ("idempotencyKey",), "", "idempotencyKey", False),
     ("idempotencyKey 257", "Comment", ("idempotencyKey",), "k" * 257, "idempotencyKey", False),
 ]

@@ -28,7 +28,15 @@ FULL_CONTEXT: dict[str, Any] = {
     "removalPolicy": "destroy",
     "requestEventSource": "com.example.crm",
     "performedBy": "agent",
+    "casesBurst": "12",
+    "sweepIntervalMinutes": "10",
+    "sweepWindowMinutes": "30",
+    "sweepLagMinutes": "20",
+    "connectSearchRequestsPerSecond": "1",
+    "followContactChain": "false",
 }
+#: The defaults with the sweeper turned off.
+NO_SWEEPER_CONTEXT: dict[str, Any] = {**REQUIRED_CONTEXT, "sweeperEnabled": "false"}
 
 
 @dataclass(frozen=True)

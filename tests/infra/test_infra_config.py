@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import ast
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, reject, settings
+from hypothesis import strategies as st
 
 from infra.config import (
     CONTEXT_KEYS,
@@ -24,6 +27,14 @@ REQUIRED = {"casesDomainId": DOMAIN, "connectInstanceArn": ARN}
 
 def config(**context: Any) -> CaseLinkerConfig:
     return CaseLinkerConfig.from_context({**REQUIRED, **context})
+
+
+def config_or_reject(**context: Any) -> CaseLinkerConfig:
+    """For property tests: the config, or hypothesis discards the example when the context is invalid."""
+    try:
+        return config(**context)
+    except ConfigError:
+        reject()
 
 
 def problems_for(**context: Any) -> str:
@@ -228,12 +239,17 @@ def test_the_lambda_environment_carries_exactly_the_linkers_variables() -> None:
     parsed = config(
         contactEventTypes="COMPLETED,DISCONNECTED", caseIdAttribute="linkedCase", performedBy="agent"
     )
-    assert parsed.lambda_environment(dead_letter_queue_url="https://dlq", idempotency_table_name="table") == {
+    assert parsed.lambda_environment(
+        dead_letter_queue_url="https://dlq", idempotency_table_name="table", main_queue_url="https://main"
+    ) == {
         "CASES_DOMAIN_ID": DOMAIN,
         "CASE_ID_ATTRIBUTE": "linkedCase",
         "CONTACT_EVENT_TYPES": "COMPLETED,DISCONNECTED",
+        "CONNECT_INSTANCE_ARN": ARN,
         "DEAD_LETTER_QUEUE_URL": "https://dlq",
         "IDEMPOTENCY_TABLE_NAME": "table",
+        "MAIN_QUEUE_URL": "https://main",
+        "MAX_RECEIVE_COUNT": "10",
         "PERFORMED_BY": "agent",
         "CASES_MAX_RPS": "1",
         "CASES_MAX_BURST": "5",
@@ -243,10 +259,106 @@ def test_the_lambda_environment_carries_exactly_the_linkers_variables() -> None:
     }
 
 
-def test_each_environment_gets_its_share_of_the_account_burst_and_at_least_one() -> None:
+def test_each_environment_gets_its_share_of_the_account_burst_even_below_one() -> None:
     assert config().cases_max_burst == 5.0
     assert config(maxConcurrency="4", casesBurst="20").cases_max_burst == 5.0
-    assert config(maxConcurrency="50").cases_max_burst == 1.0
+    # 50 environments, an account burst of 10: a share of 0.2 each (the old floor of 1 let the fleet burst 50).
+    assert config(maxConcurrency="50").cases_max_burst == 0.2
+
+
+def test_with_twenty_environments_and_a_burst_of_ten_the_fleet_bursts_ten() -> None:
+    # The case issue 13 names: the floor of one token per environment let this fleet burst 20.
+    environment = config(maxConcurrency="20", casesBurst="10").lambda_environment(
+        dead_letter_queue_url="u", idempotency_table_name="t", main_queue_url="q"
+    )
+    assert Fraction(environment["CASES_MAX_BURST"]) * 20 == 10
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    max_concurrency=st.integers(min_value=ESM_MIN_CONCURRENCY, max_value=ESM_MAX_CONCURRENCY),
+    burst=st.floats(min_value=1, max_value=100_000, allow_nan=False, allow_infinity=False),
+    rate=st.floats(min_value=0.01, max_value=100_000, allow_nan=False, allow_infinity=False),
+)
+def test_the_fleet_never_bursts_or_paces_above_the_account(
+    max_concurrency: int, burst: float, rate: float
+) -> None:
+    # GIVEN any valid context (a batch of one, so a low per-environment rate still fits the 15-minute limit)
+    parsed = config_or_reject(
+        maxConcurrency=max_concurrency, casesBurst=burst, casesRequestsPerSecond=rate, batchSize=1
+    )
+    # WHEN every environment the event source may run reads the values the stack writes
+    environment = parsed.lambda_environment(
+        dead_letter_queue_url="u", idempotency_table_name="t", main_queue_url="q"
+    )
+    share_burst, share_rate = Fraction(environment["CASES_MAX_BURST"]), Fraction(environment["CASES_MAX_RPS"])
+    # The account's figures as decimals, the way a person writes them in the context.
+    account_burst, account_rate = Fraction(repr(burst)), Fraction(repr(rate))
+    # THEN together they never burst or pace above the account (exact arithmetic on the written decimals)
+    assert share_burst > 0
+    assert share_rate > 0
+    assert share_burst * max_concurrency <= account_burst
+    assert share_rate * max_concurrency <= account_rate
+    # ... and lose less than 1e-5 of the account's budget to rounding
+    assert share_burst * max_concurrency > account_burst * Fraction(99_999, 100_000)
+    assert share_rate * max_concurrency > account_rate * Fraction(99_999, 100_000)
+
+
+# --- backlog, retention and the backlog alarm -----------------------------------------------------------
+def test_the_fleet_drains_a_backlog_at_the_quota_counting_two_cases_calls_per_contact() -> None:
+    # Default quota 2 req/s per API, two calls per contact counted against it: 1 contact/s for the fleet.
+    assert config().drain_rate_contacts_per_second == 1.0
+    assert config().drain_seconds(3_600) == 3_600
+    assert config(casesRequestsPerSecond="10").drain_seconds(3_600) == 720
+
+
+def test_the_main_queue_keeps_messages_seven_days() -> None:
+    assert config().main_queue_retention_seconds == 7 * 24 * 3600
+
+
+def test_a_message_moved_to_a_dlq_keeps_a_week_there_to_be_replayed() -> None:
+    # SQS keeps a message's first enqueue time when it moves it to a DLQ: the DLQ must keep it longer.
+    parsed = config()
+    assert parsed.dlq_retention_seconds - parsed.main_queue_retention_seconds >= 7 * 24 * 3600
+
+
+def test_the_backlog_alarm_fires_once_a_message_waited_longer_than_its_retries_can_take() -> None:
+    parsed = config()
+    assert parsed.oldest_message_alarm_seconds == parsed.max_receive_count * parsed.visibility_timeout_seconds
+    assert parsed.oldest_message_alarm_seconds == 3_620
+
+
+def test_the_backlog_figures_at_the_default_quota() -> None:
+    parsed = config()
+    assert parsed.backlog_when_alarm_fires == 3_620  # contacts queued at once that make the alarm fire
+    assert parsed.largest_backlog_before_expiry == 604_800  # 7 days at 1 contact/s
+    assert parsed.expiry_margin_seconds == 7 * 24 * 3600 - 3_620
+
+
+def test_a_backlog_is_described_by_its_drain_time_alarm_and_margin() -> None:
+    parsed = config()
+    small = parsed.backlog(1_000)
+    assert (small.drain_seconds, small.alarm_after_seconds, small.expired_contacts) == (1_000, None, 0)
+    assert small.margin_seconds == 7 * 24 * 3600 - 1_000
+    large = parsed.backlog(1_000_000)
+    assert (large.alarm_after_seconds, large.expired_contacts) == (3_620, 1_000_000 - 604_800)
+    assert large.margin_seconds < 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    max_concurrency=st.integers(min_value=ESM_MIN_CONCURRENCY, max_value=ESM_MAX_CONCURRENCY),
+    rate=st.floats(min_value=0.01, max_value=10_000, allow_nan=False, allow_infinity=False),
+    batch_size=st.integers(min_value=1, max_value=MAX_BATCH_SIZE),
+)
+def test_the_backlog_alarm_always_fires_days_before_sqs_deletes_a_message(
+    max_concurrency: int, rate: float, batch_size: int
+) -> None:
+    parsed = config_or_reject(
+        maxConcurrency=max_concurrency, casesRequestsPerSecond=rate, batchSize=batch_size
+    )
+    assert parsed.expiry_margin_seconds >= 6 * 24 * 3600
+    assert parsed.dlq_retention_seconds > parsed.main_queue_retention_seconds
 
 
 def test_a_burst_below_one_is_rejected_naming_the_key() -> None:
@@ -256,9 +368,100 @@ def test_a_burst_below_one_is_rejected_naming_the_key() -> None:
 
 def test_a_fractional_rate_is_written_without_losing_precision() -> None:
     rate = config(maxConcurrency="3").lambda_environment(
-        dead_letter_queue_url="u", idempotency_table_name="t"
+        dead_letter_queue_url="u", idempotency_table_name="t", main_queue_url="q"
     )
     assert float(rate["CASES_MAX_RPS"]) == pytest.approx(2 / 3, rel=1e-5)
+
+
+# --- the sweeper's keys ------------------------------------------------------------------------------------
+def test_the_sweeper_defaults_follow_the_issue() -> None:
+    defaults = config()
+    assert defaults.sweeper_enabled is True
+    assert (defaults.sweep_interval_minutes, defaults.sweep_window_minutes, defaults.sweep_lag_minutes) == (
+        15,
+        60,
+        15,
+    )
+    assert defaults.connect_search_requests_per_second == 0.5
+    assert defaults.follow_contact_chain is True
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("false", False), ("TRUE", True), (False, False), (True, True)]
+)
+def test_sweeper_switches_accept_cli_strings_and_json_booleans(raw: Any, expected: bool) -> None:
+    parsed = config(sweeperEnabled=raw, followContactChain=raw)
+    assert (parsed.sweeper_enabled, parsed.follow_contact_chain) == (expected, expected)
+
+
+def test_the_sweeper_environment_carries_exactly_its_contract() -> None:
+    parsed = config(sweepWindowMinutes="90", sweepLagMinutes="0", connectSearchRequestsPerSecond="0.25")
+    assert parsed.sweeper_environment(main_queue_url="https://main", idempotency_table_name="table") == {
+        "CONNECT_INSTANCE_ARN": ARN,
+        "MAIN_QUEUE_URL": "https://main",
+        "IDEMPOTENCY_TABLE_NAME": "table",
+        "CASES_DOMAIN_ID": DOMAIN,
+        "CASE_ID_ATTRIBUTE": "caseId",
+        "SWEEP_WINDOW_MINUTES": "90",
+        "SWEEP_LAG_MINUTES": "0",
+        "CONNECT_SEARCH_RPS": "0.25",
+        "FOLLOW_CONTACT_CHAIN": "true",
+        "POWERTOOLS_SERVICE_NAME": "case-linker",
+        "POWERTOOLS_METRICS_NAMESPACE": "CaseLinker",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"sweeperEnabled": "maybe"}, "sweeperEnabled must be true or false"),
+        ({"followContactChain": 1}, "followContactChain must be true or false"),
+        ({"sweepIntervalMinutes": "0"}, "sweepIntervalMinutes must be 1..480 minutes"),
+        (
+            {"sweepIntervalMinutes": "481", "sweepWindowMinutes": "1440"},
+            "sweepIntervalMinutes must be 1..480",
+        ),
+        ({"sweepIntervalMinutes": "5.5"}, "sweepIntervalMinutes must be a whole number"),
+        ({"sweepWindowMinutes": "1441"}, "sweepWindowMinutes must be 2..1440 minutes"),
+        ({"sweepLagMinutes": "-1"}, "sweepLagMinutes must be 0..1440 minutes"),
+        ({"connectSearchRequestsPerSecond": "0"}, "connectSearchRequestsPerSecond must be above 0"),
+        ({"connectSearchRequestsPerSecond": "slow"}, "connectSearchRequestsPerSecond must be a number"),
+        ({"sweepIntervalMinutes": "40"}, "must be at least twice sweepIntervalMinutes"),
+        (
+            {"connectSearchRequestsPerSecond": "0.01", "sweepIntervalMinutes": "1"},
+            "cannot read one SearchContacts page in a 60 s run",
+        ),
+    ],
+)
+def test_a_malformed_sweeper_value_is_rejected_with_its_key_named(
+    context: dict[str, Any], message: str
+) -> None:
+    assert message in problems_for(**context)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    interval=st.integers(min_value=1, max_value=720),
+    window=st.integers(min_value=2, max_value=1440),
+    rate=st.floats(min_value=0.001, max_value=100, allow_nan=False, allow_infinity=False),
+)
+def test_every_accepted_sweep_covers_each_contact_twice_and_reads_a_page(
+    interval: int, window: int, rate: float
+) -> None:
+    parsed = config_or_reject(
+        sweepIntervalMinutes=interval, sweepWindowMinutes=window, connectSearchRequestsPerSecond=rate
+    )
+    # Each finished contact falls in the windows of at least two runs: a failed run is covered by the next.
+    assert parsed.sweep_window_minutes >= 2 * parsed.sweep_interval_minutes
+    # A run never outlasts the interval, and can always read at least one page before its deadline.
+    assert parsed.sweeper_timeout_seconds <= parsed.sweep_interval_seconds
+    assert parsed.sweeper_search_pages_per_run >= 1
+    # The sweeper's alarms look back three intervals at most: inside CloudWatch's one-day evaluation range.
+    assert 3 * parsed.sweep_interval_seconds <= 24 * 3600
+    # A queued run expires within Lambda's bounds, and never before the next run is due unless Lambda's cap hits.
+    assert 60 <= parsed.sweeper_max_event_age_seconds <= 6 * 3600
+    assert parsed.sweeper_max_event_age_seconds == min(6 * 3600, parsed.sweep_interval_seconds)
 
 
 def test_config_is_immutable() -> None:

@@ -13,18 +13,35 @@ from aws_cdk.assertions import Template
 
 from infra.config import LINKER_METRIC_BREAKDOWNS, LINKER_METRICS, CaseLinkerConfig
 from tests.infra.synth import FULL_CONTEXT, REPO_ROOT
+from tests.infra.templates import SWEEPER_HANDLER, function_with_handler
 
 SETTINGS_FILE = REPO_ROOT / "functions" / "case_linker" / "settings.py"
-#: docs/CONTRACTS.md, "Lambda environment (issue 3)".
+#: docs/CONTRACTS.md, "Lambda environment" (issue 3, and issue 11's CONNECT_INSTANCE_ARN, MAIN_QUEUE_URL,
+#: MAX_RECEIVE_COUNT).
 DOCUMENTED_NAMES = {
     "CASES_DOMAIN_ID",
     "CASE_ID_ATTRIBUTE",
     "CONTACT_EVENT_TYPES",
+    "CONNECT_INSTANCE_ARN",
     "DEAD_LETTER_QUEUE_URL",
     "IDEMPOTENCY_TABLE_NAME",
+    "MAIN_QUEUE_URL",
+    "MAX_RECEIVE_COUNT",
     "PERFORMED_BY",
     "CASES_MAX_RPS",
     "CASES_MAX_BURST",
+}
+#: Issue 12, "Contract": the sweeper's environment.
+SWEEPER_DOCUMENTED_NAMES = {
+    "CONNECT_INSTANCE_ARN",
+    "MAIN_QUEUE_URL",
+    "IDEMPOTENCY_TABLE_NAME",
+    "CASES_DOMAIN_ID",
+    "CASE_ID_ATTRIBUTE",
+    "SWEEP_WINDOW_MINUTES",
+    "SWEEP_LAG_MINUTES",
+    "CONNECT_SEARCH_RPS",
+    "FOLLOW_CONTACT_CHAIN",
 }
 # Read by Powertools and the Lambda runtime, not by the linker's settings.
 PLATFORM_PREFIXES = ("POWERTOOLS_", "AWS_", "_X_AMZN_")
@@ -38,9 +55,9 @@ def settings() -> ModuleType:
     )
 
 
-def deployed_names(template: Template) -> set[str]:
-    [function] = template.find_resources("AWS::Lambda::Function").values()
-    return set(function["Properties"]["Environment"]["Variables"])
+def deployed_names(template: Template, handler: str = "case_linker.handler.lambda_handler") -> set[str]:
+    _, function = function_with_handler(template, handler)
+    return set(function["Environment"]["Variables"])
 
 
 def linker_names(names: set[str]) -> set[str]:
@@ -68,7 +85,12 @@ def test_the_linker_settings_read_no_variable_outside_their_declared_list(settin
     assert linker_names(variable_like) <= set(settings.ENVIRONMENT_VARIABLES)
 
 
-@pytest.mark.parametrize("context", [{}, FULL_CONTEXT], ids=["defaults", "every-option"])
+@pytest.mark.parametrize(
+    "context",
+    # 50 environments share a burst of 10: 0.2 each (the stack no longer floors a share at one request).
+    [{}, FULL_CONTEXT, {"maxConcurrency": "50"}],
+    ids=["defaults", "every-option", "burst-share-below-one"],
+)
 def test_the_linker_accepts_the_values_the_stack_sets(context: dict[str, Any], settings: ModuleType) -> None:
     config = CaseLinkerConfig.from_context(
         {
@@ -80,13 +102,29 @@ def test_the_linker_accepts_the_values_the_stack_sets(context: dict[str, Any], s
     environment = config.lambda_environment(
         dead_letter_queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/CaseLinker-ProcessingDlq-ABC",
         idempotency_table_name="CaseLinker-CaseLinkerIdempotencyTable-XYZ",
+        main_queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/CaseLinker-Queue-DEF",
     )
     loaded = settings.Settings.from_env(environment)
     assert loaded.cases_domain_id == config.cases_domain_id
     assert loaded.case_id_attribute == config.case_id_attribute
     assert set(loaded.contact_event_types) == set(config.contact_event_types)
     assert loaded.cases_max_rps == pytest.approx(config.cases_max_rps)
+    assert loaded.cases_max_burst == pytest.approx(config.cases_max_burst)
     assert loaded.performed_by_agent == config.records_agent_as_performer
+
+
+def test_the_sweeper_gets_exactly_the_variables_its_contract_names(template: Template) -> None:
+    assert linker_names(deployed_names(template, SWEEPER_HANDLER)) == SWEEPER_DOCUMENTED_NAMES
+
+
+def test_the_sweeper_handler_the_stack_runs_exists_once_written() -> None:
+    # Skips (reported by -ra) only while the sweeper is not written; the handler string is the contract.
+    sweeper = pytest.importorskip(
+        "case_linker.sweeper", reason="functions/case_linker/sweeper.py not written yet"
+    )
+    module, _, name = SWEEPER_HANDLER.rpartition(".")
+    assert sweeper.__name__ == module
+    assert callable(getattr(sweeper, name))
 
 
 def test_the_settings_file_is_where_the_drift_test_looks(settings: ModuleType) -> None:

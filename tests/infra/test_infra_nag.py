@@ -32,6 +32,18 @@ EXPECTED_ACKNOWLEDGMENTS = {
     "CaseLinker/CaseLinker/Function/QueueEventSource": {
         "Serverless::Serverless-LambdaEventSourceMappingDestination",
     },
+    "CaseLinker/CaseLinker/Sweeper/Role": {
+        "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+        "AwsSolutions::AwsSolutions-IAM5[Resource::arn:aws:connect:us-east-1:123456789012:"
+        "instance/aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee/contact/*]",
+    },
+    "CaseLinker/CaseLinker/Sweeper/Function": {
+        "AwsSolutions::AwsSolutions-L1",
+        "Serverless::Serverless-LambdaLatestVersion",
+        "Serverless::Serverless-LambdaDLQ",
+        "Serverless::Serverless-LambdaAsyncFailureDestination",
+    },
+    "CaseLinker/CaseLinker/Sweeper/Schedule": {"Serverless::Serverless-EventBusDLQ"},
 }
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -11,60 +10,25 @@ from aws_cdk.assertions import Match, Template
 
 from infra.config import LINKER_METRIC_BREAKDOWNS, LINKER_METRICS, CaseLinkerConfig
 from tests.infra.synth import DOMAIN_ID, INSTANCE_ARN, Synthesized
+from tests.infra.templates import (
+    CONTACT_RULE,
+    IDEMPOTENCY_TABLE,
+    MAIN_QUEUE,
+    PROCESSING_DLQ,
+    RULE_TARGET_DLQ,
+    SWEEPER_HANDLER,
+    arn_of,
+    as_list,
+    function_with_handler,
+    joined,
+    only,
+    properties,
+    role_statements,
+    statement_with,
+)
 
-# Stateful resources: a changed logical ID means CloudFormation replaces them (messages and idempotency
-# records lost). Change these only with a migration plan.
-MAIN_QUEUE = "CaseLinkerQueue26F254E3"
-PROCESSING_DLQ = "CaseLinkerProcessingDlq5AB3BA1D"
-RULE_TARGET_DLQ = "CaseLinkerRuleTargetDlq4F48D096"
-IDEMPOTENCY_TABLE = "CaseLinkerIdempotencyTable069EDA6C"
-CONTACT_RULE = "CaseLinkerContactEventRule8DE72170"
-
-POWERTOOLS_PARAMETER = "/aws/service/powertools/python/arm64/python3.13/latest"
-
-
-def arn_of(logical_id: str) -> dict[str, Any]:
-    return {"Fn::GetAtt": [logical_id, "Arn"]}
-
-
-def only(resources: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    assert len(resources) == 1, f"expected exactly one match, got {sorted(resources)}"
-    return next(iter(resources.items()))
-
-
-def properties(template: Template, logical_id: str) -> dict[str, Any]:
-    props: dict[str, Any] = template.to_json()["Resources"][logical_id]["Properties"]
-    return props
-
-
-def policy_statements(template: Template) -> list[dict[str, Any]]:
-    _, policy = only(template.find_resources("AWS::IAM::Policy"))
-    statements: list[dict[str, Any]] = policy["Properties"]["PolicyDocument"]["Statement"]
-    return statements
-
-
-def statement_with(template: Template, action: str) -> dict[str, Any]:
-    matches = [s for s in policy_statements(template) if action in _as_list(s["Action"])]
-    assert len(matches) == 1, f"{action} should be granted by exactly one statement"
-    return matches[0]
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def _joined(value: Any) -> str:
-    """Render a Fn::Join of strings, Refs and GetAtts as text (`${Ref}`, `${Id.Attr}`), for readable assertions."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and "Fn::Join" in value:
-        separator, parts = value["Fn::Join"]
-        return str(separator).join(_joined(part) for part in parts)
-    if isinstance(value, dict) and "Ref" in value:
-        return f"${{{value['Ref']}}}"
-    if isinstance(value, dict) and "Fn::GetAtt" in value:
-        return f"${{{'.'.join(value['Fn::GetAtt'])}}}"
-    raise AssertionError(f"cannot render {value!r}")
+# The Powertools release the tests run (requirements-dev.txt), for the runtime and architecture the function uses.
+POWERTOOLS_PARAMETER = "/aws/service/powertools/python/arm64/python3.13/3.37.0"
 
 
 @pytest.fixture(scope="module")
@@ -134,8 +98,12 @@ def test_the_rule_targets_the_main_queue_with_its_own_dlq_retry_policy_and_max_a
     ]
 
 
-def test_only_the_contact_rule_exists_without_a_request_source(template: Template) -> None:
-    assert list(template.find_resources("AWS::Events::Rule")) == [CONTACT_RULE]
+def test_only_the_contact_rule_matches_events_without_a_request_source(template: Template) -> None:
+    # The other rule on the default bus is the sweeper's schedule, which matches no event.
+    rules = template.find_resources("AWS::Events::Rule")
+    assert [logical_id for logical_id, rule in rules.items() if "EventPattern" in rule["Properties"]] == [
+        CONTACT_RULE
+    ]
 
 
 def test_configured_event_types_reach_the_rule_pattern(full_template: Template) -> None:
@@ -242,14 +210,22 @@ def test_the_main_queue_redrives_to_the_processing_dlq_after_max_receive_count(
     assert config.max_receive_count >= 5
 
 
-def test_the_main_queue_keeps_messages_four_days(template: Template) -> None:
-    assert properties(template, MAIN_QUEUE)["MessageRetentionPeriod"] == 345_600
+def test_the_main_queue_keeps_messages_seven_days(template: Template, config: CaseLinkerConfig) -> None:
+    assert properties(template, MAIN_QUEUE)["MessageRetentionPeriod"] == 604_800
+    assert config.main_queue_retention_seconds == 604_800
+
+
+@pytest.mark.parametrize("dlq", [PROCESSING_DLQ, RULE_TARGET_DLQ])
+def test_each_dlq_keeps_messages_longer_than_the_main_queue(template: Template, dlq: str) -> None:
+    # A redriven message keeps its first enqueue time: it must not expire on arrival in the DLQ.
+    main = properties(template, MAIN_QUEUE)["MessageRetentionPeriod"]
+    assert properties(template, dlq)["MessageRetentionPeriod"] - main >= 7 * 24 * 3600
 
 
 def test_visibility_timeout_is_six_function_timeouts_plus_the_batching_window(template: Template) -> None:
-    _, function = only(template.find_resources("AWS::Lambda::Function"))
+    _, function = function_with_handler(template)
     _, mapping = only(template.find_resources("AWS::Lambda::EventSourceMapping"))
-    timeout = function["Properties"]["Timeout"]
+    timeout = function["Timeout"]
     window = mapping["Properties"]["MaximumBatchingWindowInSeconds"]
     assert properties(template, MAIN_QUEUE)["VisibilityTimeout"] >= 6 * timeout + window
 
@@ -261,8 +237,7 @@ def test_visibility_timeout_follows_the_config(template: Template, config: CaseL
 # --- the function ----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def function(template: Template) -> dict[str, Any]:
-    _, resource = only(template.find_resources("AWS::Lambda::Function"))
-    props: dict[str, Any] = resource["Properties"]
+    _, props = function_with_handler(template)
     return props
 
 
@@ -275,9 +250,10 @@ def test_the_function_handler_is_the_linkers_entry_point(function: dict[str, Any
     assert function["Handler"] == "case_linker.handler.lambda_handler"
 
 
-def test_the_function_uses_the_powertools_layer_from_its_public_ssm_parameter(
+def test_the_function_uses_the_powertools_layer_of_the_tested_release_from_its_public_ssm_parameter(
     template: Template, function: dict[str, Any]
 ) -> None:
+    # A versioned parameter: every deploy resolves the same layer (".../latest" drifted with each release).
     [layer] = function["Layers"]
     parameter = template.to_json()["Parameters"][layer["Ref"]]
     assert parameter == {"Type": "AWS::SSM::Parameter::Value<String>", "Default": POWERTOOLS_PARAMETER}
@@ -304,13 +280,18 @@ def test_the_function_logs_to_its_own_log_group_with_retention(
     assert properties(template, log_group_id)["RetentionInDays"] == 30
 
 
-def test_the_function_environment_points_at_the_dlq_and_the_table(function: dict[str, Any]) -> None:
+def test_the_function_environment_points_at_the_queues_the_table_and_the_instance(
+    function: dict[str, Any],
+) -> None:
     assert function["Environment"]["Variables"] == {
         "CASES_DOMAIN_ID": DOMAIN_ID,
         "CASE_ID_ATTRIBUTE": "caseId",
         "CONTACT_EVENT_TYPES": "COMPLETED",
+        "CONNECT_INSTANCE_ARN": INSTANCE_ARN,
         "DEAD_LETTER_QUEUE_URL": {"Ref": PROCESSING_DLQ},
         "IDEMPOTENCY_TABLE_NAME": {"Ref": IDEMPOTENCY_TABLE},
+        "MAIN_QUEUE_URL": {"Ref": MAIN_QUEUE},
+        "MAX_RECEIVE_COUNT": "10",
         "PERFORMED_BY": "case-linker",
         "CASES_MAX_RPS": "1",
         "CASES_MAX_BURST": "5",
@@ -321,8 +302,8 @@ def test_the_function_environment_points_at_the_dlq_and_the_table(function: dict
 
 
 def test_configured_options_reach_the_function_environment(full_template: Template) -> None:
-    _, resource = only(full_template.find_resources("AWS::Lambda::Function"))
-    variables = resource["Properties"]["Environment"]["Variables"]
+    _, function = function_with_handler(full_template)
+    variables = function["Environment"]["Variables"]
     assert variables["CASE_ID_ATTRIBUTE"] == "linkedCase"
     assert variables["CONTACT_EVENT_TYPES"] == "COMPLETED,DISCONNECTED"
     assert variables["PERFORMED_BY"] == "agent"
@@ -332,9 +313,7 @@ def test_configured_options_reach_the_function_environment(full_template: Templa
 # --- the SQS event source ----------------------------------------------------------------------------------
 def test_the_event_source_reads_the_main_queue_in_paced_partial_batches(template: Template) -> None:
     _, mapping = only(template.find_resources("AWS::Lambda::EventSourceMapping"))
-    _, function = only(template.find_resources("AWS::Lambda::Function"))
-    function_id = next(iter(template.find_resources("AWS::Lambda::Function")))
-    assert function["Type"] == "AWS::Lambda::Function"
+    function_id, _ = function_with_handler(template)
     assert mapping["Properties"] == {
         "EventSourceArn": arn_of(MAIN_QUEUE),
         "FunctionName": {"Ref": function_id},
@@ -353,11 +332,13 @@ def test_configured_batch_size_and_concurrency_reach_the_event_source(full_templ
 
 # --- IAM ---------------------------------------------------------------------------------------------------
 def test_the_role_has_no_managed_policies(template: Template) -> None:
-    _, role = only(template.find_resources("AWS::IAM::Role"))
-    assert "ManagedPolicyArns" not in role["Properties"]
-    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
-        {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}
-    ]
+    roles = template.find_resources("AWS::IAM::Role")
+    assert roles
+    for role in roles.values():
+        assert "ManagedPolicyArns" not in role["Properties"]
+        assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
+            {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}
+        ]
 
 
 def test_cases_actions_are_granted_on_the_domain_and_its_cases_only(template: Template) -> None:
@@ -365,10 +346,11 @@ def test_cases_actions_are_granted_on_the_domain_and_its_cases_only(template: Te
     assert statement["Action"] == [
         "cases:CreateRelatedItem",
         "cases:ListCasesForContact",
+        "cases:SearchCases",
         "cases:SearchRelatedItems",
     ]
     domain = f"arn:${{AWS::Partition}}:cases:${{AWS::Region}}:${{AWS::AccountId}}:domain/{DOMAIN_ID}"
-    assert [_joined(resource) for resource in statement["Resource"]] == [domain, f"{domain}/case/*"]
+    assert [joined(resource) for resource in statement["Resource"]] == [domain, f"{domain}/case/*"]
 
 
 def test_connect_reads_are_granted_on_the_instances_contacts_only(template: Template) -> None:
@@ -378,7 +360,7 @@ def test_connect_reads_are_granted_on_the_instances_contacts_only(template: Temp
 
 
 def test_describe_user_is_not_granted_unless_agents_are_recorded(template: Template) -> None:
-    actions = {action for s in policy_statements(template) for action in _as_list(s["Action"])}
+    actions = {action for s in role_statements(template) for action in as_list(s["Action"])}
     assert "connect:DescribeUser" not in actions
 
 
@@ -390,13 +372,17 @@ def test_recording_the_agent_grants_describe_user_on_the_instances_agents_only(
     assert statement["Resource"] == f"{INSTANCE_ARN}/agent/*"
 
 
-def test_the_function_may_send_to_the_processing_dlq_only(template: Template) -> None:
-    statement = statement_with(template, "sqs:SendMessage")
-    assert statement["Action"] == ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"]
-    assert statement["Resource"] == arn_of(PROCESSING_DLQ)
+def test_the_function_sends_only_to_the_processing_dlq_and_the_main_queue(template: Template) -> None:
+    senders = [s for s in role_statements(template) if "sqs:SendMessage" in as_list(s["Action"])]
+    assert sorted(json.dumps(s["Resource"]) for s in senders) == sorted(
+        json.dumps(arn_of(queue)) for queue in (PROCESSING_DLQ, MAIN_QUEUE)
+    )
+    [to_dlq] = [s for s in senders if s["Resource"] == arn_of(PROCESSING_DLQ)]
+    assert to_dlq["Action"] == ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"]
 
 
-def test_the_function_consumes_the_main_queue_only(template: Template) -> None:
+def test_the_function_consumes_the_main_queue_and_may_put_a_record_back(template: Template) -> None:
+    # ChangeMessageVisibility hands a record back; SendMessage re-enqueues a copy of a record (issue 11).
     statement = statement_with(template, "sqs:ReceiveMessage")
     assert statement["Action"] == [
         "sqs:ChangeMessageVisibility",
@@ -404,13 +390,17 @@ def test_the_function_consumes_the_main_queue_only(template: Template) -> None:
         "sqs:GetQueueAttributes",
         "sqs:GetQueueUrl",
         "sqs:ReceiveMessage",
+        "sqs:SendMessage",
     ]
     assert statement["Resource"] == arn_of(MAIN_QUEUE)
 
 
-def test_the_function_has_only_idempotency_item_access_to_the_table(template: Template) -> None:
+def test_the_function_has_only_the_item_access_its_idempotency_and_ledger_use(template: Template) -> None:
+    # No Scan or Query; ConditionCheckItem and the item writes cover the ledger's transactional writes.
     statement = statement_with(template, "dynamodb:PutItem")
     assert statement["Action"] == [
+        "dynamodb:BatchGetItem",
+        "dynamodb:ConditionCheckItem",
         "dynamodb:DeleteItem",
         "dynamodb:GetItem",
         "dynamodb:PutItem",
@@ -426,7 +416,7 @@ def test_the_function_writes_to_its_own_log_group_only(template: Template, funct
 
 
 def test_only_x_ray_is_granted_on_every_resource(template: Template) -> None:
-    wildcard = [s for s in policy_statements(template) if "*" in _as_list(s["Resource"])]
+    wildcard = [s for s in role_statements(template) if "*" in as_list(s["Resource"])]
     assert wildcard == [
         {"Action": ["xray:PutTelemetryRecords", "xray:PutTraceSegments"], "Effect": "Allow", "Resource": "*"}
     ]
@@ -434,24 +424,24 @@ def test_only_x_ray_is_granted_on_every_resource(template: Template) -> None:
 
 @pytest.mark.parametrize("fixture", ["template", "full_template"])
 def test_no_cases_or_connect_action_has_a_star_resource(request: pytest.FixtureRequest, fixture: str) -> None:
-    statements = policy_statements(request.getfixturevalue(fixture))
+    statements = role_statements(request.getfixturevalue(fixture))
     scoped = [
-        s for s in statements if any(a.startswith(("cases:", "connect:")) for a in _as_list(s["Action"]))
+        s for s in statements if any(a.startswith(("cases:", "connect:")) for a in as_list(s["Action"]))
     ]
     assert len(scoped) >= 2
     for statement in scoped:
         assert statement["Effect"] == "Allow"
-        for resource in _as_list(statement["Resource"]):
-            rendered = _joined(resource)
+        for resource in as_list(statement["Resource"]):
+            rendered = joined(resource)
             assert rendered != "*"
             assert "*" not in rendered.rsplit("/", 1)[0], f"wildcard before the last path segment: {rendered}"
-        assert all("*" not in action for action in _as_list(statement["Action"]))
+        assert all("*" not in action for action in as_list(statement["Action"]))
 
 
 def test_every_grant_is_an_allow_without_wildcard_actions(template: Template) -> None:
-    for statement in policy_statements(template):
+    for statement in role_statements(template):
         assert statement["Effect"] == "Allow"
-        assert all("*" not in action for action in _as_list(statement["Action"]))
+        assert all("*" not in action for action in as_list(statement["Action"]))
 
 
 # --- idempotency table -------------------------------------------------------------------------------------
@@ -510,13 +500,14 @@ def test_an_old_message_on_the_main_queue_raises_an_alarm(
         "ApproximateAgeOfOldestMessage",
         {"Name": "QueueName", "Value": {"Fn::GetAtt": [MAIN_QUEUE, "QueueName"]}},
     )
-    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 1086)
+    # Ten receives at the visibility timeout: older than that, a message waits in a backlog, not in a retry.
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 3620)
     assert alarm["Threshold"] == config.oldest_message_alarm_seconds
     assert alarm["AlarmActions"] == [topic_ref(template)]
 
 
 def test_function_errors_raise_an_alarm(template: Template) -> None:
-    function_id = next(iter(template.find_resources("AWS::Lambda::Function")))
+    function_id, _ = function_with_handler(template)
     alarm = alarm_on(template, "Errors", {"Name": "FunctionName", "Value": {"Ref": function_id}})
     assert (alarm["Namespace"], alarm["Statistic"]) == ("AWS/Lambda", "Sum")
     assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
@@ -541,25 +532,71 @@ def test_the_request_rule_has_its_own_delivery_alarms(full_template: Template) -
         alarm_on(full_template, metric_name, {"Name": "RuleName", "Value": {"Ref": request_rule}})
 
 
-def test_idle_periods_do_not_raise_alarms(template: Template) -> None:
+def test_idle_periods_do_not_raise_alarms_except_a_sweeper_that_stopped_running(template: Template) -> None:
     alarms = template.find_resources("AWS::CloudWatch::Alarm")
-    assert len(alarms) == 6
-    assert {a["Properties"]["TreatMissingData"] for a in alarms.values()} == {"notBreaching"}
+    assert len(alarms) == 10  # 6 for the linker's path, 4 for the sweeper
+    missing = {a["Properties"]["MetricName"]: a["Properties"]["TreatMissingData"] for a in alarms.values()}
+    assert missing.pop("Invocations") == "breaching"  # no sweeper invocation for two intervals
+    assert set(missing.values()) == {"notBreaching"}
     assert all(a["Properties"]["OKActions"] == [topic_ref(template)] for a in alarms.values())
 
 
 def test_the_alarm_topic_is_encrypted_with_a_rotating_key_cloudwatch_may_use(template: Template) -> None:
     key_id, key = only(template.find_resources("AWS::KMS::Key"))
     assert key["Properties"]["EnableKeyRotation"] is True
-    assert {
-        "Sid": "AllowCloudWatchAlarmsToPublish",
-        "Effect": "Allow",
-        "Principal": {"Service": "cloudwatch.amazonaws.com"},
-        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-        "Resource": "*",
-        "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
-    } in key["Properties"]["KeyPolicy"]["Statement"]
     template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": arn_of(key_id)})
+
+
+def alarm_topic_policy(template: Template) -> list[dict[str, Any]]:
+    _, policy = only(template.find_resources("AWS::SNS::TopicPolicy"))
+    statements: list[dict[str, Any]] = policy["Properties"]["PolicyDocument"]["Statement"]
+    return statements
+
+
+THIS_ACCOUNTS_ALARMS = "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"
+
+
+def test_cloudwatch_may_publish_to_the_alarm_topic_for_this_accounts_alarms_only(template: Template) -> None:
+    # GIVEN the topic policy (it replaces SNS's default policy, which would have let CloudWatch publish)
+    allows = [s for s in alarm_topic_policy(template) if s["Effect"] == "Allow"]
+    # THEN CloudWatch alarms of this account and Region, and only they, may publish
+    assert len(allows) == 1
+    [allow] = allows
+    assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert allow["Action"] == "sns:Publish"
+    assert allow["Resource"] == topic_ref(template)
+    assert allow["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    assert {key: joined(value) for key, value in allow["Condition"]["ArnLike"].items()} == {
+        "aws:SourceArn": THIS_ACCOUNTS_ALARMS
+    }
+
+
+@pytest.mark.parametrize("fixture", ["template", "full_template"])
+def test_every_alarm_notifies_the_topic_cloudwatch_may_publish_to(
+    request: pytest.FixtureRequest, fixture: str
+) -> None:
+    synthesized: Template = request.getfixturevalue(fixture)
+    topic = topic_ref(synthesized)
+    [allow] = [s for s in alarm_topic_policy(synthesized) if s["Effect"] == "Allow"]
+    assert allow["Resource"] == topic
+    for alarm in synthesized.find_resources("AWS::CloudWatch::Alarm").values():
+        assert alarm["Properties"]["AlarmActions"] == [topic]
+
+
+def test_the_alarm_topic_key_lets_cloudwatch_encrypt_for_this_accounts_alarms_only(
+    template: Template,
+) -> None:
+    _, key = only(template.find_resources("AWS::KMS::Key"))
+    [statement] = [
+        s
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    assert statement["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    assert {key: joined(value) for key, value in statement["Condition"]["ArnLike"].items()} == {
+        "aws:SourceArn": THIS_ACCOUNTS_ALARMS
+    }
 
 
 def test_the_alarm_topic_denies_publishing_without_tls(template: Template) -> None:
@@ -590,7 +627,7 @@ def test_an_alarm_email_subscribes_to_the_topic(template: Template, full_templat
 @pytest.fixture(scope="module")
 def dashboard(template: Template) -> dict[str, Any]:
     _, resource = only(template.find_resources("AWS::CloudWatch::Dashboard"))
-    body: dict[str, Any] = json.loads(_joined(resource["Properties"]["DashboardBody"]))
+    body: dict[str, Any] = json.loads(joined(resource["Properties"]["DashboardBody"]))
     return body
 
 
@@ -638,8 +675,15 @@ def test_the_dashboard_graphs_queues_function_and_rule(dashboard: dict[str, Any]
 # --- outputs -----------------------------------------------------------------------------------------------
 def test_the_stack_outputs_the_contract_names(template: Template) -> None:
     outputs = template.to_json()["Outputs"]
-    function_id = next(iter(template.find_resources("AWS::Lambda::Function")))
+    function_id, function = function_with_handler(template)
+    sweeper_id, sweeper = function_with_handler(template, SWEEPER_HANDLER)
     topic_id = next(iter(template.find_resources("AWS::SNS::Topic")))
+    dashboard_id = next(iter(template.find_resources("AWS::CloudWatch::Dashboard")))
+    [schedule_id] = [
+        logical_id
+        for logical_id, rule in template.find_resources("AWS::Events::Rule").items()
+        if "ScheduleExpression" in rule["Properties"]
+    ]
     assert {key: value["Value"] for key, value in outputs.items()} == {
         "MainQueueUrl": {"Ref": MAIN_QUEUE},
         "MainQueueArn": arn_of(MAIN_QUEUE),
@@ -648,7 +692,17 @@ def test_the_stack_outputs_the_contract_names(template: Template) -> None:
         "FunctionName": {"Ref": function_id},
         "IdempotencyTableName": {"Ref": IDEMPOTENCY_TABLE},
         "AlarmTopicArn": {"Ref": topic_id},
+        "RuleArn": arn_of(CONTACT_RULE),
+        "LogGroupName": function["LoggingConfig"]["LogGroup"],
+        "DashboardUrl": outputs["DashboardUrl"]["Value"],
+        "SweeperFunctionName": {"Ref": sweeper_id},
+        "SweeperLogGroupName": sweeper["LoggingConfig"]["LogGroup"],
+        "SweeperRuleArn": arn_of(schedule_id),
     }
+    assert joined(outputs["DashboardUrl"]["Value"]) == (
+        "https://${AWS::Region}.console.aws.amazon.com/cloudwatch/home?region=${AWS::Region}"
+        f"#dashboards/dashboard/${{{dashboard_id}}}"
+    )
 
 
 def test_the_default_stack_is_named_case_linker(default_synth: Synthesized) -> None:
@@ -668,5 +722,6 @@ def test_the_construct_exposes_its_resources_as_attributes(default_synth: Synthe
         "rule",
         "topic",
         "role",
+        "sweeper",
     ):
         assert getattr(linker, attribute) is not None

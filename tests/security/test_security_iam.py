@@ -112,5 +112,19 @@ def test_given_the_stack_when_synthesized_then_cases_resources_name_the_configur
         for resource in resources:
             if service == "cases":
                 assert f":domain/{DOMAIN_ID}" in resource, f"{logical_id}: {resource}"
+            elif resource == INSTANCE_ARN:
+                # Only SearchContacts is authorised on the instance itself (the sweeper's search).
+                assert actions == ["connect:SearchContacts"], f"{logical_id}: {actions} on the instance"
             else:
                 assert f":instance/{INSTANCE_ID}/" in resource, f"{logical_id}: {resource}"
+
+
+def test_given_the_stack_when_synthesized_then_the_sweeper_searches_only_the_configured_instance(
+    template_json,
+) -> None:
+    searches = [
+        (actions, resources)
+        for _, actions, resources in guarded(template_json)
+        if "connect:SearchContacts" in actions
+    ]
+    assert searches == [(["connect:SearchContacts"], [INSTANCE_ARN])]

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 from botocore.exceptions import ClientError
-from case_linker.cases import translate
-from case_linker.errors import AmbiguousError, PermanentError, ThrottledError, TransientError
+from case_linker.cases import batch_outcome, translate
+from case_linker.errors import (
+    AmbiguousError,
+    CaseBusyError,
+    LinkerError,
+    PermanentError,
+    ThrottledError,
+    TransientError,
+)
 
 
 def client_error(code: str, status: int, message: str = "whatever") -> ClientError:
@@ -27,7 +34,7 @@ def client_error(code: str, status: int, message: str = "whatever") -> ClientErr
         ("InvalidParameterException", 400, False, PermanentError),
         ("InternalServerException", 500, True, AmbiguousError),
         ("InternalServerException", 500, False, TransientError),
-        ("ConflictException", 409, True, TransientError),
+        ("ConflictException", 409, True, CaseBusyError),
         ("ExpiredTokenException", 403, True, TransientError),
     ],
 )
@@ -43,3 +50,50 @@ def test_the_translated_message_carries_no_text_from_the_service() -> None:
         client_error("ValidationException", 400, "Value 'jane@example.com' is bad"), "CreateRelatedItem"
     )
     assert "example.com" not in error.message
+
+
+@pytest.mark.parametrize(
+    ("error_code", "kind", "code"),
+    [
+        ("CASE_NOT_FOUND", PermanentError, "ResourceNotFoundException"),
+        ("VALIDATION_ERROR", PermanentError, "ValidationException"),
+        ("ACCESS_DENIED", PermanentError, "AccessDeniedException"),
+        ("SERVICE_QUOTA_EXCEEDED", PermanentError, "ServiceQuotaExceededException"),
+        ("CONFLICT", CaseBusyError, "ConflictException"),
+        ("THROTTLED", ThrottledError, "ThrottlingException"),
+        ("INTERNAL_ERROR", TransientError, "InternalServerException"),
+        ("SOMETHING_NEW", TransientError, "SOMETHING_NEW"),
+    ],
+)
+def test_a_batch_per_case_failure_becomes_our_error_without_the_service_message(
+    error_code: str, kind: type, code: str
+) -> None:
+    response = {
+        "successfulItems": [],
+        "failedItems": [
+            {"caseIdentifier": {"caseId": "c"}, "errorCode": error_code, "errorMessage": "body: secret"}
+        ],
+    }
+
+    with pytest.raises(LinkerError) as raised:
+        batch_outcome(response)
+
+    assert type(raised.value) is kind
+    assert raised.value.code == code
+    assert "secret" not in str(raised.value)
+    assert not isinstance(raised.value, AmbiguousError)  # a failed entry was not created
+
+
+def test_a_batch_success_gives_the_item_and_the_case_it_went_on() -> None:
+    response = {
+        "successfulItems": [
+            {
+                "caseIdentifier": {"caseId": "c-1", "referenceId": "R-1"},
+                "relatedItemId": "r",
+                "relatedItemArn": "a",
+            }
+        ],
+        "failedItems": [],
+    }
+    made = batch_outcome(response)
+    assert (made.related_item_id, made.case_id) == ("r", "c-1")

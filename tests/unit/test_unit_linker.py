@@ -1,160 +1,447 @@
-"""Exactly one related item: look before creating, retry throttles, re-check after ambiguous failures."""
+"""Exactly one related item, decided by the ledger: a scripted Cases fake, a real ledger on in-process moto."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import boto3
 import pytest
-from case_linker.errors import AmbiguousError, CircuitOpenError, PermanentError, ThrottledError
+from case_linker.cases import Created
+from case_linker.errors import (
+    AmbiguousError,
+    CaseBusyError,
+    CircuitOpenError,
+    PermanentError,
+    SettlingError,
+    ThrottledError,
+)
+from case_linker.ledger import Busy, Ledger
 from case_linker.linker import Backoff, Linker
 from case_linker.mapping import RelatedItem
 from case_linker.pacing import BatchGuard
 from case_linker.telemetry import RETRIED, Counters
+from moto import mock_aws
 
-CONTACT = RelatedItem(
-    "d", "case-1", "Contact", {"contact": {"contactArn": "arn:contact/1"}}, {"customEntity": "x"}
+US = {"customEntity": "case-linker"}
+CONTACT = RelatedItem("d", "case-1", "Contact", {"contact": {"contactArn": "arn:contact/1"}}, US)
+COMMENT = RelatedItem("d", "case-1", "Comment", {"comment": {"body": "b", "contentType": "Text/Plain"}}, US)
+CUSTOM = RelatedItem(
+    "d", "case-1", "Custom", {"custom": {"fields": [{"id": "f", "value": {"stringValue": "v"}}]}}, US
 )
-COMMENT = RelatedItem("d", "case-1", "Comment", {"comment": {"body": "b", "contentType": "Text/Plain"}})
-NO_BACKOFF = Backoff(throttle_base=0.0, other_base=0.0, settle=0.0)
+TABLE = "ledger"
 
 
+class Clock:
+    """Wall time for the ledger and the linker; sleeping moves it on."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class Stored:
+    id: str
+    content: dict[str, object]
+    performed_by: dict[str, str] | None
+    at: float
+    token: str | None = None
+
+
+@dataclass
 class FakeCases:
-    """Scripted create outcomes; `committed` tracks what the server really holds."""
+    """Cases as the linker sees it: scripted create outcomes over a store that honours client tokens."""
 
-    def __init__(self, create_outcomes: list[str], linked: bool = False) -> None:
-        self.create_outcomes = create_outcomes
-        self.committed = 1 if linked else 0
-        self.calls: list[str] = []
+    clock: Clock
+    outcomes: list[str] = field(default_factory=list)
+    items: list[Stored] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+    tokens: list[str] = field(default_factory=list)
+
+    def add(self, item: RelatedItem, at: float) -> None:
+        self.items.append(Stored(f"pre-{len(self.items)}", item.content, item.performed_by, at))
 
     def contact_on_case(self, domain_id: str, contact_arn: str, case_id: str) -> bool:
         self.calls.append("ListCasesForContact")
-        return self.committed > 0
+        return any(s.content.get("contact") == {"contactArn": contact_arn} for s in self.items)
 
-    def find_item(self, item: RelatedItem) -> str | None:
+    def find_items(self, item: RelatedItem, *, since: float) -> list[str]:
         self.calls.append("SearchRelatedItems")
-        return "found-id" if self.committed else None
+        return [
+            s.id
+            for s in self.items
+            if s.content == item.content and s.performed_by == item.performed_by and s.at >= since
+        ]
 
-    def create(self, item: RelatedItem) -> str:
-        self.calls.append("CreateRelatedItem")
-        outcome = self.create_outcomes.pop(0) if self.create_outcomes else "ok"
+    def create(self, item: RelatedItem, *, client_token: str, on_send: Callable[[], None]) -> Created:
+        operation = "BatchCreateRelatedItem" if item.uses_client_token else "CreateRelatedItem"
+        self.calls.append(operation)
+        on_send()
+        outcome = self.outcomes.pop(0) if self.outcomes else "ok"
         if outcome == "throttle":
             raise ThrottledError("ThrottlingException", "throttled")
-        if outcome in ("drop_after_commit", "ok"):
-            self.committed += 1
-        if outcome.startswith("drop"):
-            raise AmbiguousError("ConnectionClosedError", "dropped")
+        if outcome == "conflict":
+            raise CaseBusyError("ConflictException", "merging", retry_after=30.0)
         if outcome == "not_found":
             raise PermanentError("ResourceNotFoundException", "no case")
-        return f"item-{self.committed}"
+        if outcome == "drop":
+            raise AmbiguousError("ConnectionClosedError", "dropped before commit")
+        token = client_token if item.uses_client_token else None
+        existing = next((s for s in self.items if token is not None and s.token == token), None)
+        stored = existing or Stored(
+            f"item-{len(self.items) + 1}", item.content, item.performed_by, self.clock(), token
+        )
+        if existing is None:
+            self.items.append(stored)
+        if outcome == "drop_after_commit":
+            raise AmbiguousError("ConnectionClosedError", "dropped after commit")
+        return Created(stored.id, item.case_id)
+
+    def count(self, item: RelatedItem) -> int:
+        return sum(1 for s in self.items if s.content == item.content)
 
 
-def make(cases: FakeCases, attempts: int = 4) -> tuple[Linker, BatchGuard, Counters]:
-    guard, counters = BatchGuard(attempt_seconds=0.0), Counters()
-    return Linker(cases, guard, counters, create_attempts=attempts, backoff=NO_BACKOFF), guard, counters
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
 
 
-def test_given_a_contact_not_yet_linked_when_ensured_then_looked_up_then_created() -> None:
-    cases = FakeCases([])
-    linker, _, _ = make(cases)
+@pytest.fixture
+def ledger(clock: Clock) -> Iterator[Ledger]:
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield Ledger(dynamodb, TABLE, clock=clock)
 
-    result = linker.ensure(CONTACT, redelivered=False)
+
+@dataclass
+class Rig:
+    linker: Linker
+    cases: FakeCases
+    guard: BatchGuard
+    counters: Counters
+    clock: Clock
+
+
+SETTLE = Backoff(throttle_base=0.0, other_base=0.0, settle=10.0, settle_in_place=20.0)
+
+
+@pytest.fixture
+def make(ledger: Ledger, clock: Clock) -> Callable[..., Rig]:
+    def build(outcomes: list[str] | None = None, attempts: int = 4, backoff: Backoff = SETTLE) -> Rig:
+        cases = FakeCases(clock, list(outcomes or []))
+        guard = BatchGuard(attempt_seconds=0.0, clock=clock, sleep=clock.sleep)
+        guard.start_batch(600.0, 0.0)
+        counters = Counters()
+        linker = Linker(
+            cases,
+            ledger,
+            guard,
+            counters,
+            resolve_case=lambda item: item,
+            create_attempts=attempts,
+            backoff=backoff,
+            clock=clock,
+        )
+        return Rig(linker, cases, guard, counters, clock)
+
+    return build
+
+
+def again(rig: Rig, outcomes: list[str] | None = None) -> Rig:
+    """A later delivery: a new batch, the same Cases and ledger."""
+    rig.cases.outcomes = list(outcomes or [])
+    rig.guard.start_batch(600.0, 0.0)
+    return rig
+
+
+# --- contacts -------------------------------------------------------------------------------------------
+
+
+def test_given_a_contact_not_yet_linked_when_linked_then_looked_up_then_created(
+    make: Callable[..., Rig],
+) -> None:
+    rig = make()
+
+    result = rig.linker.link(CONTACT)
 
     assert (result.outcome, result.related_item_id) == ("created", "item-1")
-    assert cases.calls == ["ListCasesForContact", "CreateRelatedItem"]
+    assert rig.cases.calls == ["ListCasesForContact", "CreateRelatedItem"]
 
 
-def test_given_a_contact_already_linked_when_ensured_then_no_create() -> None:
-    cases = FakeCases([], linked=True)
-    linker, _, _ = make(cases)
+def test_given_a_contact_a_flow_already_linked_when_linked_then_no_create_and_no_second_lookup(
+    make: Callable[..., Rig],
+) -> None:
+    rig = make()
+    rig.cases.add(CONTACT, at=rig.clock.now - 100)
 
-    assert linker.ensure(CONTACT, redelivered=False).outcome == "already_linked"
-    assert cases.calls == ["ListCasesForContact"]
-
-
-def test_given_a_first_delivery_of_a_comment_when_ensured_then_no_lookup() -> None:
-    cases = FakeCases([])
-    make(cases)[0].ensure(COMMENT, redelivered=False)
-    assert cases.calls == ["CreateRelatedItem"]
+    assert rig.linker.link(CONTACT).outcome == "already_linked"
+    assert rig.linker.link(CONTACT).outcome == "already_linked"
+    assert rig.cases.calls == ["ListCasesForContact"]
 
 
-def test_given_a_redelivered_comment_already_created_when_ensured_then_found_and_not_created_again() -> None:
-    cases = FakeCases([], linked=True)
+def test_given_a_contact_whose_create_was_ambiguous_when_redelivered_then_found_exactly(
+    make: Callable[..., Rig],
+) -> None:
+    rig = make(["drop_after_commit"], attempts=1)
+    with pytest.raises(AmbiguousError):
+        rig.linker.link(CONTACT)
 
-    result = make(cases)[0].ensure(COMMENT, redelivered=True)
-
-    assert (result.outcome, result.related_item_id) == ("already_linked", "found-id")
-    assert cases.calls == ["SearchRelatedItems"]
-
-
-def test_given_three_throttles_when_created_then_retried_without_lookups_and_one_item() -> None:
-    cases = FakeCases(["throttle"] * 3)
-    linker, _, counters = make(cases)
-
-    assert linker.ensure(COMMENT, redelivered=False).outcome == "created"
-    assert cases.calls == ["CreateRelatedItem"] * 4
-    assert cases.committed == 1
-    assert counters.total(RETRIED) == 3
-
-
-def test_given_constant_throttling_when_created_then_throttled_and_the_breaker_trips() -> None:
-    cases = FakeCases(["throttle"] * 10)
-    linker, guard, _ = make(cases, attempts=3)
-
-    with pytest.raises(ThrottledError):
-        linker.ensure(COMMENT, redelivered=False)
-    assert guard.tripped
-    assert cases.calls == ["CreateRelatedItem"] * 3
-    with pytest.raises(CircuitOpenError):
-        linker.ensure(COMMENT, redelivered=False)
-
-
-def test_given_a_response_lost_after_commit_when_created_then_found_on_recheck_and_not_duplicated() -> None:
-    cases = FakeCases(["drop_after_commit"])
-
-    result = make(cases)[0].ensure(COMMENT, redelivered=False)
+    result = again(rig).linker.link(CONTACT)
 
     assert (result.outcome, result.recovered) == ("created", True)
-    assert cases.committed == 1
-    assert cases.calls == ["CreateRelatedItem", "SearchRelatedItems"]
+    assert rig.cases.count(CONTACT) == 1
 
 
-def test_given_a_contact_response_lost_after_commit_when_created_then_rechecked_with_list_cases() -> None:
-    cases = FakeCases(["drop_after_commit"])
-
-    make(cases)[0].ensure(CONTACT, redelivered=False)
-
-    assert cases.committed == 1
-    assert cases.calls == ["ListCasesForContact", "CreateRelatedItem", "ListCasesForContact"]
+# --- comments: the service's client token ---------------------------------------------------------------
 
 
-def test_given_a_connection_dropped_before_commit_when_created_then_rechecked_and_created_once() -> None:
-    cases = FakeCases(["drop"])
+def test_given_a_first_comment_when_linked_then_created_with_its_token_and_no_lookup(
+    make: Callable[..., Rig],
+) -> None:
+    rig = make()
 
-    assert make(cases)[0].ensure(COMMENT, redelivered=False).outcome == "created"
-    assert cases.committed == 1
-    assert cases.calls == ["CreateRelatedItem", "SearchRelatedItems", "CreateRelatedItem"]
+    rig.linker.link(COMMENT)
+
+    assert rig.cases.calls == ["BatchCreateRelatedItem"]
 
 
-def test_given_ambiguous_failures_on_every_attempt_when_created_then_ambiguous_is_raised_for_redelivery() -> (
-    None
-):
-    cases = FakeCases(["drop"] * 5)
-    linker, guard, _ = make(cases, attempts=2)
+def test_given_a_comment_create_dropped_after_commit_when_retried_then_the_token_returns_the_same_item(
+    make: Callable[..., Rig],
+) -> None:
+    rig = make(["drop_after_commit"])
 
+    result = rig.linker.link(COMMENT)
+
+    assert result.related_item_id == "item-1"
+    assert rig.cases.calls == ["BatchCreateRelatedItem", "BatchCreateRelatedItem"]
+    assert rig.cases.count(COMMENT) == 1
+
+
+def test_given_an_ambiguous_comment_handed_back_when_it_comes_as_another_message_then_the_token_prevents_a_twin(
+    make: Callable[..., Rig],
+) -> None:
+    rig = make(["drop_after_commit"], attempts=1)
     with pytest.raises(AmbiguousError):
-        linker.ensure(COMMENT, redelivered=False)
-    assert not guard.tripped
+        rig.linker.link(COMMENT)
+
+    again(rig).linker.link(dataclasses.replace(COMMENT))
+
+    assert rig.cases.count(COMMENT) == 1
+    assert "SearchRelatedItems" not in rig.cases.calls
 
 
-def test_given_a_permanent_error_when_created_then_it_propagates_without_retry() -> None:
-    cases = FakeCases(["not_found"])
+def test_given_an_ambiguous_comment_older_than_the_token_is_trusted_when_redelivered_then_it_is_looked_for(
+    make: Callable[..., Rig],
+) -> None:
+    rig = make(["drop_after_commit"], attempts=1, backoff=dataclasses.replace(SETTLE, token_trust=60.0))
+    with pytest.raises(AmbiguousError):
+        rig.linker.link(COMMENT)
+    rig.cases.tokens.clear()
+    for stored in rig.cases.items:
+        stored.token = None  # the service has forgotten the token
+    rig.clock.sleep(3600)
+
+    result = again(rig).linker.link(COMMENT)
+
+    assert result.recovered
+    assert rig.cases.count(COMMENT) == 1
+
+
+# --- types without a token: the ledger's time window and claims -----------------------------------------
+
+
+def test_given_an_identical_item_made_before_our_first_attempt_when_recovering_then_it_is_not_taken_for_ours(
+    make: Callable[..., Rig],
+) -> None:
+    rig = make(["drop"], attempts=1)
+    rig.cases.add(CUSTOM, at=rig.clock.now - 1000)  # another request's item, days ago
+    with pytest.raises(AmbiguousError):
+        rig.linker.link(CUSTOM)
+    rig.clock.sleep(30)
+
+    result = again(rig).linker.link(CUSTOM)
+
+    assert (result.outcome, result.recovered) == ("created", False)
+    assert rig.cases.count(CUSTOM) == 2
+
+
+def test_given_a_custom_create_dropped_after_commit_when_retried_in_place_then_found_after_settling(
+    make: Callable[..., Rig],
+) -> None:
+    rig = make(["drop_after_commit"])
+    started = rig.clock.now
+
+    result = rig.linker.link(CUSTOM)
+
+    assert (result.outcome, result.recovered) == ("created", True)
+    assert rig.cases.count(CUSTOM) == 1
+    assert rig.clock.now - started >= SETTLE.settle
+    assert rig.cases.calls == ["CreateRelatedItem", "SearchRelatedItems"]
+
+
+def test_given_a_settle_time_longer_than_the_invocation_may_wait_when_ambiguous_then_handed_back_with_a_delay(
+    make: Callable[..., Rig],
+) -> None:
+    rig = make(["drop_after_commit"], backoff=dataclasses.replace(SETTLE, settle=120.0, settle_in_place=5.0))
+
+    with pytest.raises(SettlingError) as raised:
+        rig.linker.link(CUSTOM)
+
+    assert raised.value.retry_after is not None
+    assert 119 <= raised.value.retry_after <= 122
+    rig.clock.sleep(125)
+    result = again(rig).linker.link(CUSTOM)
+    assert result.recovered
+    assert rig.cases.count(CUSTOM) == 1
+
+
+def test_given_two_identities_with_the_same_content_when_both_recover_then_each_claims_a_different_item(
+    make: Callable[..., Rig],
+) -> None:
+    rig = make(["drop_after_commit"], attempts=1)
+    first = dataclasses.replace(CUSTOM, idempotency_key="k1")
+    second = dataclasses.replace(CUSTOM, idempotency_key="k2")
+    with pytest.raises(AmbiguousError):
+        rig.linker.link(first)
+    rig.cases.outcomes = ["drop"]
+    with pytest.raises(AmbiguousError):
+        rig.linker.link(second)  # its create never committed
+    rig.clock.sleep(30)
+
+    assert again(rig).linker.link(first).recovered
+    created = again(rig).linker.link(second)
+
+    assert not created.recovered  # the only item on the case is first's: second makes its own
+    assert rig.cases.count(CUSTOM) == 2
+
+
+def test_given_a_create_left_pending_by_a_killed_invocation_when_a_duplicate_comes_then_it_looks_first(
+    make: Callable[..., Rig], ledger: Ledger
+) -> None:
+    rig = make()
+    claim = ledger.begin(CUSTOM.identity, lease_until=rig.clock.now + 5)
+    claim.before_send()  # ... and the invocation dies while the create is in flight
+    rig.cases.add(CUSTOM, at=rig.clock.now + 1)  # the create commits
+    rig.clock.sleep(60)  # the lease has expired
+
+    result = again(rig).linker.link(CUSTOM)
+
+    assert result.recovered
+    assert rig.cases.count(CUSTOM) == 1
+
+
+def test_given_another_delivery_holds_the_lease_when_linked_then_busy_with_a_retry_delay(
+    make: Callable[..., Rig], ledger: Ledger
+) -> None:
+    rig = make()
+    ledger.begin(CUSTOM.identity, lease_until=rig.clock.now + 40)
+
+    with pytest.raises(Busy) as raised:
+        rig.linker.link(CUSTOM)
+
+    assert raised.value.retry_after == pytest.approx(40)
+    assert rig.cases.calls == []
+
+
+def test_given_an_idempotency_key_reused_for_other_content_when_linked_then_permanent_conflict(
+    make: Callable[..., Rig],
+) -> None:
+    rig = make()
+    rig.linker.link(dataclasses.replace(CUSTOM, idempotency_key="k"))
+
+    with pytest.raises(PermanentError) as raised:
+        rig.linker.link(dataclasses.replace(COMMENT, idempotency_key="k"))
+
+    assert raised.value.code == "IdempotencyKeyConflict"
+
+
+# --- throttling, conflicts and permanent errors ---------------------------------------------------------
+
+
+def test_given_three_throttles_when_created_then_retried_without_lookups_and_one_item(
+    make: Callable[..., Rig],
+) -> None:
+    rig = make(["throttle"] * 3)
+
+    result = rig.linker.link(CUSTOM)
+
+    assert result.outcome == "created"
+    assert rig.cases.calls == ["CreateRelatedItem"] * 4
+    assert rig.counters.total(RETRIED) == 3
+
+
+def test_given_throttled_until_handed_back_when_redelivered_then_nothing_is_in_doubt(
+    make: Callable[..., Rig],
+) -> None:
+    rig = make(["throttle"] * 4)
+    with pytest.raises(ThrottledError):
+        rig.linker.link(CUSTOM)
+    assert rig.guard.tripped
+
+    again(rig).linker.link(CUSTOM)
+
+    assert "SearchRelatedItems" not in rig.cases.calls  # a 429 never committed: no look-up needed
+
+
+def test_given_the_breaker_tripped_when_another_item_follows_then_no_call(make: Callable[..., Rig]) -> None:
+    rig = make()
+    rig.guard.trip()
+
+    with pytest.raises(CircuitOpenError):
+        rig.linker.link(CUSTOM)
+    assert rig.cases.calls == []
+
+
+def test_given_a_case_being_merged_when_created_then_handed_back_at_once_with_a_delay(
+    make: Callable[..., Rig],
+) -> None:
+    rig = make(["conflict"])
+
+    with pytest.raises(CaseBusyError) as raised:
+        rig.linker.link(CUSTOM)
+
+    assert raised.value.retry_after == 30.0
+    assert rig.cases.calls == ["CreateRelatedItem"]
+
+
+def test_given_a_permanent_error_when_created_then_it_propagates_without_retry(
+    make: Callable[..., Rig],
+) -> None:
+    rig = make(["not_found"])
+
     with pytest.raises(PermanentError):
-        make(cases)[0].ensure(COMMENT, redelivered=False)
-    assert cases.calls == ["CreateRelatedItem"]
+        rig.linker.link(CUSTOM)
+    assert rig.cases.calls == ["CreateRelatedItem"]
 
 
-def test_backoff_is_full_jitter_capped_exponential() -> None:
+def test_backoff_is_full_jitter_exponential_and_capped() -> None:
     backoff = Backoff(throttle_base=1.0, other_base=0.05, cap=20.0)
-
     assert backoff.delay(1, throttled=True, rand=lambda: 1.0) == 1.0
     assert backoff.delay(3, throttled=True, rand=lambda: 1.0) == 4.0
     assert backoff.delay(10, throttled=True, rand=lambda: 1.0) == 20.0
-    assert backoff.delay(2, throttled=False, rand=lambda: 0.5) == 0.05
+    assert backoff.delay(2, throttled=False, rand=lambda: 0.5) == pytest.approx(0.05)
+
+
+def test_create_attempts_below_one_are_refused(ledger: Ledger) -> None:
+    with pytest.raises(ValueError, match="create_attempts"):
+        Linker(
+            FakeCases(Clock()),
+            ledger,
+            BatchGuard(0.0),
+            Counters(),
+            resolve_case=lambda i: i,
+            create_attempts=0,
+        )

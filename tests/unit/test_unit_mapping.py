@@ -16,7 +16,6 @@ from case_linker.mapping import (
     case_id_from,
     classify,
     contact_item,
-    idempotency_data,
     same_item,
     search_filter,
 )
@@ -158,6 +157,148 @@ def test_given_an_invalid_request_when_classified_then_the_message_names_the_fie
     assert "example.com" not in decision.message
 
 
+def test_given_an_unexpected_key_that_is_an_email_when_classified_then_the_reason_does_not_echo_it() -> None:
+    body = json.loads(request(content={"comment": {"body": "hi", "contentType": "Text/Plain"}}))
+    body["jane.roe@example.com"] = 1
+    body["content"]["comment"]["+1 555 0100"] = 2
+
+    decision = classify(json.dumps(body), SETTINGS)
+
+    assert isinstance(decision, Invalid)
+    assert "jane.roe" not in decision.message
+    assert "555" not in decision.message
+    assert "<unexpected key>" in decision.message
+    assert "content.comment.<unexpected key>" in decision.message
+
+
+def test_given_an_unknown_detail_type_when_classified_then_the_reason_does_not_echo_it() -> None:
+    decision = classify(json.dumps({"detail-type": "jane.roe@example.com", "detail": {}}), SETTINGS)
+    assert isinstance(decision, Invalid)
+    assert "jane.roe" not in decision.message
+
+
+INSTANCE_SETTINGS = replace(SETTINGS, connect_instance_arn=INSTANCE_ARN)
+OTHER_INSTANCE = "arn:aws:connect:us-east-1:123456789012:instance/00000000-1111-2222-3333-444444444444"
+
+
+def request(**fields: Any) -> str:
+    return json.dumps({"caseId": "case-1", "type": "Comment", **fields})
+
+
+@pytest.mark.parametrize(
+    ("body", "settings", "field"),
+    [
+        (
+            request(domainId="other", content={"comment": {"body": "b", "contentType": "Text/Plain"}}),
+            SETTINGS,
+            "domainId",
+        ),
+        (
+            request(
+                content={"comment": {"body": "b", "contentType": "Text/Plain"}},
+                performedBy={"userArn": AGENT_ARN},
+            ),
+            SETTINGS,
+            "performedBy.userArn",
+        ),
+        (
+            request(
+                content={"comment": {"body": "b", "contentType": "Text/Plain"}},
+                performedBy={"userArn": f"{OTHER_INSTANCE}/agent/a"},
+            ),
+            replace(INSTANCE_SETTINGS, performed_by_agent=True),
+            "performedBy.userArn",
+        ),
+        (
+            json.dumps(
+                {
+                    "caseId": "c",
+                    "type": "Contact",
+                    "content": {"contact": {"contactArn": f"{OTHER_INSTANCE}/contact/x"}},
+                }
+            ),
+            INSTANCE_SETTINGS,
+            "content.contact.contactArn",
+        ),
+        (
+            json.dumps(
+                {"caseId": "c", "type": "Contact", "content": {"contact": {"contactArn": "not-an-arn"}}}
+            ),
+            SETTINGS,
+            "content.contact.contactArn",
+        ),
+        (contact_event(instanceArn=OTHER_INSTANCE), INSTANCE_SETTINGS, "detail.instanceArn"),
+    ],
+    ids=[
+        "other-domain",
+        "user-arn-not-granted",
+        "agent-of-another-instance",
+        "contact-of-another-instance",
+        "contact-arn-malformed",
+        "event-of-another-instance",
+    ],
+)
+def test_given_what_the_role_cannot_do_when_classified_then_rejected_up_front_naming_the_field(
+    body: str, settings: Settings, field: str
+) -> None:
+    decision = classify(body, settings)
+
+    assert isinstance(decision, Invalid)
+    assert decision.code == "ValidationException"
+    assert field in decision.message
+    assert "00000000-1111" not in decision.message
+
+
+def test_given_the_configured_instance_and_agent_mode_when_a_user_arn_of_it_is_sent_then_accepted() -> None:
+    settings = replace(INSTANCE_SETTINGS, performed_by_agent=True)
+    body = request(
+        content={"comment": {"body": "b", "contentType": "Text/Plain"}}, performedBy={"userArn": AGENT_ARN}
+    )
+    assert isinstance(classify(body, settings), CreateItem)
+
+
+def test_given_a_reference_id_instead_of_a_case_id_when_classified_then_the_item_names_the_case_by_it() -> (
+    None
+):
+    body = json.dumps(
+        {
+            "referenceId": "CASE-0042",
+            "type": "Comment",
+            "content": {"comment": {"body": "b", "contentType": "Text/Plain"}},
+        }
+    )
+    decision = classify(body, SETTINGS)
+    assert isinstance(decision, CreateItem)
+    assert decision.item.case_identifier() == {"referenceId": "CASE-0042"}
+    assert decision.item.batch_params("t")["cases"] == [{"caseIdentifier": {"referenceId": "CASE-0042"}}]
+
+
+@pytest.mark.parametrize("both", [True, False])
+def test_given_both_or_neither_case_identifier_when_classified_then_invalid(both: bool) -> None:
+    fields = {"caseId": "c", "referenceId": "R"} if both else {}
+    body = json.dumps(
+        {**fields, "type": "Comment", "content": {"comment": {"body": "b", "contentType": "Text/Plain"}}}
+    )
+    decision = classify(body, SETTINGS)
+    assert isinstance(decision, Invalid)
+    assert "caseId, referenceId" in decision.message
+
+
+@pytest.mark.parametrize(
+    ("source", "origin"),
+    [("aws.connect", "event"), ("case-linker.sweeper", "sweeper"), ("case-linker.backfill", "backfill")],
+)
+def test_the_envelope_source_says_where_a_contact_event_came_from(source: str, origin: str) -> None:
+    envelope = {
+        "source": source,
+        "detail-type": "Amazon Connect Contact Event",
+        "detail": json.loads(contact_event())["detail"],
+    }
+    decision = classify(json.dumps(envelope), SETTINGS)
+    assert isinstance(decision, LinkContact)
+    assert decision.origin == origin
+
+
 def test_given_a_bare_request_when_classified_then_domain_and_performer_default_from_settings() -> None:
     decision = classify(json.dumps(load_event("request-comment.json")), SETTINGS)
 
@@ -171,7 +312,8 @@ def test_given_a_bare_request_when_classified_then_domain_and_performer_default_
 
 
 def test_given_a_request_in_an_envelope_when_classified_then_its_own_domain_and_performer_are_kept() -> None:
-    decision = classify(json.dumps(load_event("request-comment-envelope.json")), SETTINGS)
+    settings = replace(SETTINGS, cases_domain_id="9f8e7d6c-5b4a-4392-8e1f-0a1b2c3d4e5f")
+    decision = classify(json.dumps(load_event("request-comment-envelope.json")), settings)
 
     assert isinstance(decision, CreateItem)
     assert decision.item.domain_id == "9f8e7d6c-5b4a-4392-8e1f-0a1b2c3d4e5f"
@@ -219,42 +361,45 @@ def _comment(case_id: str = "case-1", body: str = "hi", key: str | None = None) 
     return RelatedItem("domain-1", case_id, "Comment", content, {"customEntity": "case-linker"}, key)
 
 
-def test_idempotency_key_of_a_contact_is_domain_case_and_contact_arn() -> None:
+def test_a_contact_identity_is_its_domain_case_and_contact_arn_not_the_performer() -> None:
     item = contact_item(link(contact_event()), "case-1", SETTINGS)
     assert isinstance(item, RelatedItem)
+    same = replace(item, performed_by={"userArn": AGENT_ARN})
 
-    assert idempotency_data(item) == {
-        "key": {
-            "domainId": "domain-1",
-            "caseId": "case-1",
-            "type": "Contact",
-            "content": {"contact": {"contactArn": f"{INSTANCE_ARN}/contact/contact-1"}},
-        },
-        "payload": None,
-    }
+    assert item.identity.key == same.identity.key
+    assert item.identity.payload == same.identity.payload  # no producer key: nothing can conflict
+    assert item.identity.key != replace(item, case_id="case-2").identity.key
 
 
-def test_idempotency_key_does_not_depend_on_performer_or_message() -> None:
-    a, b = _comment(), replace(_comment(), performed_by={"customEntity": "other"})
-    assert idempotency_data(a) == idempotency_data(b)
-
-
-def test_idempotency_key_differs_by_case_and_content() -> None:
-    keys = {
-        json.dumps(idempotency_data(i)["key"], sort_keys=True)
-        for i in (_comment(), _comment("case-2"), _comment(body="bye"))
-    }
+def test_identity_differs_by_case_and_content_and_not_by_message() -> None:
+    keys = {i.identity.key for i in (_comment(), _comment("case-2"), _comment(body="bye"), _comment())}
     assert len(keys) == 3
 
 
-def test_given_an_idempotency_key_when_keyed_then_it_alone_is_the_key_and_the_content_is_the_payload() -> (
-    None
-):
-    data = idempotency_data(_comment(key="crm-1"))
-    other = idempotency_data(_comment(case_id="case-2", key="crm-1"))
+def test_given_an_idempotency_key_when_identified_then_it_alone_is_the_key_and_the_rest_must_match() -> None:
+    first = _comment(key="crm-1")
+    other_case = _comment(case_id="case-2", key="crm-1")
+    other_performer = replace(first, performed_by={"customEntity": "billing"})
 
-    assert data["key"] == other["key"] == {"idempotencyKey": "crm-1"}
-    assert data["payload"] != other["payload"]
+    assert first.identity.key == other_case.identity.key == other_performer.identity.key
+    assert len({first.identity.payload, other_case.identity.payload, other_performer.identity.payload}) == 3
+
+
+def test_two_requests_with_the_same_words_and_different_keys_are_different_items() -> None:
+    assert _comment(key="pay-1001").identity.key != _comment(key="pay-2002").identity.key
+
+
+def test_the_client_token_fits_the_api_and_follows_every_parameter() -> None:
+    token = _comment().identity.client_token
+    assert len(token) <= 64
+    assert token == _comment().identity.client_token
+    assert token != replace(_comment(), performed_by={"customEntity": "other"}).identity.client_token
+
+
+def test_a_reference_id_is_part_of_the_identity_whatever_its_letter_case() -> None:
+    by_reference = replace(_comment(), case_id=None, reference_id="CASE-0042")
+    assert by_reference.identity.key == replace(by_reference, reference_id="case-0042").identity.key
+    assert by_reference.identity.key != _comment().identity.key
 
 
 @pytest.mark.parametrize(

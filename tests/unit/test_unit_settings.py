@@ -59,6 +59,9 @@ def test_the_declared_variable_names_are_the_ones_read() -> None:
         "PERFORMED_BY",
         "CASES_MAX_RPS",
         "CASES_MAX_BURST",
+        "CONNECT_INSTANCE_ARN",
+        "MAIN_QUEUE_URL",
+        "MAX_RECEIVE_COUNT",
     }
 
 
@@ -78,7 +81,11 @@ def test_given_a_missing_required_variable_when_loaded_then_the_error_names_it(m
         ("CASES_MAX_RPS", "-1"),
         ("CASES_MAX_RPS", "nan"),
         ("CASES_MAX_RPS", "inf"),
-        ("CASES_MAX_BURST", "0.5"),
+        ("CASES_MAX_BURST", "0"),
+        ("CONNECT_INSTANCE_ARN", "arn:aws:connect:us-east-1:123456789012:queue/x"),
+        ("MAIN_QUEUE_URL", "case-linker-main"),
+        ("MAX_RECEIVE_COUNT", "0"),
+        ("MAX_RECEIVE_COUNT", "ten"),
         ("CASES_MAX_BURST", "many"),
         ("CASES_MAX_BURST", "inf"),
         ("CONTACT_EVENT_TYPES", " , "),
@@ -94,3 +101,24 @@ def test_given_a_missing_required_variable_when_loaded_then_the_error_names_it(m
 def test_given_a_malformed_variable_when_loaded_then_the_error_names_it(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({**REQUIRED, name: value})
+
+
+def test_given_a_fraction_of_a_burst_when_loaded_then_it_is_kept_so_the_fleet_stays_within_the_account() -> (
+    None
+):
+    assert Settings.from_env({**REQUIRED, "CASES_MAX_BURST": "0.5"}).cases_max_burst == 0.5
+
+
+def test_given_the_instance_queue_and_receive_count_when_loaded_then_they_are_read() -> None:
+    instance = "arn:aws:connect:us-east-1:123456789012:instance/4b3f5c2e-8d1a-4e6f-9a7b-2c1d0e9f8a7b"
+    settings = Settings.from_env(
+        {
+            **REQUIRED,
+            "CONNECT_INSTANCE_ARN": instance,
+            "MAIN_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/main",
+            "MAX_RECEIVE_COUNT": "10",
+        }
+    )
+    assert (settings.connect_instance_arn, settings.max_receive_count) == (instance, 10)
+    assert settings.main_queue_url == "https://sqs.us-east-1.amazonaws.com/123456789012/main"
+    assert Settings.from_env(REQUIRED).connect_instance_arn is None

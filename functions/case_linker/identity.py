@@ -1,0 +1,55 @@
+"""What makes two messages the same related item: the identity the ledger and the client token hang on.
+
+Pure: hashes of canonical JSON. Never the SQS message id (redrive and replay give messages new ids).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Identity:
+    """`key` names the item; `payload` is what a reuse of the same key must match.
+
+    `client_token` is BatchCreateRelatedItem's clientToken (64 characters): the same item sent with the same
+    parameters gets the same token, so the service itself returns the original result for a retried create.
+    """
+
+    key: str
+    payload: str
+    client_token: str
+
+
+def identity_of(
+    *,
+    domain_id: str,
+    case: str,
+    type_: str,
+    content: dict[str, Any],
+    performed_by: dict[str, str] | None,
+    idempotency_key: str | None,
+) -> Identity:
+    """The item's identity: a producer's own idempotencyKey, else domain + case + type + content.
+
+    `case` is the case id, or `ref:` + the lower-cased reference id (reference ids are unique per domain and
+    case-insensitive). With an idempotencyKey, reusing the key for another item (other case, content or
+    performer) is a conflict; without one, the content is the key and only the performer can differ.
+    """
+    what = {"domainId": domain_id, "case": case, "type": type_, "content": content}
+    parameters = _sha256({**what, "performedBy": performed_by})
+    key = _sha256({"idempotencyKey": idempotency_key}) if idempotency_key is not None else _sha256(what)
+    # Without a producer key the content is the key, so nothing can conflict: a changed performer (say, a
+    # redeploy with another PERFORMED_BY) is still the same item.
+    payload = parameters if idempotency_key is not None else key
+    return Identity(
+        key=key, payload=payload, client_token=_sha256({"token": "v1", "key": key, "p": parameters})
+    )
+
+
+def _sha256(document: dict[str, Any]) -> str:
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()

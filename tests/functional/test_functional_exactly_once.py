@@ -1,0 +1,408 @@
+"""Exactly once by design (issue 11): each scenario that broke the heuristics, through the real handler.
+
+Every test runs the real App against moto (SQS, DynamoDB) and the emulator over HTTP. The ledger, not the
+receive count or a REPLAYED attribute, decides whether an earlier delivery may have created the item.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from case_linker.handler import App
+from case_linker.telemetry import ALREADY_LINKED, DEAD_LETTERED, RELATED_ITEM_CREATED
+
+from emulator import Emulator
+from emulator import model as emulator_model
+from tests.functional.conftest import (
+    DOMAIN_ID,
+    EXPECTED,
+    FAST,
+    Aws,
+    comment_request,
+    event_body,
+    failed_ids,
+    lambda_context,
+    sqs_event,
+    sqs_record,
+)
+
+CASES = {name: spec["case"] for name, spec in EXPECTED["events"].items() if "case" in spec}
+COMMENT_CASE = CASES["request-comment.json"]
+VOICE_CASE = CASES["contact-completed-voice.json"]
+CREATES = ("CreateRelatedItem", "BatchCreateRelatedItem")
+REPO = Path(__file__).resolve().parents[2]
+
+
+def count(counts: dict[Any, int], name: str) -> int:
+    return sum(v for (n, _, _), v in counts.items() if n == name)
+
+
+def script_creates(emu: Emulator, outcomes: list[str]) -> None:
+    """Script whichever create operation the linker uses for the item (comments may go through the batch API)."""
+    for operation in CREATES:
+        if operation in emulator_model.ALL_OPERATIONS:
+            emu.script(operation, list(outcomes))
+
+
+def custom_request(case_id: str, value: str, **extra: Any) -> str:
+    return json.dumps(
+        {
+            "caseId": case_id,
+            "type": "Custom",
+            "content": {"custom": {"fields": [{"id": "order", "value": {"stringValue": value}}]}},
+            **extra,
+        }
+    )
+
+
+def bodies(emu: Emulator, case_id: str, kind: str = "Comment") -> list[Any]:
+    return [item.content for item in emu.related_items(DOMAIN_ID, case_id) if item.type == kind]
+
+
+# --- A distinct request is never taken for a duplicate ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make_body", "kind"),
+    [
+        (lambda key: comment_request(COMMENT_CASE, "Payment received", idempotencyKey=key), "Comment"),
+        (lambda key: custom_request(COMMENT_CASE, "order-42", idempotencyKey=key), "Custom"),
+    ],
+    ids=["comment", "custom"],
+)
+def test_given_two_distinct_requests_with_identical_content_when_the_second_is_redelivered_then_both_land(
+    make_app: Callable[..., App], emu: Emulator, make_body: Callable[[str], str], kind: str
+) -> None:
+    # GIVEN pay-1001 was created days ago
+    app = make_app()
+    first = app.run_batch(sqs_event(sqs_record(make_body("pay-1001"))), lambda_context())
+    assert first.response == {"batchItemFailures": []}
+
+    # WHEN pay-2002, same content, arrives on its second delivery (its first was throttled and handed back)
+    second = app.run_batch(sqs_event(sqs_record(make_body("pay-2002"), receive_count=2)), lambda_context())
+
+    # THEN it is a new item, not "already linked"
+    assert second.response == {"batchItemFailures": []}
+    assert len(bodies(emu, COMMENT_CASE, kind)) == 2
+    assert count(second.counts, RELATED_ITEM_CREATED) == 1
+    assert count(second.counts, ALREADY_LINKED) == 0
+
+
+def test_given_a_replayed_request_never_attempted_before_when_handled_then_it_is_created_despite_a_twin(
+    make_app: Callable[..., App], emu: Emulator
+) -> None:
+    # GIVEN an identical comment from another request is on the case
+    app = make_app()
+    app.run_batch(
+        sqs_event(sqs_record(comment_request(COMMENT_CASE, "Same words", idempotencyKey="a"))),
+        lambda_context(),
+    )
+    replayed = {"REPLAYED": {"dataType": "String", "stringValue": "dlq"}}
+
+    # WHEN another request with the same words is replayed from a DLQ (it was never attempted: bad input fixed)
+    result = app.run_batch(
+        sqs_event(
+            sqs_record(comment_request(COMMENT_CASE, "Same words", idempotencyKey="b"), attributes=replayed)
+        ),
+        lambda_context(),
+    )
+
+    # THEN it lands too
+    assert result.response == {"batchItemFailures": []}
+    assert len(bodies(emu, COMMENT_CASE)) == 2
+
+
+# --- An ambiguous create is remembered, whatever happens to the message --------------------------------
+
+
+@pytest.mark.parametrize(
+    "make_body", [comment_request, lambda case: custom_request(case, "order-7")], ids=["comment", "custom"]
+)
+def test_given_an_ambiguous_create_then_throttled_lookups_when_the_same_request_comes_as_a_new_message_then_one_item(
+    make_app: Callable[..., App], emu: Emulator, make_body: Callable[[str], str]
+) -> None:
+    # GIVEN the create commits but its connection drops, and what follows is throttled: the retried create
+    # (comments) or the look-up (other types), until the record is handed back
+    script_creates(emu, ["drop_after_commit", "ThrottlingException"])
+    emu.script("SearchRelatedItems", ["ThrottlingException"] * 4)
+    app = make_app(dataclasses.replace(FAST, create_attempts=2))
+    body = make_body(COMMENT_CASE)
+    first = app.run_batch(sqs_event(sqs_record(body)), lambda_context())
+
+    # WHEN the same request arrives again as another SQS message, receive count 1 (a producer retry)
+    second = app.run_batch(sqs_event(sqs_record(body)), lambda_context(60_000))
+    if second.response["batchItemFailures"]:  # it may be asked to wait until the first create settles
+        second = app.run_batch(sqs_event(sqs_record(body)), lambda_context(60_000))
+
+    # THEN the case holds exactly one item
+    kind = json.loads(body)["type"]
+    assert len(first.response["batchItemFailures"]) == 1
+    assert second.response == {"batchItemFailures": []}
+    assert len(bodies(emu, COMMENT_CASE, kind)) == 1
+
+
+def test_given_an_ambiguous_create_then_a_5xx_lookup_when_redelivered_with_ten_attributes_then_one_item(
+    make_app: Callable[..., App], emu: Emulator
+) -> None:
+    # GIVEN an ambiguous create, then the look-up fails with 5xx and the record is handed back
+    script_creates(emu, ["drop_after_commit"])
+    emu.script("SearchRelatedItems", ["InternalServerException"] * 8)
+    app = make_app(dataclasses.replace(FAST, create_attempts=2))
+    body = custom_request(COMMENT_CASE, "order-9")
+    app.run_batch(sqs_event(sqs_record(body)), lambda_context())
+    # WHEN it is replayed with 10 producer attributes (no room for a REPLAYED marker), receive count 1
+    attributes = {f"trace{i}": {"dataType": "String", "stringValue": f"v{i}"} for i in range(10)}
+    result = app.run_batch(sqs_event(sqs_record(body, attributes=attributes)), lambda_context())
+    if result.response["batchItemFailures"]:
+        result = app.run_batch(sqs_event(sqs_record(body, attributes=attributes)), lambda_context())
+
+    # THEN no second item
+    assert result.response == {"batchItemFailures": []}
+    assert len(bodies(emu, COMMENT_CASE, "Custom")) == 1
+
+
+# --- The dead-letter path keeps everything and leaks nothing -------------------------------------------
+
+
+def attribute_names(message: dict[str, Any]) -> set[str]:
+    return set(message.get("MessageAttributes", {}))
+
+
+def test_given_ten_original_attributes_when_dead_lettered_then_none_is_dropped_and_the_reason_is_there(
+    make_app: Callable[..., App], aws: Aws
+) -> None:
+    originals = {f"attr{i}": {"dataType": "String", "stringValue": f"value-{i}"} for i in range(10)}
+    record = sqs_record(custom_request("missing-case", "order-1"), attributes=originals)
+
+    make_app().run_batch(sqs_event(record), lambda_context())
+
+    [message] = aws.dead_letters()
+    attributes = message["MessageAttributes"]
+    assert attributes["ERROR_CODE"]["StringValue"] == "ResourceNotFoundException"
+    kept = dict(attributes)
+    if "ORIGINAL_ATTRIBUTES" in kept:
+        kept.update(json.loads(kept.pop("ORIGINAL_ATTRIBUTES")["StringValue"]))
+    assert {f"attr{i}" for i in range(10)} <= set(kept)
+    assert kept["attr7"]["StringValue"] == "value-7"
+
+
+def test_given_an_unexpected_key_that_is_an_email_when_dead_lettered_then_neither_reason_nor_log_echo_it(
+    make_app: Callable[..., App], aws: Aws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = json.loads(comment_request(COMMENT_CASE))
+    body["jane.roe@example.com"] = "x"
+
+    make_app().run_batch(sqs_event(sqs_record(json.dumps(body))), lambda_context())
+
+    [message] = aws.dead_letters()
+    reason = message["MessageAttributes"]["ERROR_MESSAGE"]["StringValue"]
+    assert message["MessageAttributes"]["ERROR_CODE"]["StringValue"] == "ValidationException"
+    assert "jane.roe" not in reason
+    assert "example.com" not in reason
+    assert "unexpected" in reason or "not permitted" in reason
+    assert "jane.roe" not in capsys.readouterr().out
+
+
+def message_size(message: dict[str, Any]) -> int:
+    """Body plus attributes as SQS counts them: name, data type and value of each attribute."""
+    size = len(message["Body"].encode())
+    for name, value in message.get("MessageAttributes", {}).items():
+        payload = value.get("StringValue")
+        size += len(name.encode()) + len(value["DataType"].encode())
+        size += len(payload.encode()) if payload is not None else len(value.get("BinaryValue", b""))
+    return size
+
+
+def test_given_a_body_near_the_size_limit_when_dead_lettered_then_it_still_fits_with_its_error_code(
+    make_app: Callable[..., App], aws: Aws
+) -> None:
+    # GIVEN a DLQ whose maximum message size is nearly filled by the body and its attributes
+    aws.sqs.set_queue_attributes(QueueUrl=aws.dlq_url, Attributes={"MaximumMessageSize": "2048"})
+    original = {"producer": {"dataType": "String", "stringValue": "crm"}}
+    padding = "x" * (2048 - 120 - len(custom_request("missing-case", "")))
+    record = sqs_record(custom_request("missing-case", padding), attributes=original)
+    assert len(record["body"]) < 2048 - 40
+
+    result = make_app().run_batch(sqs_event(record), lambda_context())
+
+    # THEN it reaches the DLQ within the limit, with its error code and the original attribute
+    assert result.response == {"batchItemFailures": []}
+    [message] = aws.dead_letters()
+    assert message["Body"] == record["body"]
+    assert message["MessageAttributes"]["ERROR_CODE"]["StringValue"] == "ResourceNotFoundException"
+    assert "producer" in attribute_names(message) or "ORIGINAL_ATTRIBUTES" in attribute_names(message)
+    assert message_size(message) <= 2048
+
+
+# --- What the role cannot do is rejected before any call -----------------------------------------------
+
+OTHER_INSTANCE = "arn:aws:connect:us-east-1:123456789012:instance/00000000-1111-2222-3333-444444444444"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (comment_request(COMMENT_CASE, domainId="another-domain"), "domainId"),
+        (
+            comment_request(
+                COMMENT_CASE, performedBy={"userArn": f"{EXPECTED['connectInstanceArn']}/agent/a1"}
+            ),
+            "performedBy.userArn",
+        ),
+        (
+            json.dumps(
+                {
+                    "caseId": COMMENT_CASE,
+                    "type": "Contact",
+                    "content": {"contact": {"contactArn": f"{OTHER_INSTANCE}/contact/c1"}},
+                }
+            ),
+            "content.contact.contactArn",
+        ),
+    ],
+    ids=["other-domain", "user-arn-without-describe-user", "contact-of-another-instance"],
+)
+def test_given_a_request_the_role_cannot_serve_when_handled_then_dead_lettered_up_front_naming_the_field(
+    make_app: Callable[..., App], emu: Emulator, aws: Aws, body: str, field: str
+) -> None:
+    result = make_app(connect_instance_arn=EXPECTED["connectInstanceArn"]).run_batch(
+        sqs_event(sqs_record(body)), lambda_context()
+    )
+
+    assert result.response == {"batchItemFailures": []}
+    [message] = aws.dead_letters()
+    assert message["MessageAttributes"]["ERROR_CODE"]["StringValue"] == "ValidationException"
+    assert field in message["MessageAttributes"]["ERROR_MESSAGE"]["StringValue"]
+    assert [c for c in emu.calls if c.operation in CREATES] == []
+    assert count(result.counts, DEAD_LETTERED) == 1
+
+
+def test_given_a_contact_event_of_another_instance_when_handled_then_dead_lettered_before_any_call(
+    make_app: Callable[..., App], emu: Emulator, aws: Aws
+) -> None:
+    event = json.loads(event_body("contact-completed-voice.json"))
+    event["detail"]["instanceArn"] = OTHER_INSTANCE
+
+    make_app(connect_instance_arn=EXPECTED["connectInstanceArn"]).run_batch(
+        sqs_event(sqs_record(json.dumps(event))), lambda_context()
+    )
+
+    [message] = aws.dead_letters()
+    assert "detail.instanceArn" in message["MessageAttributes"]["ERROR_MESSAGE"]["StringValue"]
+    assert emu.calls == []
+
+
+# --- Case lifecycle ------------------------------------------------------------------------------------
+
+
+def test_given_the_case_is_being_merged_when_a_comment_is_created_then_handed_back_not_dead_lettered(
+    make_app: Callable[..., App], emu: Emulator, aws: Aws
+) -> None:
+    script_creates(emu, ["ConflictException"] * 4)
+
+    record = sqs_record(custom_request(COMMENT_CASE, "order-1"))
+    result = make_app().run_batch(sqs_event(record), lambda_context())
+
+    assert failed_ids(result.response) == {record["messageId"]}
+    assert aws.dead_letters() == []
+
+
+# --- An invocation killed mid-create ------------------------------------------------------------------
+
+KILLED_SCRIPT = """
+import json, os, sys
+from case_linker.handler import build_app
+from case_linker.settings import Settings
+from tests.functional.conftest import FAST, lambda_context
+
+app = build_app(Settings.from_env(os.environ), tuning=FAST)
+print("ready", flush=True)
+app.run_batch(json.loads(sys.stdin.readline()), lambda_context(int(os.environ["REMAINING_MS"])))
+"""
+
+
+def test_given_an_invocation_killed_mid_create_when_a_duplicate_arrives_after_its_lease_then_one_item(
+    make_app: Callable[..., App], emu: Emulator, aws: Aws
+) -> None:
+    # GIVEN an invocation (its own process) whose create commits while the response is held back
+    emu.configure(slow_response_s=30.0)
+    script_creates(emu, ["slow_after_commit"])
+    body = custom_request(COMMENT_CASE, "order-killed")
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO / "functions"), str(REPO)]),
+        "CASES_DOMAIN_ID": DOMAIN_ID,
+        "DEAD_LETTER_QUEUE_URL": aws.dlq_url,
+        "IDEMPOTENCY_TABLE_NAME": aws.table_name,
+        "CASES_MAX_RPS": "100",
+        "REMAINING_MS": "4000",
+    }
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", KILLED_SCRIPT],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+        cwd=REPO,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdin is not None
+        assert process.stdout.readline().strip() == "ready"
+        process.stdin.write(json.dumps(sqs_event(sqs_record(body))) + "\n")
+        process.stdin.flush()
+        deadline = time.monotonic() + 30
+        while not bodies(emu, COMMENT_CASE, "Custom") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # WHEN it is killed before the response arrives
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+    assert len(bodies(emu, COMMENT_CASE, "Custom")) == 1
+    time.sleep(4.5)  # its lease ends with its invocation
+
+    # ... and the same request arrives again as a first delivery (receive count 1)
+    result = make_app().run_batch(sqs_event(sqs_record(body)), lambda_context())
+
+    # THEN the ledger remembered the create in flight: it is found, not made twice
+    assert result.response == {"batchItemFailures": []}
+    assert len(bodies(emu, COMMENT_CASE, "Custom")) == 1
+    assert count(result.counts, RELATED_ITEM_CREATED) == 1  # created by the killed attempt, counted now
+
+
+# --- Contact chains (the sweeper's finding) -------------------------------------------------------------
+
+
+def test_given_a_sweeper_message_with_a_chain_case_when_the_contact_names_no_case_then_the_chain_case_is_used(
+    make_app: Callable[..., App], emu: Emulator
+) -> None:
+    event = json.loads(event_body("contact-completed-no-case-id.json"))
+    event["source"] = "case-linker.sweeper"
+    event["detail"]["chainCaseId"] = VOICE_CASE
+
+    result = make_app().run_batch(sqs_event(sqs_record(json.dumps(event))), lambda_context())
+
+    assert result.response == {"batchItemFailures": []}
+    contact_arn = f"{event['detail']['instanceArn']}/contact/{event['detail']['contactId']}"
+    assert {"contact": {"contactArn": contact_arn}} in bodies(emu, VOICE_CASE, "Contact")
+
+
+def test_given_a_chain_case_when_the_contact_has_its_own_case_id_then_its_own_wins(
+    make_app: Callable[..., App], emu: Emulator
+) -> None:
+    event = json.loads(event_body("contact-completed-voice.json"))
+    event["detail"]["chainCaseId"] = COMMENT_CASE
+
+    make_app().run_batch(sqs_event(sqs_record(json.dumps(event))), lambda_context())
+
+    assert bodies(emu, COMMENT_CASE, "Contact") == []
+    assert len(bodies(emu, VOICE_CASE, "Contact")) == 1

@@ -93,7 +93,9 @@ def default_backup_path(source_url: str, action: str = "backup", now: datetime |
     return Path(f"dlq-{action}-{source_url.rstrip('/').rsplit('/', 1)[-1]}-{stamp}.jsonl")
 
 
-def backup_record(message: Mapping[str, Any], *, source_url: str, destination_url: str | None) -> dict[str, Any]:
+def backup_record(
+    message: Mapping[str, Any], *, source_url: str, destination_url: str | None
+) -> dict[str, Any]:
     """One backup line: the message as received from the DLQ, every attribute included."""
     return {
         "backed_up_at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -6,13 +6,10 @@ stderr starting `error: ` and exit code 2.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
-import importlib
 import json
 import sys
 import time
-from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from emulator import EmulatorConfig, Faults
+from emulator.faults import faults_from_specs
 from infra.config import CONTEXT_KEYS, CaseLinkerConfig, ConfigError
 from local.outputs import publish_stack_outputs
 from local.pipeline import DEFAULT_INSTANCE_ARN, EVENTS_DIR, LocalPipeline, PipelineOptions
@@ -30,32 +28,6 @@ from ops.clikit import OneLineErrorsCommand, usage_error
 from ops.output import make_console
 from ops.queues import DEFAULT_STACK_NAME
 
-
-def _fallback_parse_fault_spec(spec: str) -> tuple[str, str, float]:
-    """Stand-in for `emulator.faults.parse_fault_spec` (the one parser every CLI uses) until it is on main."""
-    from emulator.model import ALL_OPERATIONS
-
-    operation, _, rest = spec.partition("=")
-    kind, _, rate_text = rest.partition(":")
-    kinds = tuple(f.name for f in dataclasses.fields(Faults))
-    if operation not in ALL_OPERATIONS:
-        raise ValueError(
-            f"fault {spec!r}: unknown operation {operation!r}; one of {', '.join(sorted(ALL_OPERATIONS))}"
-        )
-    if kind not in kinds:
-        raise ValueError(f"fault {spec!r}: unknown kind {kind!r}; one of {', '.join(kinds)}")
-    try:
-        rate = float(rate_text)
-    except ValueError:
-        rate = -1.0
-    if not 0.0 <= rate <= 1.0:
-        raise ValueError(f"fault {spec!r}: RATE must be a number between 0 and 1")
-    return operation, kind, rate
-
-
-parse_fault_spec: Callable[[str], tuple[str, str, float]] = getattr(
-    importlib.import_module("emulator"), "parse_fault_spec", _fallback_parse_fault_spec
-)
 app = typer.Typer(add_completion=False, no_args_is_help=False, help=__doc__, pretty_exceptions_enable=False)
 
 # -c keys: the stack's context, plus the stack name the local outputs are published under.
@@ -71,15 +43,11 @@ class Route(StrEnum):
 
 
 def parse_faults(specs: list[str]) -> dict[str, Faults]:
-    """`OP=KIND:RATE` specs (repeatable; one operation may get several kinds) as the emulator's faults."""
-    rates: dict[str, dict[str, float]] = {}
-    for spec in specs:
-        try:
-            operation, kind, rate = parse_fault_spec(spec)
-        except ValueError as e:
-            usage_error(f"--fault: {e}")
-        rates.setdefault(operation, {})[kind] = rate
-    return {operation: Faults(**kinds) for operation, kinds in rates.items()}
+    """`OP=KIND:RATE` specs (repeatable; one operation may get several kinds), parsed by the emulator's own parser."""
+    try:
+        return faults_from_specs(specs)
+    except ValueError as e:
+        usage_error(f"--fault: {e}")
 
 
 def parse_context(pairs: list[str]) -> dict[str, str]:

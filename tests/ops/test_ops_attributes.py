@@ -132,3 +132,28 @@ def test_a_reason_without_error_message_is_summarised_with_its_code_only() -> No
     }
     s = summarise(message)
     assert (s.error_code, s.error_message, s.original_attributes) == ("ValidationException", None, 0)
+
+
+@pytest.mark.parametrize("producer_count", [0, 3, 7, 10])
+def test_what_the_linker_dead_letters_replays_with_every_original_and_the_mark(producer_count: int) -> None:
+    # GIVEN the linker's own dead-letter attributes for a record carrying N producer attributes
+    from case_linker.dlq import plan_attributes
+
+    record = {
+        "messageId": "m-1",
+        "body": "{}",
+        "attributes": {"ApproximateReceiveCount": "3"},
+        "messageAttributes": {
+            f"attr{i:02d}": {"dataType": "String", "stringValue": f"value {i}"} for i in range(producer_count)
+        },
+    }
+    dead_lettered = plan_attributes(record, "ThrottlingException", "throttled", 256 * 1024)
+
+    # WHEN ops replays them
+    sent = replay_attributes(dead_lettered)
+
+    # THEN every original comes back (packed only if they and REPLAYED exceed 10) and the message is marked
+    assert sent[REPLAYED_ATTRIBUTE] == MARK[REPLAYED_ATTRIBUTE]
+    unpacked = unpack(sent[ORIGINAL_ATTRIBUTES]["StringValue"]) if ORIGINAL_ATTRIBUTES in sent else sent
+    assert {k: v for k, v in unpacked.items() if k != REPLAYED_ATTRIBUTE} == producer_attributes(producer_count)
+    assert len(sent) <= MAX_MESSAGE_ATTRIBUTES

@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import os
 import platform
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -22,7 +21,7 @@ from bench.drain import BASELINE_HANDLER, DrainSettings, ideal_goodput_over_quot
 from bench.inproc import InprocSettings, run_inproc
 from bench.report import evaluate, render
 from local.pipeline import HANDLER
-from ops.clikit import OneLineErrorsCommand, usage_error
+from ops.clikit import OneLineErrorsCommand, parse_command_line, usage_error
 
 VARIANT_HANDLER = "bench.variants.lambda_handler"
 BENCHMARKS = ("drain", "batch", "overhead", "coldstart")
@@ -112,13 +111,7 @@ def _command_line(
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The command line; exits 2 with a one-line error on a mistake (0 after --help)."""
-    command = typer.main.get_command(_cli)
-    result = command.main(
-        args=list(sys.argv[1:] if argv is None else argv), prog_name="python -m bench", standalone_mode=False
-    )
-    if isinstance(result, argparse.Namespace):
-        return result
-    raise SystemExit(result)
+    return parse_command_line(_cli, argv, prog_name="python -m bench", result=argparse.Namespace)
 
 
 def machine() -> dict[str, Any]:

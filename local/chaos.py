@@ -37,7 +37,7 @@ from local.inputs import CONTACT_DETAIL_TYPE, REQUEST_DETAIL_TYPE, Input
 from local.pipeline import LocalPipeline, PipelineOptions
 from local.poller import ChaosHooks, DuplicateMode
 from local.reconcile import Outcome, Reconciliation
-from ops.clikit import OneLineErrorsCommand, usage_error
+from ops.clikit import OneLineErrorsCommand, parse_command_line, usage_error
 
 DEFAULT_REPORT = Path("chaos-report.json")
 DOMAIN_ID = "chaos-domain"
@@ -667,15 +667,7 @@ def _command_line(
 
 def parse_args(argv: Sequence[str] | None = None) -> ChaosOptions:
     """The command line as ChaosOptions; exits 2 with a one-line error on a mistake (0 after --help)."""
-    command = typer.main.get_command(_cli)
-    result = command.main(
-        args=list(sys.argv[1:] if argv is None else argv),
-        prog_name="python -m local.chaos",
-        standalone_mode=False,
-    )
-    if isinstance(result, ChaosOptions):
-        return result
-    raise SystemExit(result)
+    return parse_command_line(_cli, argv, prog_name="python -m local.chaos", result=ChaosOptions)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

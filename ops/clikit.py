@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -120,3 +120,20 @@ class HoistingGroup(OneLineErrorsGroup):
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         return super().parse_args(ctx, hoist_options(self.params, args))
+
+
+T = TypeVar("T")
+
+
+def parse_command_line(app: typer.Typer, argv: Sequence[str] | None, *, prog_name: str, result: type[T]) -> T:
+    """Parse a command line with a one-command typer `app` whose command returns its options as a `result`.
+
+    Nothing else runs; a mistake exits 2 with a one-line error, `--help` exits 0.
+    """
+    command = typer.main.get_command(app)
+    parsed = command.main(
+        args=list(sys.argv[1:] if argv is None else argv), prog_name=prog_name, standalone_mode=False
+    )
+    if isinstance(parsed, result):
+        return parsed
+    raise SystemExit(parsed)

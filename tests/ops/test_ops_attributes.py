@@ -155,5 +155,7 @@ def test_what_the_linker_dead_letters_replays_with_every_original_and_the_mark(p
     # THEN every original comes back (packed only if they and REPLAYED exceed 10) and the message is marked
     assert sent[REPLAYED_ATTRIBUTE] == MARK[REPLAYED_ATTRIBUTE]
     unpacked = unpack(sent[ORIGINAL_ATTRIBUTES]["StringValue"]) if ORIGINAL_ATTRIBUTES in sent else sent
-    assert {k: v for k, v in unpacked.items() if k != REPLAYED_ATTRIBUTE} == producer_attributes(producer_count)
+    assert {k: v for k, v in unpacked.items() if k != REPLAYED_ATTRIBUTE} == producer_attributes(
+        producer_count
+    )
     assert len(sent) <= MAX_MESSAGE_ATTRIBUTES

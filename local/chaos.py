@@ -4,8 +4,11 @@
    related-item requests (bare and in envelopes), counted skips, and permanently bad inputs in known
    proportions (malformed JSON, unknown case, 15,001-character comments, unknown shapes).
 2. Drain while the emulator throttles at the real quotas (scaled up, see --quota-scale), answers 5xx, answers
-   slower than the client's read timeout and drops connections (before and after the commit), and the poller
-   kills invocations mid-batch and delivers records twice.
+   slower than the client's read timeout, drops connections (before and after the commit), commits creates
+   seconds after their connection dropped (longer than the linker's in-place wait), lets searches lag writes,
+   and merges a case mid-run; and the poller kills invocations mid-batch and delivers records twice. The load
+   holds the same request sent as several messages, distinct requests with identical content, and messages
+   carrying ten attributes that end in the DLQ and are replayed.
 3. Turn every fault off and replay both DLQs with the ops tool's Replayer, then drain again.
 4. Reconcile from the evidence (related items in the emulator, DLQ contents, deliveries, logs) and write the
    JSON report. Exit 0 only if nothing is lost or doubled, every bad input sits in a DLQ with its reason, and
@@ -18,11 +21,13 @@ is the real handler, built by the real `build_app` with a shorter `Tuning`.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -53,12 +58,23 @@ BAD_KINDS: dict[str, str] = {
     "comment-15001": "ValidationException",
     "unknown-shape": "UnknownMessageShape",
 }
-# Operations that get the random faults.
+# Operations that get the random faults; creates also commit late.
 FAULTED_OPERATIONS = (
     "CreateRelatedItem",
+    "BatchCreateRelatedItem",
     "ListCasesForContact",
     "SearchRelatedItems",
     "GetContactAttributes",
+)
+CREATE_OPERATIONS = ("CreateRelatedItem", "BatchCreateRelatedItem")
+# Emulator events that show the exactly-once fault classes happened (emulator.EVENTS).
+EXACTLY_ONCE_EVENTS = (
+    "late_commit_landed",
+    "late_commit_replayed",
+    "search_lag_miss",
+    "merge_conflict",
+    "token_replay",
+    "token_wait",
 )
 
 
@@ -88,6 +104,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             backoff=Backoff(
                 throttle_base=seconds("CHAOS_THROTTLE_BACKOFF", defaults.backoff.throttle_base),
                 other_base=seconds("CHAOS_OTHER_BACKOFF", defaults.backoff.other_base),
+                settle=seconds("CHAOS_SETTLE", defaults.backoff.settle),
+                settle_in_place=seconds("CHAOS_SETTLE_IN_PLACE", defaults.backoff.settle_in_place),
             ),
         )
         _built.append(make_lambda_handler(lambda: build_app(Settings.from_env(os.environ), tuning=tuning)))
@@ -109,6 +127,19 @@ class ChaosOptions:
     # Fail in phase 1 (case or contact not there yet), succeed once the operator has fixed that and replays.
     late_share: float = 0.02
     skip_share: float = 0.04
+    # Of the requests: distinct requests whose content equals another's (own idempotencyKey each), requests
+    # sent again as another message (the same request twice), and Custom items (no client token: the
+    # ledger's settle-then-look path). Half the late cases carry ten message attributes.
+    twin_share: float = 0.1
+    resend_share: float = 0.1
+    custom_share: float = 0.3
+    # Emulator faults of the exactly-once kind: creates committing late_commit_s after their connection
+    # dropped, searches lagging writes, and one case merged into another mid-run.
+    late_commit: float = 0.02
+    late_commit_s: float = 2.0
+    search_lag_s: float = 1.0
+    merge_after_s: float = 1.0
+    merge_duration_s: float = 3.0
     # Emulator: real quotas times quota_scale; random faults on FAULTED_OPERATIONS.
     quota_scale: float = 10.0
     server_error: float = 0.04
@@ -136,6 +167,11 @@ class ChaosOptions:
     moto_endpoint: str | None = None
     quiet: bool = False
 
+    @property
+    def settle_s(self) -> float:
+        """The linker's settle time: longer than a late commit plus the search lag (docs/chaos.md)."""
+        return self.late_commit_s + self.search_lag_s + 2.0
+
     def timeout(self) -> float:
         if self.drain_timeout_s is not None:
             return self.drain_timeout_s
@@ -159,14 +195,30 @@ class Load:
     kinds: Counter[str] = field(default_factory=Counter)
     late_cases: list[str] = field(default_factory=list)
     late_contacts: list[tuple[str, str]] = field(default_factory=list)  # contact id, its case
+    # The case merged into another mid-run (its requests may end on the primary), and that primary.
+    merge_secondary: str | None = None
+    merge_primary: str | None = None
 
 
-def _request(case_id: str, body: str) -> dict[str, Any]:
+def _request(case_id: str, body: str, **extra: Any) -> dict[str, Any]:
     return {
         "caseId": case_id,
         "type": "Comment",
         "content": {"comment": {"body": body, "contentType": "Text/Plain"}},
+        **extra,
     }
+
+
+def _custom(case_id: str, value: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "caseId": case_id,
+        "type": "Custom",
+        "content": {"custom": {"fields": [{"id": "order", "value": {"stringValue": value}}]}},
+        **extra,
+    }
+
+
+TEN_ATTRIBUTES = {f"producer-{i}": f"value-{i}" for i in range(10)}
 
 
 def _envelope(detail: dict[str, Any], detail_type: str, source: str, event_id: str) -> dict[str, Any]:
@@ -213,16 +265,47 @@ def build_load(options: ChaosOptions) -> Load:
         load.expected[name] = expected
         load.kinds[kind] += 1
 
+    # The last case is merged into the first mid-run: its items may end on either.
+    load.merge_secondary, load.merge_primary = cases[-1]["id"], cases[0]["id"]
+    twins = round(requests * options.twin_share)
+    resends = round(requests * options.resend_share)
+    customs = round(requests * options.custom_share)
     for i in range(requests):
         case_id = cases[i % len(cases)]["id"]
-        document = _request(case_id, f"Chaos comment {i}: customer asked for a callback.")
-        if i % 2:
+        twin_of = i - i % 2
+        every = max(1, round(1 / options.custom_share)) if customs else 0
+        # Twins share their pair's type: the pair is one content asked for twice.
+        custom = every > 0 and (twin_of if i < twins else i) % every == 0
+        item_type = "Custom" if custom else "Comment"
+        document = (
+            _custom(case_id, f"order-{i}")
+            if custom
+            else _request(case_id, f"Chaos comment {i}: customer asked for a callback.")
+        )
+        kind = "request-custom" if custom else "request"
+        if i < twins:
+            # A distinct request whose content equals its pair's: both must land.
+            document = (
+                _custom(case_id, f"twin-order-{twin_of}", idempotencyKey=f"twin-{i}")
+                if custom
+                else _request(case_id, f"Same words {twin_of}", idempotencyKey=f"twin-{i}")
+            )
+            case_id = cases[twin_of % len(cases)]["id"]
+            document["caseId"] = case_id
+            kind = "twin"
+        expected = {"outcome": "linked", "type": item_type}
+        if case_id != load.merge_secondary:
+            expected["caseId"] = case_id
+        if i % 2 and kind != "twin":
             body = json.dumps(
                 _envelope(document, REQUEST_DETAIL_TYPE, REQUEST_SOURCE, f"chaos-request-{i:06d}")
             )
         else:
             body = json.dumps(document)
-        add(f"request-{i:05d}", body, {"outcome": "linked", "caseId": case_id, "type": "Comment"}, "request")
+        add(f"{kind}-{i:05d}", body, expected, kind)
+        if twins <= i < twins + resends:
+            # The same request again, as another message (a producer retry, `ops send` run twice).
+            add(f"resend-{i:05d}", body, expected, "resend")
 
     for i in range(skips):
         contact_id = f"c4a05000-0000-4000-9000-{i:012d}"
@@ -251,12 +334,12 @@ def build_load(options: ChaosOptions) -> Load:
             case_id = f"chaos-late-case-{i:05d}"
             load.late_cases.append(case_id)
             body = json.dumps(_request(case_id, f"Written before the case existed {i}"))
-            add(
-                f"late-case-{i:05d}",
-                body,
-                {"outcome": "linked", "caseId": case_id, "type": "Comment"},
-                "late-case",
-            )
+            # Every other one carries ten producer attributes: no room for a REPLAYED mark beside them.
+            attributes = TEN_ATTRIBUTES if i % 4 == 1 else None
+            kind = "late-case-10-attributes" if attributes else "late-case"
+            load.inputs.append(Input.of(f"{kind}-{i:05d}", body, attributes))
+            load.expected[f"{kind}-{i:05d}"] = {"outcome": "linked", "caseId": case_id, "type": "Comment"}
+            load.kinds[kind] += 1
         else:
             contact_id = f"c4a05000-0000-4000-a000-{i:012d}"
             case_id = cases[i % len(cases)]["id"]
@@ -303,11 +386,15 @@ def emulator_config(options: ChaosOptions) -> EmulatorConfig:
         drop_connection=options.drop_connection,
         slow_response=options.slow_response,
     )
+    late = dataclasses.replace(faults, late_commit=options.late_commit)
     return EmulatorConfig(
         quota_scale=options.quota_scale,
-        faults=dict.fromkeys(FAULTED_OPERATIONS, faults),
+        faults={op: late if op in CREATE_OPERATIONS else faults for op in FAULTED_OPERATIONS},
         slow_response_s=options.slow_response_s,
         after_commit_share=options.after_commit_share,
+        late_commit_s=options.late_commit_s,
+        search_lag_s=options.search_lag_s,
+        merge_duration_s=options.merge_duration_s,
         seed=options.seed,
         require_known_contact=False,
     )
@@ -347,6 +434,8 @@ def pipeline_options(options: ChaosOptions, load: Load, work_dir: Path) -> Pipel
             "CHAOS_SAFETY_MARGIN": "1.0",
             "CHAOS_THROTTLE_BACKOFF": "0.2",
             "CHAOS_OTHER_BACKOFF": "0.02",
+            "CHAOS_SETTLE": str(options.settle_s),
+            "CHAOS_SETTLE_IN_PLACE": "0.5",
             "POWERTOOLS_LOG_LEVEL": "INFO",
         },
         moto_endpoint=options.moto_endpoint,
@@ -440,6 +529,36 @@ def _depth(pipeline: LocalPipeline, url: str) -> int:
     return sum(int(v) for v in attributes.values())
 
 
+def _merge(pipeline: LocalPipeline, load: Load) -> None:
+    """Merge one case into another while the queue drains: its writes meet ConflictException meanwhile."""
+    if load.merge_secondary and load.merge_primary and load.merge_secondary != load.merge_primary:
+        pipeline.emulator.merge_cases(DOMAIN_ID, load.merge_primary, load.merge_secondary)
+
+
+def exactly_once_faults(pipeline: LocalPipeline, load: Load) -> dict[str, int]:
+    """How often each exactly-once fault class fired in the whole run."""
+    events: Counter[str] = Counter()
+    for counts in pipeline.emulator.fault_counts().values():
+        for name in EXACTLY_ONCE_EVENTS:
+            events[name] += int(counts.get(name, 0))
+    ambiguous_creates = sum(
+        1
+        for call in pipeline.emulator.calls
+        if call.operation in CREATE_OPERATIONS
+        and call.outcome in ("drop_after_commit", "slow_after_commit", "late_commit")
+    )
+    return {
+        **{name: events[name] for name in EXACTLY_ONCE_EVENTS},
+        "ambiguous_creates": ambiguous_creates,
+        "merges": len(pipeline.emulator.merges()),
+        "same_request_as_several_messages": load.kinds["resend"],
+        "distinct_requests_with_identical_content": load.kinds["twin"],
+        "messages_with_ten_attributes": load.kinds["late-case-10-attributes"],
+        "killed_invocations": pipeline.poller.stats.killed_invocations,
+        "duplicate_deliveries": pipeline.poller.stats.duplicates_injected,
+    }
+
+
 def fault_counts(pipeline: LocalPipeline) -> dict[str, dict[str, int]]:
     """What the emulator did, per operation and outcome (ok, ThrottlingException, drop_after_commit, ...)."""
     counts: dict[str, Counter[str]] = {}
@@ -505,7 +624,12 @@ def run(options: ChaosOptions, log: Callable[[str], None] = print) -> dict[str, 
         with LocalPipeline(pipeline_options(options, load, work_dir)) as pipeline:
             published = pipeline.publish(pipeline.inputs)
             log(f"published {len(published)} inputs ({dict(load.kinds)}); draining under faults ...")
-            first = pipeline.drain(timeout_s=options.timeout(), progress=_progress(log, options.quiet))
+            merge = threading.Timer(options.merge_after_s, _merge, (pipeline, load))
+            merge.start()
+            try:
+                first = pipeline.drain(timeout_s=options.timeout(), progress=_progress(log, options.quiet))
+            finally:
+                merge.cancel()
             dlq_before = first.dlq_by_code
             faults = fault_counts(pipeline)
             poller_chaos = asdict(pipeline.poller.stats)
@@ -521,7 +645,11 @@ def run(options: ChaosOptions, log: Callable[[str], None] = print) -> dict[str, 
             pipeline.poller.chaos = ChaosHooks()
             replays = replay_dlqs(pipeline, work_dir)
             log(f"replayed {sum(r.sent for r in replays)} DLQ messages; draining again ...")
+            pipeline.drain(timeout_s=options.timeout(), progress=_progress(log, options.quiet))
+            # Creates committing late land before the evidence is read (a duplicate would show then).
+            pipeline.emulator.wait_for_late_commits(options.late_commit_s * 3)
             final = pipeline.drain(timeout_s=options.timeout(), progress=_progress(log, options.quiet))
+            exactly_once = exactly_once_faults(pipeline, load)
 
         checks, evidence = judge(final, pipeline.expected, replays)
         summary = final.summary()
@@ -544,7 +672,7 @@ def run(options: ChaosOptions, log: Callable[[str], None] = print) -> dict[str, 
             "replayed_by_kind": dict(
                 sorted(Counter(_kind(name) for r in replays for name in r.names).items())
             ),
-            "faults_injected": {"emulator": faults, "poller": poller_chaos},
+            "faults_injected": {"emulator": faults, "poller": poller_chaos, "exactly_once": exactly_once},
             "handler_metrics": final.handler_metrics,
             "poller_errors": final.poller_errors[:20],
             "evidence": evidence,
@@ -623,6 +751,12 @@ def _command_line(
     drop_connection: Annotated[
         float, typer.Option("--drop-connection", "--drop", min=0.0, max=1.0, help="drop_connection rate.")
     ] = DEFAULTS.drop_connection,
+    late_commit: Annotated[
+        float,
+        typer.Option(
+            min=0.0, max=1.0, help="late_commit rate on the creates (commit after the connection dropped)."
+        ),
+    ] = DEFAULTS.late_commit,
     slow_response: Annotated[
         float,
         typer.Option(
@@ -656,6 +790,7 @@ def _command_line(
         server_error=server_error,
         drop_connection=drop_connection,
         slow_response=slow_response,
+        late_commit=late_commit,
         kill_rate=kill_rate,
         duplicate_rate=duplicate_rate,
         duplicate_mode=duplicate_mode,

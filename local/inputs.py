@@ -6,7 +6,7 @@ import contextlib
 import datetime as dt
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,14 +37,16 @@ class Input:
     name: str
     body: str
     document: Any = None  # the parsed body, or None when it is not JSON
+    # String message attributes a producer sets (sent only when the input goes straight to the queue).
+    attributes: Mapping[str, str] | None = None
 
     @classmethod
-    def of(cls, name: str, body: str) -> Input:
+    def of(cls, name: str, body: str, attributes: Mapping[str, str] | None = None) -> Input:
         try:
             document = json.loads(body)
         except (ValueError, RecursionError):
             document = None
-        return cls(name=name, body=body, document=document)
+        return cls(name=name, body=body, document=document, attributes=attributes)
 
     @property
     def envelope(self) -> dict[str, Any] | None:

@@ -428,9 +428,13 @@ class LocalPipeline:
         return published
 
     def _send(self, item: Input) -> Published:
-        message_id = self.sqs.send_message(QueueUrl=self.resources.main_queue_url, MessageBody=item.body)[
-            "MessageId"
-        ]
+        attributes = {
+            name: {"DataType": "String", "StringValue": value}
+            for name, value in (item.attributes or {}).items()
+        }
+        message_id = self.sqs.send_message(
+            QueueUrl=self.resources.main_queue_url, MessageBody=item.body, MessageAttributes=attributes
+        )["MessageId"]
         with self._publish_lock:
             record = Published(ref=self._next_ref(), input=item, route=Route.QUEUE, message_id=message_id)
             self._published.append(record)
@@ -509,6 +513,7 @@ class LocalPipeline:
             link_event_types=self.config.contact_event_types,
             expected=self.expected or None,
             poller_errors=self.poller.errors,
+            merged_cases={m.secondary_id: m.primary_id for m in self.emulator.merges()},
         )
 
     def wait(self, stop: threading.Event | None = None) -> None:

@@ -193,12 +193,16 @@ def item_key(domain_id: str, case_id: str, item_type: str, content: Any) -> tupl
 
 
 def input_keys(
-    item: Input, default_domain_id: str, link_event_types: frozenset[str]
+    item: Input,
+    default_domain_id: str,
+    link_event_types: frozenset[str],
+    merged_cases: Mapping[str, str] | None = None,
 ) -> list[tuple[str, ...]]:
     """Keys of the items this input would make: a contact ARN (any case), or a request's exact item.
 
     A contact event whose type does not link (DISCONNECTED by default) claims no item, even when another
-    event of the same contact made one.
+    event of the same contact made one. An item asked for on a case later merged into another
+    (`merged_cases`: secondary -> primary) may be found on either.
     """
     keys: list[tuple[str, ...]] = []
     if (arn := item.contact_arn) is not None and item.contact_event_type in link_event_types:
@@ -209,7 +213,27 @@ def input_keys(
         domain_id = request.get("domainId") or default_domain_id
         if isinstance(case_id, str) and isinstance(item_type, str):
             keys.append(("item", *item_key(str(domain_id), case_id, item_type, content)))
+            primary = (merged_cases or {}).get(case_id)
+            if primary is not None:
+                keys.append(("item", *item_key(str(domain_id), primary, item_type, content)))
     return keys
+
+
+def input_identity(item: Input, default_domain_id: str) -> tuple[str, ...] | None:
+    """What makes two inputs the same request (as the linker's ledger sees it): a producer's idempotencyKey,
+    else the item itself. Two inputs with one identity must make one item between them; two identities with
+    the same content (two payments with the same note) must make one item each."""
+    request = item.request
+    if request is None:
+        return None
+    key = request.get("idempotencyKey")
+    if isinstance(key, str):
+        return ("idempotencyKey", key)
+    case_id, item_type, content = request.get("caseId"), request.get("type"), request.get("content")
+    if isinstance(case_id, str) and isinstance(item_type, str):
+        domain_id = request.get("domainId") or default_domain_id
+        return ("item", *item_key(str(domain_id), case_id, item_type, content))
+    return None
 
 
 def created_item_keys(item: CreatedItem) -> list[tuple[str, ...]]:
@@ -386,22 +410,31 @@ def reconcile(
     link_event_types: Iterable[str] = ("COMPLETED",),
     expected: Mapping[str, Any] | None = None,
     poller_errors: Sequence[str] = (),
+    merged_cases: Mapping[str, str] | None = None,
 ) -> Reconciliation:
     locator = _Locator(published)
     link_types = frozenset(t.upper() for t in link_event_types)
     created = list(created)
 
-    # Items by the keys they satisfy, and duplicates: one item key present more than once on a case.
+    # Items by the keys they satisfy, and duplicates: one item key present more than once on a case, beyond
+    # the number of distinct requests (identities) that asked for that very content.
     items_by_key: dict[tuple[str, ...], list[CreatedItem]] = {}
     new_counts: Counter[tuple[str, str, str, str]] = Counter()
     for item in created:
         for key in created_item_keys(item):
             items_by_key.setdefault(key, []).append(item)
         new_counts[item_key(item.domain_id, item.case_id, item.type, item.content)] += 1
+    identities_by_content: dict[tuple[str, ...], set[tuple[str, ...]]] = {}
+    for entry in published:
+        identity = input_identity(entry.input, default_domain_id)
+        for key in input_keys(entry.input, default_domain_id, link_types, merged_cases):
+            if identity is not None and key[0] == "item":
+                identities_by_content.setdefault(key[1:], set()).add(identity)
     duplicate_items = []
     duplicates = 0
     for key, count in new_counts.items():
-        extra = count - (0 if baseline_keys.get(key, 0) else 1)
+        wanted = max(1, len(identities_by_content.get(key, ())))
+        extra = count - (0 if baseline_keys.get(key, 0) else wanted)
         if extra > 0:
             duplicates += extra
             duplicate_items.append({"domainId": key[0], "caseId": key[1], "type": key[2], "extra": extra})
@@ -423,7 +456,7 @@ def reconcile(
     attributed: set[str] = set()
     results: list[InputResult] = []
     for entry in published:
-        keys = input_keys(entry.input, default_domain_id, link_types)
+        keys = input_keys(entry.input, default_domain_id, link_types, merged_cases)
         items: dict[str, CreatedItem] = {}
         for key in keys:
             for item in items_by_key.get(key, []):
@@ -458,6 +491,13 @@ def reconcile(
                 }
             )
             result.items = len(items)
+            sharing = max(
+                (len(identities_by_content.get(k[1:], ())) for k in keys if k[0] == "item"), default=1
+            )
+            if sharing > 1:
+                # Several distinct requests with identical content: each owns one of the items, if there are
+                # as many items as requests; extra items are duplicates, and missing ones a loss.
+                result.items = len(items) - sharing + 1 if len(items) >= sharing else 0
         elif dead:
             result.outcome = Outcome.DEAD_LETTERED
         elif entry.error is not None:

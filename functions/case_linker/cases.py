@@ -283,9 +283,13 @@ def batch_outcome(response: dict[str, Any]) -> Created:
         kind, code = _BATCH_FAILURES.get(failure, (TransientError, failure))
         # The service's errorMessage may quote the request: only the code is kept.
         message = f"BatchCreateRelatedItem failed for the case: {failure}"
-        if kind is CaseBusyError:
-            raise CaseBusyError(code, message, retry_after=CASE_BUSY_RETRY_SECONDS)
-        raise kind(code, message)
+        error = (
+            CaseBusyError(code, message, retry_after=CASE_BUSY_RETRY_SECONDS)
+            if kind is CaseBusyError
+            else kind(code, message)
+        )
+        error.token_spent = True
+        raise error
     raise TransientError("EmptyResponse", "BatchCreateRelatedItem answered with no item for the case")
 
 

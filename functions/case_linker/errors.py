@@ -8,7 +8,13 @@ from __future__ import annotations
 
 
 class LinkerError(Exception):
-    """Base class. `code` is what ERROR_CODE and the DeadLettered metric carry."""
+    """Base class. `code` is what ERROR_CODE and the DeadLettered metric carry.
+
+    `token_spent` marks a create the service answered for its case (BatchCreateRelatedItem's failedItems):
+    nothing was created, and the client token now stands for that answer, so a retry needs a new token.
+    """
+
+    token_spent = False
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")

@@ -23,6 +23,16 @@ class Identity:
     payload: str
     client_token: str
 
+    def token(self, generation: int) -> str:
+        """The client token of the `generation`th series of attempts.
+
+        The service answers a reused token with its first answer, failures included. When that answer said
+        the item was not created (a per-case failure), the next attempt needs a new token: generation + 1.
+        """
+        if generation == 0:
+            return self.client_token
+        return _sha256({"token": self.client_token, "generation": generation})
+
 
 def identity_of(
     *,

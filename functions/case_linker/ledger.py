@@ -10,6 +10,8 @@ One DynamoDB item per item identity (`case-linker#item#v1#<identity key>`), hold
   was in flight when an invocation died is never forgotten;
 - `firstDoubtAt` / `lastDoubtAt`: the first and latest create that may have committed (a dropped connection,
   a timeout, a 5xx, or a pendingAt left behind);
+- `tokenGeneration`: which client token the next create uses (a new one after the service answered the last
+  one with "not created");
 - `relatedItemId`, `createdAt` once the item exists; `payloadHash` to catch an idempotencyKey reused for
   another item.
 Plus one item per contact (what the reconciliation sweeper reads), claims on related items a look-up found,
@@ -292,6 +294,7 @@ class Claim:
             last = pending if last is None else max(last, pending)
         self.first_doubt: float | None = first
         self.last_doubt: float | None = last
+        self.token_generation = int(_float(old.get("tokenGeneration")) or 0)
         self._pending: float | None = None
 
     @property
@@ -302,8 +305,8 @@ class Claim:
     def before_send(self) -> None:
         """Record, durably, that a create is about to be sent. Called right before the HTTP request."""
         now = self._ledger.now()
-        values: dict[str, Any] = {":pending": _n(now)}
-        update = "SET pendingAt = :pending, updatedAt = :now"
+        values: dict[str, Any] = {":pending": _n(now), ":generation": _n(self.token_generation)}
+        update = "SET pendingAt = :pending, tokenGeneration = :generation, updatedAt = :now"
         if self.first_doubt is not None and self.last_doubt is not None:
             update += ", firstDoubtAt = :first, lastDoubtAt = :last"
             values[":first"] = _n(self.first_doubt)
@@ -311,9 +314,14 @@ class Claim:
         self._ledger._update(self.identity, self._owner, "pending", update, values)
         self._pending = now
 
-    def rejected(self) -> None:
-        """The create was refused (429, 4xx): it did not commit."""
+    def rejected(self, *, token_spent: bool = False) -> None:
+        """The create was refused (429, 4xx, a per-case failure): it did not commit.
+
+        `token_spent`: the service keeps that answer for the token, so the next attempt takes a new one.
+        """
         self._pending = None
+        if token_spent:
+            self.token_generation += 1
 
     def ambiguous(self) -> None:
         """The create may have committed (dropped connection, timeout, 5xx)."""
@@ -342,8 +350,8 @@ class Claim:
         if self._pending is not None:
             # Outcome unknown (interrupted): treat it as possibly committed.
             self.ambiguous()
-        update = "SET updatedAt = :now"
-        values: dict[str, Any] = {}
+        update = "SET updatedAt = :now, tokenGeneration = :generation"
+        values: dict[str, Any] = {":generation": _n(self.token_generation)}
         if self.first_doubt is not None and self.last_doubt is not None:
             update += ", firstDoubtAt = :first, lastDoubtAt = :last"
             values[":first"] = _n(self.first_doubt)

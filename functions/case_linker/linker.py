@@ -4,7 +4,9 @@ The ledger (ledger.py) remembers, per item identity, every create that may have 
 whether to look for the item before creating it; the receive count and message attributes play no part.
 - Comments go through BatchCreateRelatedItem with a client token derived from the identity: a retried
   create gets the original item back from the service itself, so nothing needs to be looked for (unless
-  the first attempt is older than we trust the service to remember tokens).
+  the first attempt is older than we trust the service to remember tokens). The service also answers a
+  reused token with its first *failure*: after an answer that the item was not created (a per-case
+  failure), the ledger moves to the next token.
 - Contacts: a contact ARN on the case is exact identity, so a contact is always looked for first (a flow
   may have linked it).
 - Other types have no client token. After a create that may have committed, the linker waits until it must
@@ -206,18 +208,17 @@ class Linker:
         attempt = 1
         while True:
             self._guard.check_breaker()
+            token = item.identity.token(claim.token_generation)
             try:
-                made = self._cases.create(
-                    item, client_token=item.identity.client_token, on_send=claim.before_send
-                )
+                made = self._cases.create(item, client_token=token, on_send=claim.before_send)
             except (ThrottledError, CaseBusyError) as error:
-                claim.rejected()
+                claim.rejected(token_spent=error.token_spent)
                 failure: TransientError = error
             except AmbiguousError as error:
                 claim.ambiguous()
                 failure = error
-            except PermanentError:
-                claim.rejected()
+            except PermanentError as error:
+                claim.rejected(token_spent=error.token_spent)
                 raise
             else:
                 claim.created(made.related_item_id or None)

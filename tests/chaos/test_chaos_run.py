@@ -9,6 +9,7 @@ with its reason, and every replayed message that can succeed is linked exactly o
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +55,25 @@ def test_given_faults_when_the_chaos_run_ends_then_nothing_is_lost_or_doubled(re
 
 
 def test_given_faults_when_the_chaos_run_ends_then_faults_really_happened(report: dict[str, Any]) -> None:
-    create = report["faults_injected"]["emulator"]["CreateRelatedItem"]
-    assert (
-        create.get("InternalServerException", 0) + create.get("drop", 0) + create.get("drop_after_commit", 0)
-        > 0
-    )
+    emulator = report["faults_injected"]["emulator"]
+    create = Counter(emulator["CreateRelatedItem"]) + Counter(emulator["BatchCreateRelatedItem"])
+    assert create["InternalServerException"] + create["drop"] + create["drop_after_commit"] > 0
     assert report["faults_injected"]["poller"]["killed_invocations"] > 0
     assert report["faults_injected"]["poller"]["duplicates_injected"] > 0
+
+
+def test_given_the_exactly_once_fault_classes_when_the_run_ends_then_each_fired_and_none_doubled(
+    report: dict[str, Any],
+) -> None:
+    fired = report["faults_injected"]["exactly_once"]
+    assert fired["ambiguous_creates"] > 0
+    assert fired["late_commit_landed"] > 0  # creates that committed after their connection dropped
+    assert fired["token_replay"] > 0  # retried comments answered with the original item
+    assert fired["merges"] == 1
+    assert fired["same_request_as_several_messages"] > 0
+    assert fired["distinct_requests_with_identical_content"] > 0
+    assert fired["messages_with_ten_attributes"] > 0
+    assert report["duplicates"] == 0
 
 
 def test_given_fixed_causes_when_the_dlq_is_replayed_then_those_messages_are_linked(

@@ -160,7 +160,7 @@ def test_a_record_that_keeps_failing_is_redriven_by_sqs_after_max_receive_count(
     options = PipelineOptions(
         events=[request],
         seed=EVENTS_DIR / "seed.json",
-        faults={"CreateRelatedItem": Faults(server_error=1.0)},
+        faults={"BatchCreateRelatedItem": Faults(server_error=1.0)},
         function_timeout_s=20,
         visibility_timeout_s=1,
         batching_window_s=0,

@@ -406,3 +406,25 @@ def test_given_a_chain_case_when_the_contact_has_its_own_case_id_then_its_own_wi
 
     assert bodies(emu, COMMENT_CASE, "Contact") == []
     assert len(bodies(emu, VOICE_CASE, "Contact")) == 1
+
+
+def test_given_a_comment_dead_lettered_because_its_case_was_missing_when_replayed_after_the_fix_then_linked(
+    make_app: Callable[..., App], emu: Emulator, aws: Aws
+) -> None:
+    # GIVEN a comment for a case that does not exist yet: the service answers CASE_NOT_FOUND for its token
+    app = make_app()
+    body = comment_request("case-created-later", "Written before the case existed")
+    app.run_batch(sqs_event(sqs_record(body)), lambda_context())
+    [message] = aws.dead_letters()
+    assert message["MessageAttributes"]["ERROR_CODE"]["StringValue"] == "ResourceNotFoundException"
+
+    # WHEN the case is created and the message replayed
+    emu.create_case(DOMAIN_ID, title="Created late", case_id="case-created-later")
+    replayed = {"REPLAYED": {"dataType": "String", "stringValue": "dlq"}}
+    result = app.run_batch(sqs_event(sqs_record(message["Body"], attributes=replayed)), lambda_context())
+
+    # THEN it is linked: the failed token's answer is not replayed to it
+    assert result.response == {"batchItemFailures": []}
+    assert len(bodies(emu, "case-created-later")) == 1
+    tokens = [c.params["clientToken"] for c in emu.calls_to("BatchCreateRelatedItem")]
+    assert len(set(tokens)) == 2

@@ -149,7 +149,9 @@ def test_given_throttling_three_times_when_a_comment_is_created_then_exactly_one
     result = make_app().run_batch(sqs_event(sqs_record(comment_request(COMMENT_CASE))), lambda_context())
 
     assert result.response == {"batchItemFailures": []}
-    assert [c.error_code for c in emu.calls_to("BatchCreateRelatedItem")] == ["ThrottlingException"] * 3 + [None]
+    assert [c.error_code for c in emu.calls_to("BatchCreateRelatedItem")] == ["ThrottlingException"] * 3 + [
+        None
+    ]
     assert len(emu.related_items(DOMAIN_ID, COMMENT_CASE)) == 1
     assert count(result.counts, THROTTLED) == 3
     assert count(result.counts, RETRIED) == 3

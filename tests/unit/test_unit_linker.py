@@ -83,8 +83,13 @@ class FakeCases:
     def create(self, item: RelatedItem, *, client_token: str, on_send: Callable[[], None]) -> Created:
         operation = "BatchCreateRelatedItem" if item.uses_client_token else "CreateRelatedItem"
         self.calls.append(operation)
+        self.tokens.append(client_token)
         on_send()
         outcome = self.outcomes.pop(0) if self.outcomes else "ok"
+        if outcome == "case_conflict":  # BatchCreateRelatedItem's failedItems CONFLICT: the token keeps it
+            error = CaseBusyError("ConflictException", "merging", retry_after=30.0)
+            error.token_spent = True
+            raise error
         if outcome == "throttle":
             raise ThrottledError("ThrottlingException", "throttled")
         if outcome == "conflict":
@@ -258,6 +263,29 @@ def test_given_an_ambiguous_comment_older_than_the_token_is_trusted_when_redeliv
 
     assert result.recovered
     assert rig.cases.count(COMMENT) == 1
+
+
+def test_given_the_service_answered_a_token_with_a_failure_when_retried_later_then_a_new_token_is_used(
+    make: Callable[..., Rig],
+) -> None:
+    rig = make(["case_conflict"])
+    with pytest.raises(CaseBusyError):
+        rig.linker.link(COMMENT)
+
+    again(rig).linker.link(COMMENT)
+
+    first, second = rig.cases.tokens
+    assert first == COMMENT.identity.client_token
+    assert second != first
+    assert rig.cases.count(COMMENT) == 1
+
+
+def test_given_an_ambiguous_create_when_retried_then_the_same_token_is_used(make: Callable[..., Rig]) -> None:
+    rig = make(["drop"])
+
+    rig.linker.link(COMMENT)
+
+    assert len(set(rig.cases.tokens)) == 1
 
 
 # --- types without a token: the ledger's time window and claims -----------------------------------------

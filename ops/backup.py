@@ -88,9 +88,9 @@ def _json_default(value: Any) -> Any:
 
 
 def default_backup_path(source_url: str, action: str = "backup", now: datetime | None = None) -> Path:
-    """dlq-<action>-<queue>-<UTC time>.jsonl in the current directory."""
+    """dlq-backup-<action>-<queue>-<UTC time>.jsonl here; .gitignore keeps dlq-backup-* out of git."""
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-    return Path(f"dlq-{action}-{source_url.rstrip('/').rsplit('/', 1)[-1]}-{stamp}.jsonl")
+    return Path(f"dlq-backup-{action}-{source_url.rstrip('/').rsplit('/', 1)[-1]}-{stamp}.jsonl")
 
 
 def backup_record(

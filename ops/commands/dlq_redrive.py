@@ -59,7 +59,7 @@ AppendBackupOption = Annotated[
 def _backup_option(action: str) -> Any:
     return typer.Option(
         help="JSON-lines backup of every message (full bodies: customer data), created new with mode 0600; "
-        f"an existing path is refused. Default: ./dlq-{action}-<queue>-<time>.jsonl."
+        f"an existing path is refused. Default: ./dlq-backup-{action}-<queue>-<time>.jsonl."
     )
 
 

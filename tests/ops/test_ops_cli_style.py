@@ -148,3 +148,10 @@ def test_user_mistakes_are_one_line_on_stderr_with_exit_2(
     assert result.stderr.count("\n") == 1
     assert complaint in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_an_unknown_profile_is_a_usage_error_naming_it(run_cli: Invoke, queues: StackQueues) -> None:
+    result = run_cli([*queues.args(), "dlq", "stats", "--profile", "no-such-profile"])
+    assert result.exit_code == ExitCode.USAGE
+    assert "no-such-profile" in result.stderr
+    assert "check --profile" in result.stderr

@@ -6,15 +6,12 @@ stderr starting `error: ` and exit code 2.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
-import importlib
 import json
 import sys
 import time
 from enum import StrEnum
 from pathlib import Path
-from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -22,38 +19,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from emulator import EmulatorConfig, Faults
+from emulator.faults import faults_from_specs
 from infra.config import CONTEXT_KEYS, CaseLinkerConfig, ConfigError
 from local.outputs import publish_stack_outputs
 from local.pipeline import DEFAULT_INSTANCE_ARN, EVENTS_DIR, LocalPipeline, PipelineOptions
 from local.report import render
 from ops.clikit import OneLineErrorsCommand, usage_error
+from ops.output import make_console
 from ops.queues import DEFAULT_STACK_NAME
 
-
-
-def _fallback_parse_fault_spec(spec: str) -> tuple[str, str, float]:
-    """Stand-in for `emulator.faults.parse_fault_spec` (the one parser every CLI uses) until it is on main."""
-    from emulator.model import ALL_OPERATIONS
-
-    operation, _, rest = spec.partition("=")
-    kind, _, rate_text = rest.partition(":")
-    kinds = tuple(f.name for f in dataclasses.fields(Faults))
-    if operation not in ALL_OPERATIONS:
-        raise ValueError(f"fault {spec!r}: unknown operation {operation!r}; one of {', '.join(sorted(ALL_OPERATIONS))}")
-    if kind not in kinds:
-        raise ValueError(f"fault {spec!r}: unknown kind {kind!r}; one of {', '.join(kinds)}")
-    try:
-        rate = float(rate_text)
-    except ValueError:
-        rate = -1.0
-    if not 0.0 <= rate <= 1.0:
-        raise ValueError(f"fault {spec!r}: RATE must be a number between 0 and 1")
-    return operation, kind, rate
-
-
-parse_fault_spec: Callable[[str], tuple[str, str, float]] = getattr(
-    importlib.import_module("emulator"), "parse_fault_spec", _fallback_parse_fault_spec
-)
 app = typer.Typer(add_completion=False, no_args_is_help=False, help=__doc__, pretty_exceptions_enable=False)
 
 # -c keys: the stack's context, plus the stack name the local outputs are published under.
@@ -69,15 +43,11 @@ class Route(StrEnum):
 
 
 def parse_faults(specs: list[str]) -> dict[str, Faults]:
-    """`OP=KIND:RATE` specs (repeatable; one operation may get several kinds) as the emulator's faults."""
-    rates: dict[str, dict[str, float]] = {}
-    for spec in specs:
-        try:
-            operation, kind, rate = parse_fault_spec(spec)
-        except ValueError as e:
-            usage_error(f"--fault: {e}")
-        rates.setdefault(operation, {})[kind] = rate
-    return {operation: Faults(**kinds) for operation, kinds in rates.items()}
+    """`OP=KIND:RATE` specs (repeatable; one operation may get several kinds), parsed by the emulator's own parser."""
+    try:
+        return faults_from_specs(specs)
+    except ValueError as e:
+        usage_error(f"--fault: {e}")
 
 
 def parse_context(pairs: list[str]) -> dict[str, str]:
@@ -144,7 +114,10 @@ def cli_commands(pipeline: LocalPipeline, stack_name: str) -> list[tuple[str, st
             "export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1 "
             f"AWS_ENDPOINT_URL={moto} AWS_ENDPOINT_URL_CONNECTCASES={emulator} AWS_ENDPOINT_URL_CONNECT={emulator}",
         ),
-        (f"the runbook (docs/operations.md), as against a deployed stack {stack_name}", f"python -m ops{stack} dlq stats"),
+        (
+            f"the runbook (docs/operations.md), as against a deployed stack {stack_name}",
+            f"python -m ops{stack} dlq stats",
+        ),
         ("", f"python -m ops{stack} dlq peek --max 20"),
         ("", f"python -m ops{stack} dlq replay --filter ERROR_CODE=ResourceNotFoundException --dry-run"),
         ("", f"python -m ops{stack} send events/request-comment.json --yes"),
@@ -164,7 +137,10 @@ def cli_commands(pipeline: LocalPipeline, stack_name: str) -> list[tuple[str, st
             "cases a contact is on",
             f"aws connectcases list-cases-for-contact --domain-id {domain} --contact-arn {contact_arn}",
         ),
-        ("related items of a case", f"aws connectcases search-related-items --domain-id {domain} --case-id {case_id}"),
+        (
+            "related items of a case",
+            f"aws connectcases search-related-items --domain-id {domain} --case-id {case_id}",
+        ),
         ("the rule", f"aws events describe-rule --name {resources.contact_rule_name}"),
     ]
 
@@ -221,29 +197,41 @@ def main(
     latency: Annotated[float, typer.Option(min=0.0, help="Seconds the emulator adds to every call.")] = 0.0,
     fault: Annotated[
         list[str] | None,
-        typer.Option(help="Inject faults: OP=KIND:RATE (repeatable), e.g. CreateRelatedItem=server_error:0.2."),
+        typer.Option(
+            help="Inject faults: OP=KIND:RATE (repeatable), e.g. CreateRelatedItem=server_error:0.2."
+        ),
     ] = None,
     rng_seed: Annotated[int | None, typer.Option(help="Seed of the emulator's fault draws.")] = None,
     route: Annotated[
         Route, typer.Option(help="auto (rule-matching envelopes via PutEvents), queue, or eventbridge.")
     ] = Route.AUTO,
-    timeout: Annotated[float, typer.Option(min=0.1, help="Give up draining after this many seconds.")] = 600.0,
+    timeout: Annotated[
+        float, typer.Option(min=0.1, help="Give up draining after this many seconds.")
+    ] = 600.0,
     stay_up: Annotated[
         bool,
-        typer.Option("--stay-up", help="Keep everything running; print the endpoints and ready-to-paste commands."),
+        typer.Option(
+            "--stay-up", help="Keep everything running; print the endpoints and ready-to-paste commands."
+        ),
     ] = False,
     moto_port: Annotated[int, typer.Option(min=0, max=65535, help="moto's port (0: any free one).")] = 0,
     emulator_port: Annotated[
         int, typer.Option(min=0, max=65535, help="The emulator's port (0: any free one).")
     ] = 0,
     report: Annotated[Path | None, typer.Option(help="Write the machine-readable report here.")] = None,
-    json_path: Annotated[Path | None, typer.Option("--json", hidden=True, help="Old name of --report.")] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", hidden=True, help="Old name of --report.")
+    ] = None,
     logs: Annotated[Path | None, typer.Option(help="Keep the handler's log streams in this folder.")] = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="List every input, even on long runs.")
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing; the exit code and --report tell.")] = False,
-    no_color: Annotated[bool, typer.Option("--no-color", help="No colour (none anyway when not a terminal).")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print nothing; the exit code and --report tell.")
+    ] = False,
+    no_color: Annotated[
+        bool, typer.Option("--no-color", help="No colour (none anyway when not a terminal).")
+    ] = False,
 ) -> None:
     """Run the sample events (or a synthetic load) through EventBridge, SQS and the real handler."""
     # Everything is checked here, before a server starts.
@@ -252,11 +240,7 @@ def main(
     report_path = report or json_path
     paths = list(events or ([] if contacts else [EVENTS_DIR]))
     # Piped output (CI logs) gets a wide table rather than rich's 80-column default.
-    console = Console(
-        width=None if sys.stdout.isatty() else 150,
-        quiet=quiet,
-        **({"color_system": None} if no_color else {}),
-    )
+    console = make_console(width=None if sys.stdout.isatty() else 150, quiet=quiet, no_color=no_color)
     expected: dict[str, Any] | None = None
     files = [p for p in paths if p.is_file()]
     if seed is None and files and len(files) == len(paths):

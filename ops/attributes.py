@@ -110,7 +110,9 @@ def unpack(text: str) -> SendAttributes:
         try:
             unpacked[str(name)] = sendable(value)
         except (binascii.Error, ValueError):
-            raise UnreadableOriginals(f"{ORIGINAL_ATTRIBUTES} entry {position}: BinaryValue is not base64") from None
+            raise UnreadableOriginals(
+                f"{ORIGINAL_ATTRIBUTES} entry {position}: BinaryValue is not base64"
+            ) from None
     return unpacked
 
 

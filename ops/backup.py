@@ -88,12 +88,14 @@ def _json_default(value: Any) -> Any:
 
 
 def default_backup_path(source_url: str, action: str = "backup", now: datetime | None = None) -> Path:
-    """dlq-<action>-<queue>-<UTC time>.jsonl in the current directory."""
+    """dlq-backup-<action>-<queue>-<UTC time>.jsonl here; .gitignore keeps dlq-backup-* out of git."""
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-    return Path(f"dlq-{action}-{source_url.rstrip('/').rsplit('/', 1)[-1]}-{stamp}.jsonl")
+    return Path(f"dlq-backup-{action}-{source_url.rstrip('/').rsplit('/', 1)[-1]}-{stamp}.jsonl")
 
 
-def backup_record(message: Mapping[str, Any], *, source_url: str, destination_url: str | None) -> dict[str, Any]:
+def backup_record(
+    message: Mapping[str, Any], *, source_url: str, destination_url: str | None
+) -> dict[str, Any]:
     """One backup line: the message as received from the DLQ, every attribute included."""
     return {
         "backed_up_at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -59,7 +59,9 @@ def main_options(
     ctx: typer.Context,
     stack_name: Annotated[
         str,
-        typer.Option(envvar="CASE_LINKER_STACK_NAME", help="CloudFormation stack whose outputs name the queues."),
+        typer.Option(
+            envvar="CASE_LINKER_STACK_NAME", help="CloudFormation stack whose outputs name the queues."
+        ),
     ] = DEFAULT_STACK_NAME,
     queue_url: Annotated[
         str | None, typer.Option("--queue-url", help="Main queue URL (instead of the stack's MainQueueUrl).")
@@ -67,12 +69,16 @@ def main_options(
     processing_dlq_url: Annotated[
         str | None,
         typer.Option(
-            "--dlq-url", "--processing-dlq-url", help="Processing DLQ URL (instead of the stack's ProcessingDlqUrl)."
+            "--dlq-url",
+            "--processing-dlq-url",
+            help="Processing DLQ URL (instead of the stack's ProcessingDlqUrl).",
         ),
     ] = None,
     rule_target_dlq_url: Annotated[
         str | None,
-        typer.Option("--rule-target-dlq-url", help="EventBridge rule-target DLQ URL (instead of RuleTargetDlqUrl)."),
+        typer.Option(
+            "--rule-target-dlq-url", help="EventBridge rule-target DLQ URL (instead of RuleTargetDlqUrl)."
+        ),
     ] = None,
     region: Annotated[str | None, typer.Option(help="AWS Region, as in the AWS CLI.")] = None,
     profile: Annotated[str | None, typer.Option(help="AWS named profile, as in the AWS CLI.")] = None,
@@ -83,8 +89,12 @@ def main_options(
     output: Annotated[
         OutputFormat, typer.Option(help="json (stable, documented), text (tab-separated) or table.")
     ] = OutputFormat.TABLE,
-    query: Annotated[str | None, typer.Option(help="JMESPath applied to the json result, as in the AWS CLI.")] = None,
-    no_color: Annotated[bool, typer.Option("--no-color", help="No colour (none anyway when not a terminal).")] = False,
+    query: Annotated[
+        str | None, typer.Option(help="JMESPath applied to the json result, as in the AWS CLI.")
+    ] = None,
+    no_color: Annotated[
+        bool, typer.Option("--no-color", help="No colour (none anyway when not a terminal).")
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
@@ -96,7 +106,9 @@ def main_options(
     except ValueError as e:
         raise typer.BadParameter(str(e).removeprefix("bad --query "), param_hint="'--query'") from e
     ctx.obj = State(
-        clients=Clients(region=region, profile=profile, endpoint_url=endpoint_url, injected=overrides.clients),
+        clients=Clients(
+            region=region, profile=profile, endpoint_url=endpoint_url, injected=overrides.clients
+        ),
         output=Output(format=output, query=compiled, no_color=no_color),
         overrides=overrides,
         stack_name=stack_name,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -42,10 +42,14 @@ def usage_error(message: str) -> NoReturn:
 def _run_one_line(main: Any, standalone_mode: bool, kwargs: dict[str, Any]) -> Any:
     """Run click's `main` in non-standalone mode and turn its errors into one line and an exit code.
 
+    Standalone, the process exits with that code. Otherwise the command's return value comes back (the exit
+    code after an error or `--help`), so a caller can parse a command line without running anything.
     typer carries its own copy of click; its exceptions all derive from the public `typer.TyperException`.
     """
     try:
         result = main(standalone_mode=False, **kwargs)
+        if not standalone_mode:
+            return result
         code = result if isinstance(result, int) else 0
     except typer.TyperException as e:
         message = e.format_message()
@@ -65,7 +69,7 @@ def _run_one_line(main: Any, standalone_mode: bool, kwargs: dict[str, Any]) -> A
 class OneLineErrorsCommand(TyperCommand):
     """A single-command typer app whose usage errors are one line (`error: ...`, exit 2)."""
 
-    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:  # noqa: D102
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         if args:
             kwargs["args"] = args[0]
         return _run_one_line(super().main, standalone_mode, kwargs)
@@ -74,7 +78,7 @@ class OneLineErrorsCommand(TyperCommand):
 class OneLineErrorsGroup(TyperGroup):
     """A typer app with subcommands whose usage errors are one line (`error: ...`, exit 2)."""
 
-    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:  # noqa: D102
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         if args:
             kwargs["args"] = args[0]
         return _run_one_line(super().main, standalone_mode, kwargs)
@@ -92,21 +96,21 @@ def hoist_options(params: Sequence[Any], args: Sequence[str]) -> list[str]:
                 takes_value[name] = not (param.is_flag or param.count)
     front: list[str] = []
     rest: list[str] = []
-    tokens = list(args)
+    words = list(args)
     index = 0
-    while index < len(tokens):
-        token = tokens[index]
-        if token == "--":
-            rest.extend(tokens[index:])
+    while index < len(words):
+        word = words[index]
+        if word == "--":
+            rest.extend(words[index:])
             break
-        name = token.split("=", 1)[0] if token.startswith("--") else token
+        name = word.split("=", 1)[0] if word.startswith("--") else word
         if name in takes_value:
-            front.append(token)
-            if takes_value[name] and "=" not in token and index + 1 < len(tokens):
-                front.append(tokens[index + 1])
+            front.append(word)
+            if takes_value[name] and "=" not in word and index + 1 < len(words):
+                front.append(words[index + 1])
                 index += 1
         else:
-            rest.append(token)
+            rest.append(word)
         index += 1
     return front + rest
 
@@ -114,5 +118,22 @@ def hoist_options(params: Sequence[Any], args: Sequence[str]) -> list[str]:
 class HoistingGroup(OneLineErrorsGroup):
     """The root of a tool with subcommands: its own options may come anywhere on the command line."""
 
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # noqa: D102
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         return super().parse_args(ctx, hoist_options(self.params, args))
+
+
+T = TypeVar("T")
+
+
+def parse_command_line(app: typer.Typer, argv: Sequence[str] | None, *, prog_name: str, result: type[T]) -> T:
+    """Parse a command line with a one-command typer `app` whose command returns its options as a `result`.
+
+    Nothing else runs; a mistake exits 2 with a one-line error, `--help` exits 0.
+    """
+    command = typer.main.get_command(app)
+    parsed = command.main(
+        args=list(sys.argv[1:] if argv is None else argv), prog_name=prog_name, standalone_mode=False
+    )
+    if isinstance(parsed, result):
+        return parsed
+    raise SystemExit(parsed)

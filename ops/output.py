@@ -18,12 +18,10 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
-import jmespath
+import jmespath  # type: ignore[import-untyped]  # ships no type information
 import typer
-from jmespath.exceptions import JMESPathError
-from jmespath.parser import ParsedResult
 from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
@@ -35,13 +33,13 @@ class OutputFormat(StrEnum):
     TABLE = "table"
 
 
-def compile_query(expression: str | None) -> ParsedResult | None:
-    """A JMESPath expression, compiled; ValueError with a one-line message when it does not parse."""
+def compile_query(expression: str | None) -> Any:
+    """A JMESPath expression, compiled (None without one); ValueError with a one-line message when it does not parse."""
     if not expression:
         return None
     try:
         return jmespath.compile(expression)
-    except JMESPathError as e:
+    except jmespath.exceptions.JMESPathError as e:
         raise ValueError(f"bad --query {expression!r}: {' '.join(str(e).split())}") from e
 
 
@@ -64,16 +62,13 @@ class Output:
     """The output settings of one run (from the global options) and the consoles that honour them."""
 
     format: OutputFormat = OutputFormat.TABLE
-    query: ParsedResult | None = None
+    query: Any = None  # a compiled JMESPath expression
     no_color: bool = False
     _consoles: dict[bool, Console] = field(default_factory=dict)
 
     def console(self, *, stderr: bool = False) -> Console:
         if stderr not in self._consoles:
-            # rich already leaves colour out when the stream is not a terminal, and honours NO_COLOR;
-            # --no-color drops every escape sequence (bold and italics too).
-            extra: dict[str, Any] = {"color_system": None} if self.no_color else {}
-            self._consoles[stderr] = Console(stderr=stderr, highlight=False, **extra)
+            self._consoles[stderr] = make_console(stderr=stderr, no_color=self.no_color)
         return self._consoles[stderr]
 
     def note(self, message: str) -> None:
@@ -107,6 +102,13 @@ class Output:
         print_table(out, build_table(records, columns, title=title))
         for line in footer:
             out.print(line, soft_wrap=True, markup=False)
+
+
+def make_console(*, no_color: bool = False, **options: Any) -> Console:
+    """A rich Console: colour only on a terminal (rich's own rule, NO_COLOR honoured); `no_color` drops every
+    escape sequence, bold and italics too."""
+    colours: Literal["auto"] | None = None if no_color else "auto"
+    return Console(highlight=False, color_system=colours, **options)
 
 
 def text_lines(value: Any) -> list[str]:
@@ -187,5 +189,5 @@ def print_table(console: Console, table: Table) -> None:
         console.print(table)
         return
     natural = Measurement.get(console, console.options.update(width=10_000), table).maximum
-    wide = Console(file=console.file, width=max(natural, 40), highlight=False, color_system=console.color_system)
+    wide = make_console(file=console.file, width=max(natural, 40), no_color=console.color_system is None)
     wide.print(table, crop=False)

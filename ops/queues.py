@@ -170,7 +170,9 @@ def check_dlq_of(
             proven = _rule_target_dlq_of(events, target_arn, source_arn)
         except ClientError as e:
             proven = False
-            problem_detail = f"could not read the EventBridge rules ({e.response.get('Error', {}).get('Code')})"
+            problem_detail = (
+                f"could not read the EventBridge rules ({e.response.get('Error', {}).get('Code')})"
+            )
         else:
             problem_detail = "no EventBridge rule target on the default bus sends to it with this DLQ"
         if proven:

@@ -247,7 +247,9 @@ class DlqScan:
     def _write_backup(self, messages: Sequence[Mapping[str, Any]], destination_url: str | None) -> None:
         if self.backup is None:
             raise RuntimeError("no backup writer")  # __init__ refuses this for a run that changes anything
-        records = [backup_record(m, source_url=self.source_url, destination_url=destination_url) for m in messages]
+        records = [
+            backup_record(m, source_url=self.source_url, destination_url=destination_url) for m in messages
+        ]
         try:
             self.backup.write(records)
         except OSError as e:
@@ -343,13 +345,17 @@ class Replayer(DlqScan):
             sent = [by_id[s["Id"]] for s in response.get("Successful", [])]
             self.report.sent += len(sent)
             if sent:
-                self._delete(sent, after="the messages were sent to the main queue: they are now in both queues")
+                self._delete(
+                    sent, after="the messages were sent to the main queue: they are now in both queues"
+                )
             self._notify()
 
     def _send(self, batch: list[dict[str, Any]]) -> dict[str, Any]:
         doing = f"SendMessageBatch to the main queue {self.destination_url}"
         try:
-            response: dict[str, Any] = self.sqs.send_message_batch(QueueUrl=self.destination_url, Entries=batch)
+            response: dict[str, Any] = self.sqs.send_message_batch(
+                QueueUrl=self.destination_url, Entries=batch
+            )
         except ClientError as e:
             raise translate_client_error(e, f"{doing} failed; this batch stays in the DLQ") from e
         except HTTPClientError as e:
@@ -362,7 +368,9 @@ class Replayer(DlqScan):
                 ExitCode.FAILED,
             ) from e
         except BotoCoreError as e:
-            raise translate_botocore_error(e, f"{doing} could not be sent; this batch stays in the DLQ") from e
+            raise translate_botocore_error(
+                e, f"{doing} could not be sent; this batch stays in the DLQ"
+            ) from e
         return response
 
     def _entry(self, entry_id: str, message: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -372,7 +380,11 @@ class Replayer(DlqScan):
         except UnreadableOriginals as e:
             self._fail(message["MessageId"], "attributes", "UnreadableOriginals", str(e))
             return None
-        entry: dict[str, Any] = {"Id": entry_id, "MessageBody": message["Body"], "MessageAttributes": attributes}
+        entry: dict[str, Any] = {
+            "Id": entry_id,
+            "MessageBody": message["Body"],
+            "MessageAttributes": attributes,
+        }
         if entry_size(entry) > self.max_message_bytes:
             self._fail(
                 message["MessageId"],

@@ -56,11 +56,15 @@ class RestorePlan:
         }
 
 
-def plan_restore(sqs: Any, queue: QueueDepth, records: Sequence[BackedUp], *, wait_seconds: int = 1) -> RestorePlan:
+def plan_restore(
+    sqs: Any, queue: QueueDepth, records: Sequence[BackedUp], *, wait_seconds: int = 1
+) -> RestorePlan:
     """Compare the backup with what the queue holds now (read and released, nothing consumed)."""
     present_ids: set[str] = set()
     present: set[str] = set()
-    for message in peek(sqs, queue.url, max_messages=_READ_ALL, hold_seconds=HOLD_SECONDS, wait_seconds=wait_seconds):
+    for message in peek(
+        sqs, queue.url, max_messages=_READ_ALL, hold_seconds=HOLD_SECONDS, wait_seconds=wait_seconds
+    ):
         present_ids.add(message["MessageId"])
         present.add(identity(message["Body"], message.get("MessageAttributes", {})))
     seen: set[str] = set()
@@ -125,7 +129,9 @@ def restore(sqs: Any, plan: RestorePlan) -> RestoreReport:
                 ExitCode.FAILED,
             ) from e
         except BotoCoreError as e:
-            raise translate_botocore_error(e, f"{doing} could not be sent ({report.sent} restored before)") from e
+            raise translate_botocore_error(
+                e, f"{doing} could not be sent ({report.sent} restored before)"
+            ) from e
         report.sent += len(response.get("Successful", []))
         for failed in response.get("Failed", []):
             report.failed += 1

@@ -60,7 +60,8 @@ def collect_files(paths: Sequence[Path], *, include_bad: bool = False) -> Sample
             raise OpsError(f"no such file or folder: {path}", ExitCode.USAGE)
     if not files:
         raise OpsError(
-            f"nothing to send: all {len(left_out)} samples are deliberately bad", ExitCode.USAGE,
+            f"nothing to send: all {len(left_out)} samples are deliberately bad",
+            ExitCode.USAGE,
             hint="pass --include-bad to send them",
         )
     return Samples(files=files, left_out=left_out)

@@ -15,9 +15,9 @@ from typing import Any
 from ops.attributes import (
     ERROR_CODE,
     ERROR_MESSAGE,
+    ORIGINAL_ATTRIBUTES,
     RECEIVE_COUNT,
     SOURCE_MESSAGE_ID,
-    ORIGINAL_ATTRIBUTES,
     UnreadableOriginals,
     originals,
     string_attribute,
@@ -54,7 +54,9 @@ class MessageSummary:
     dlq_receive_count: int | None  # ApproximateReceiveCount on the DLQ, this read included
     size_bytes: int
     source_message_id: str | None  # the main queue's message id the linker recorded (SOURCE_MESSAGE_ID)
-    original_attributes: int | None  # the producer's attributes, unpacked; None when ORIGINAL_ATTRIBUTES is unreadable
+    original_attributes: (
+        int | None
+    )  # the producer's attributes, unpacked; None when ORIGINAL_ATTRIBUTES is unreadable
     originals_packed: bool  # they arrived packed in ORIGINAL_ATTRIBUTES (they did not fit beside the reason)
 
     @property

@@ -87,7 +87,9 @@ def stats_command(
     for which, url in run.known_dlqs(None):
         depth = queue_depth(sqs, url)
         sampled = (
-            peek(sqs, url, max_messages=sample, expected=depth.visible, wait_seconds=run.overrides.wait_seconds)
+            peek(
+                sqs, url, max_messages=sample, expected=depth.visible, wait_seconds=run.overrides.wait_seconds
+            )
             if sample and depth.visible
             else []
         )
@@ -152,7 +154,11 @@ def peek_command(
         if not depth.visible:
             continue
         messages = peek(
-            sqs, url, max_messages=max_messages, expected=depth.visible, wait_seconds=run.overrides.wait_seconds
+            sqs,
+            url,
+            max_messages=max_messages,
+            expected=depth.visible,
+            wait_seconds=run.overrides.wait_seconds,
         )
         found.extend((which, summarise(m)) for m in messages)
     if not found:

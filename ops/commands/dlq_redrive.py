@@ -13,10 +13,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ops.backup import BackupWriter, default_backup_path, read_backup
 from ops.context import State, handles_errors, state
 from ops.errors import ExitCode, OpsError
-from ops.native import MAX_NATIVE_RATE, MoveTask, ensure_no_running_task, running_task, start_move_task, wait_for_task
+from ops.native import (
+    MAX_NATIVE_RATE,
+    MoveTask,
+    ensure_no_running_task,
+    running_task,
+    start_move_task,
+    wait_for_task,
+)
 from ops.output import Column
 from ops.queues import Dlq, check_dlq_of, refuse_same_queue, same_queue
-from ops.replay import DlqScan, Discarder, Failure, Pacer, Replayer, ReplayReport
+from ops.replay import Discarder, DlqScan, Failure, Pacer, Replayer
 from ops.restore import RestorePlan, RestoreReport, plan_restore, restore
 from ops.sqs import HOLD_SECONDS, QueueDepth, queue_depth
 from ops.summary import FILTER_HELP, MessageFilter, parse_filters
@@ -37,7 +44,9 @@ RESTORE_COLUMNS = (
 MaxOption = Annotated[int | None, typer.Option("--max", min=1, help="Stop after N matching messages.")]
 FilterOption = Annotated[list[str] | None, typer.Option("--filter", help=FILTER_HELP)]
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Report what would happen; change nothing.")]
-YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (needed without a TTY).")]
+YesOption = Annotated[
+    bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (needed without a TTY).")
+]
 AppendBackupOption = Annotated[
     bool,
     typer.Option(
@@ -50,7 +59,7 @@ AppendBackupOption = Annotated[
 def _backup_option(action: str) -> Any:
     return typer.Option(
         help="JSON-lines backup of every message (full bodies: customer data), created new with mode 0600; "
-        f"an existing path is refused. Default: ./dlq-{action}-<queue>-<time>.jsonl."
+        f"an existing path is refused. Default: ./dlq-backup-{action}-<queue>-<time>.jsonl."
     )
 
 
@@ -69,7 +78,10 @@ def replay_command(
     yes: YesOption = False,
     force: Annotated[
         bool,
-        typer.Option("--force", help="Send even when the DLQ is not proven to be a dead-letter queue of the main queue."),
+        typer.Option(
+            "--force",
+            help="Send even when the DLQ is not proven to be a dead-letter queue of the main queue.",
+        ),
     ] = False,
     native: Annotated[bool, typer.Option("--native", hidden=True)] = False,
 ) -> None:
@@ -143,7 +155,9 @@ def replay_command(
 def discard_command(
     ctx: typer.Context,
     filters: FilterOption = None,
-    discard_all: Annotated[bool, typer.Option("--all", help="Discard every message (instead of --filter).")] = False,
+    discard_all: Annotated[
+        bool, typer.Option("--all", help="Discard every message (instead of --filter).")
+    ] = False,
     dlq: Annotated[Dlq, typer.Option(help="The DLQ to discard from.")] = Dlq.PROCESSING,
     max_messages: MaxOption = None,
     dry_run: DryRunOption = False,
@@ -157,7 +171,9 @@ def discard_command(
     """
     run = state(ctx)
     if bool(filters) == discard_all:
-        raise OpsError("say what to discard: --filter KEY=VALUE (repeatable) or --all, not both", ExitCode.USAGE)
+        raise OpsError(
+            "say what to discard: --filter KEY=VALUE (repeatable) or --all, not both", ExitCode.USAGE
+        )
     message_filter = _filters(filters)
     _check_backup_path(backup, append_backup, dry_run)
     sqs = run.clients.sqs
@@ -167,7 +183,9 @@ def discard_command(
     if filters:
         run.output.note(f"filter {' '.join(filters)}")
     if not dry_run:
-        run.confirm(yes, action="Back up and DELETE", queue=source, count=_how_many(max_messages, source, filters))
+        run.confirm(
+            yes, action="Back up and DELETE", queue=source, count=_how_many(max_messages, source, filters)
+        )
     with _backup(run, backup, append_backup, dry_run, source, "discard") as writer:
         discarder = Discarder(
             sqs,
@@ -282,7 +300,9 @@ def _emit_scan(
         "complete": not report.reached_max and report.left_matching == 0,
     }
     for failure in report.failures:
-        run.output.note(f"failed: {failure.message_id} {failure.stage} {failure.code} {failure.detail}".rstrip())
+        run.output.note(
+            f"failed: {failure.message_id} {failure.stage} {failure.code} {failure.detail}".rstrip()
+        )
     if report.reached_max:
         run.output.note(f"stopped at --max ({report.matched} matched): more matching messages may remain")
     if report.arrived_during_run:
@@ -305,7 +325,12 @@ def _emit_scan(
 
 
 def _failure_json(failure: Failure) -> dict[str, str]:
-    return {"message_id": failure.message_id, "stage": failure.stage, "code": failure.code, "detail": failure.detail}
+    return {
+        "message_id": failure.message_id,
+        "stage": failure.stage,
+        "code": failure.code,
+        "detail": failure.detail,
+    }
 
 
 @contextlib.contextmanager
@@ -331,7 +356,9 @@ def restore_command(
     ctx: typer.Context,
     from_backup: Annotated[
         Path,
-        typer.Option("--from-backup", exists=True, dir_okay=False, help="A backup written by replay or discard."),
+        typer.Option(
+            "--from-backup", exists=True, dir_okay=False, help="A backup written by replay or discard."
+        ),
     ],
     dlq: Annotated[
         Dlq | None,
@@ -373,14 +400,23 @@ def restore_command(
         for index, plan in enumerate(plans):
             if not plan.to_send:
                 continue
-            run.confirm(yes, action="Restore", queue=plan.queue, count=f"{len(plan.to_send)} messages from {from_backup}")
+            run.confirm(
+                yes,
+                action="Restore",
+                queue=plan.queue,
+                count=f"{len(plan.to_send)} messages from {from_backup}",
+            )
             reports[index] = restore(sqs, plan)
     _emit_restore(run, plans, reports, dry_run, from_backup)
     failed = sum(r.failed for r in reports)
     if failed:
-        raise OpsError(f"{failed} messages could not be restored (see above); run the restore again", ExitCode.FAILED)
+        raise OpsError(
+            f"{failed} messages could not be restored (see above); run the restore again", ExitCode.FAILED
+        )
     if not to_send:
-        raise OpsError("everything in the backup is already on its queue: nothing to restore", ExitCode.NOTHING_TO_DO)
+        raise OpsError(
+            "everything in the backup is already on its queue: nothing to restore", ExitCode.NOTHING_TO_DO
+        )
 
 
 def _emit_restore(
@@ -462,18 +498,29 @@ def native_redrive_command(
     record |= _task_json(handle, last)
     _emit_native(run, record, [])
     if last.status != "COMPLETED":
-        raise OpsError(f"move task {last.status}: {last.failure_reason or 'no reason given'}", ExitCode.FAILED)
+        raise OpsError(
+            f"move task {last.status}: {last.failure_reason or 'no reason given'}", ExitCode.FAILED
+        )
 
 
 def _task_json(handle: str, task: MoveTask) -> dict[str, Any]:
-    return {"task_handle": handle, "status": task.status, "moved": task.moved, "failure_reason": task.failure_reason}
+    return {
+        "task_handle": handle,
+        "status": task.status,
+        "moved": task.moved,
+        "failure_reason": task.failure_reason,
+    }
 
 
 def _emit_native(run: State, record: dict[str, Any], footer: list[str]) -> None:
     run.output.emit(
         {"native_redrive": record},
         records=[record],
-        columns=(Column("status", "status"), Column("moved", "moved", numeric=True), Column("task_handle", "task", whole=True)),
+        columns=(
+            Column("status", "status"),
+            Column("moved", "moved", numeric=True),
+            Column("task_handle", "task", whole=True),
+        ),
         title="native redrive (unmarked)",
         footer=footer,
     )

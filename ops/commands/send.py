@@ -16,7 +16,12 @@ from ops.sqs import queue_depth
 SEND_COLUMNS = (
     Column("file", "file", whole=True),
     Column("status", "status"),
-    Column("message_id", "message id / error", whole=True, render=lambda r: r["message_id"] or r["error_code"] or "-"),
+    Column(
+        "message_id",
+        "message id / error",
+        whole=True,
+        render=lambda r: r["message_id"] or r["error_code"] or "-",
+    ),
 )
 
 
@@ -29,7 +34,9 @@ def send_command(
             "expected.json skipped)."
         ),
     ],
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be sent; send nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be sent; send nothing.")
+    ] = False,
     include_bad: Annotated[
         bool,
         typer.Option(
@@ -38,7 +45,9 @@ def send_command(
             "and fire its alarm.",
         ),
     ] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (needed without a TTY).")] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (needed without a TTY).")
+    ] = False,
 ) -> None:
     """Put sample events on the main queue: each file is one SQS message body, sent byte for byte.
 
@@ -75,7 +84,9 @@ def send_command(
         raise OpsError(f"{failed} messages were not sent", ExitCode.FAILED)
 
 
-def _record(file: Path, status: str, *, message_id: str | None = None, error_code: str | None = None) -> dict[str, Any]:
+def _record(
+    file: Path, status: str, *, message_id: str | None = None, error_code: str | None = None
+) -> dict[str, Any]:
     return {"file": str(file), "status": status, "message_id": message_id, "error_code": error_code}
 
 

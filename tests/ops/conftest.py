@@ -30,8 +30,10 @@ def queues(sqs: Any) -> StackQueues:
         Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"})},
     )["QueueUrl"]
     rule_target = sqs.create_queue(QueueName="case-linker-rule-target-dlq")["QueueUrl"]
-    arn = {url: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-           for url in (main, rule_target)}
+    arn = {
+        url: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        for url in (main, rule_target)
+    }
     # The contact-event rule delivers to the main queue, with the rule-target DLQ as its target's DLQ.
     events = boto3.client("events", endpoint_url=sqs.meta.endpoint_url, region_name="us-east-1")
     events.put_rule(Name="case-linker-contact-events", EventPattern=json.dumps({"source": ["aws.connect"]}))

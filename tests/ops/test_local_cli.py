@@ -4,6 +4,7 @@ And `--stay-up` meets the ops tool: the runbook's commands work verbatim against
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -29,7 +30,10 @@ def run_local(*args: str) -> Any:
     [
         (["--route", "bogus"], "'--route'"),
         (["--events", "no/such/file.json"], "does not exist"),
-        (["-c", "maxConcurency=4"], "unknown key 'maxConcurency' (did you mean maxConcurrency?); known keys: casesDomainId"),
+        (
+            ["-c", "maxConcurency=4"],
+            "unknown key 'maxConcurency' (did you mean maxConcurrency?); known keys: casesDomainId",
+        ),
         (["-c", "batchSize=lots"], "batchSize must be a whole number"),
         (["-c", "novalue"], "expected key=value"),
         (["--fault", "NoSuchOp=server_error:0.1"], "unknown operation 'NoSuchOp'"),
@@ -42,7 +46,8 @@ def run_local(*args: str) -> Any:
 def test_a_bad_option_is_one_line_and_exit_2_before_anything_starts(args: list[str], complaint: str) -> None:
     result = run_local(*args)
     assert result.exit_code == 2
-    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("error: ")
+    assert result.stderr.count("\n") == 1
     assert complaint in result.stderr
     assert "Traceback" not in result.output
     assert "Published" not in result.output  # no pipeline was started
@@ -50,7 +55,9 @@ def test_a_bad_option_is_one_line_and_exit_2_before_anything_starts(args: list[s
 
 def test_a_single_event_file_runs_with_the_seed_and_expectations_beside_it(tmp_path: Path) -> None:
     report = tmp_path / "report.json"
-    result = run_local("-e", str(EVENTS_DIR / "request-comment.json"), "--quota-scale", "10", "--report", str(report))
+    result = run_local(
+        "-e", str(EVENTS_DIR / "request-comment.json"), "--quota-scale", "10", "--report", str(report)
+    )
     assert result.exit_code == 0, result.output
     assert f"seed: {EVENTS_DIR / 'seed.json'}" in result.stdout
     assert "OK: every input has its expected outcome" in result.stdout
@@ -65,9 +72,11 @@ def test_an_event_file_without_any_seed_says_why_its_case_is_missing(tmp_path: P
     assert "ResourceNotFoundException" in result.stdout
 
 
-def test_stay_up_prints_commands_that_work_verbatim_against_the_local_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stay_up_prints_commands_that_work_verbatim_against_the_local_stack(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # GIVEN `make demo ARGS="--stay-up"` running (a real subprocess: moto, the emulator, the handler's workers)
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+    process = subprocess.Popen(
         [sys.executable, "-m", "local", "--stay-up", "--quota-scale", "10", "--no-color"],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
@@ -129,3 +138,14 @@ def stop(process: subprocess.Popen[str]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+@pytest.mark.slow
+def test_the_readme_python_example_runs_as_written(capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme[readme.index("### From Python") :]
+    [code] = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)[:1]
+    exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - our own README's example (it asserts too)
+    out = capsys.readouterr().out
+    assert "'lost': 0" in out
+    assert "'duplicates': 0" in out

@@ -40,10 +40,15 @@ def test_replay_drops_every_reason_attribute_keeps_the_rest_and_marks_the_messag
     attributes = {
         **error_attributes("X"),
         "traceparent": {"DataType": "String", "StringValue": "t", "StringListValues": []},
-        **{name: {"DataType": "String", "StringValue": "v"} for name in ("RULE_ARN", "TARGET_ARN",
-           "EXHAUSTED_RETRY_CONDITION", "RETRY_ATTEMPTS")},
+        **{
+            name: {"DataType": "String", "StringValue": "v"}
+            for name in ("RULE_ARN", "TARGET_ARN", "EXHAUSTED_RETRY_CONDITION", "RETRY_ATTEMPTS")
+        },
     }
-    assert replay_attributes(attributes) == {"traceparent": {"DataType": "String", "StringValue": "t"}, **MARK}
+    assert replay_attributes(attributes) == {
+        "traceparent": {"DataType": "String", "StringValue": "t"},
+        **MARK,
+    }
 
 
 def test_a_message_with_ten_producer_attributes_is_still_marked_with_the_originals_packed() -> None:
@@ -70,7 +75,10 @@ def test_nine_originals_plus_replayed_make_ten_and_go_unpacked() -> None:
 def test_binary_originals_survive_packing_and_unpacking() -> None:
     originals = {"blob": {"DataType": "Binary", "BinaryValue": b"\x00\xffdata"}, **producer_attributes(10)}
     document = json.loads(pack(originals))
-    assert document["blob"] == {"DataType": "Binary", "BinaryValue": base64.b64encode(b"\x00\xffdata").decode()}
+    assert document["blob"] == {
+        "DataType": "Binary",
+        "BinaryValue": base64.b64encode(b"\x00\xffdata").decode(),
+    }
 
     sent = replay_attributes(originals)
 
@@ -84,8 +92,13 @@ def test_a_replayed_message_failing_again_is_marked_once() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["not json", "[1, 2]", '{"a": "b"}', '{"a": {"DataType": "String"}}',
-     '{"a": {"DataType": "Binary", "BinaryValue": "***"}}'],
+    [
+        "not json",
+        "[1, 2]",
+        '{"a": "b"}',
+        '{"a": {"DataType": "String"}}',
+        '{"a": {"DataType": "Binary", "BinaryValue": "***"}}',
+    ],
 )
 def test_unreadable_original_attributes_are_refused_without_echoing_them(value: str) -> None:
     with pytest.raises(UnreadableOriginals) as raised:
@@ -112,7 +125,37 @@ def test_a_summary_counts_packed_originals_and_reads_the_reason() -> None:
 
 
 def test_a_reason_without_error_message_is_summarised_with_its_code_only() -> None:
-    message = {"MessageId": "m", "Body": "{}", "MessageAttributes": {
-        "ERROR_CODE": {"DataType": "String", "StringValue": "ValidationException"}}}
+    message = {
+        "MessageId": "m",
+        "Body": "{}",
+        "MessageAttributes": {"ERROR_CODE": {"DataType": "String", "StringValue": "ValidationException"}},
+    }
     s = summarise(message)
     assert (s.error_code, s.error_message, s.original_attributes) == ("ValidationException", None, 0)
+
+
+@pytest.mark.parametrize("producer_count", [0, 3, 7, 10])
+def test_what_the_linker_dead_letters_replays_with_every_original_and_the_mark(producer_count: int) -> None:
+    # GIVEN the linker's own dead-letter attributes for a record carrying N producer attributes
+    from case_linker.dlq import plan_attributes
+
+    record = {
+        "messageId": "m-1",
+        "body": "{}",
+        "attributes": {"ApproximateReceiveCount": "3"},
+        "messageAttributes": {
+            f"attr{i:02d}": {"dataType": "String", "stringValue": f"value {i}"} for i in range(producer_count)
+        },
+    }
+    dead_lettered = plan_attributes(record, "ThrottlingException", "throttled", 256 * 1024)
+
+    # WHEN ops replays them
+    sent = replay_attributes(dead_lettered)
+
+    # THEN every original comes back (packed only if they and REPLAYED exceed 10) and the message is marked
+    assert sent[REPLAYED_ATTRIBUTE] == MARK[REPLAYED_ATTRIBUTE]
+    unpacked = unpack(sent[ORIGINAL_ATTRIBUTES]["StringValue"]) if ORIGINAL_ATTRIBUTES in sent else sent
+    assert {k: v for k, v in unpacked.items() if k != REPLAYED_ATTRIBUTE} == producer_attributes(
+        producer_count
+    )
+    assert len(sent) <= MAX_MESSAGE_ATTRIBUTES

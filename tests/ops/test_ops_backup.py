@@ -44,7 +44,7 @@ def test_an_existing_file_is_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize("append", [False, True])
 def test_a_symlink_is_refused_even_a_dangling_one(tmp_path: Path, append: bool) -> None:
     target = tmp_path / "elsewhere"
-    link = tmp_path / "dlq-replay-q-20260101T000000Z.jsonl"  # the predictable default name
+    link = tmp_path / "dlq-backup-replay-q-20260101T000000Z.jsonl"  # the predictable default name
     link.symlink_to(target)
     with pytest.raises(OpsError, match="symbolic link"):
         BackupWriter(link, append=append)
@@ -101,14 +101,16 @@ def test_a_default_backup_is_created_in_the_current_folder(
     result = replay(run_cli, queues)
 
     assert result.exit_code == 0, result.output
-    [path] = list(tmp_path.glob("dlq-replay-case-linker-processing-dlq-*.jsonl"))
+    [path] = list(tmp_path.glob("dlq-backup-replay-case-linker-processing-dlq-*.jsonl"))
     assert path.stat().st_mode & 0o777 == 0o600
     assert json.loads(path.read_text())["message_attributes"]["ERROR_CODE"]["StringValue"] == "X"
 
 
 def test_a_malformed_backup_line_is_named_without_its_content(tmp_path: Path) -> None:
     path = tmp_path / "b.jsonl"
-    path.write_text('{"message_id": "m", "source_queue_url": "u", "body": "ok"}\n{"secret": "jane@example.com"}\n')
+    path.write_text(
+        '{"message_id": "m", "source_queue_url": "u", "body": "ok"}\n{"secret": "jane@example.com"}\n'
+    )
     with pytest.raises(OpsError, match="line 2 is not a backup record") as raised:
         list(read_backup(path))
     assert "jane" not in raised.value.message

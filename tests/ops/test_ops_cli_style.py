@@ -44,39 +44,65 @@ def test_endpoint_url_points_every_client_at_the_endpoint(
     run_cli: Invoke, moto_endpoint: str, queues: StackQueues, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("AWS_ENDPOINT_URL")
-    assert run_cli([*queues.args(), "dlq", "stats"]).exit_code != 0  # real AWS would be asked: dummy keys fail
+    assert (
+        run_cli([*queues.args(), "dlq", "stats"]).exit_code != 0
+    )  # real AWS would be asked: dummy keys fail
     result = run_cli([*queues.args(), "dlq", "stats", "--endpoint-url", moto_endpoint])
     assert result.exit_code == 0, result.output
 
 
-def test_text_output_is_one_tab_separated_record_a_line(run_cli: Invoke, sqs: Any, queues: StackQueues) -> None:
+def test_text_output_is_one_tab_separated_record_a_line(
+    run_cli: Invoke, sqs: Any, queues: StackQueues
+) -> None:
     fill(sqs, queues)
     result = run_cli([*queues.args(), "dlq", "peek", "--dlq", "processing", "--output", "text"])
     lines = result.stdout.splitlines()
     assert len(lines) == 2
     fields = [line.split("\t") for line in lines]
-    assert {len(f) for f in fields} == {len(json_result(run_cli([*queues.args(), "dlq", "peek", "--dlq",
-                                                                  "processing", "--output", "json"]))["messages"][0])}
+    assert {len(f) for f in fields} == {
+        len(
+            json_result(run_cli([*queues.args(), "dlq", "peek", "--dlq", "processing", "--output", "json"]))[
+                "messages"
+            ][0]
+        )
+    }
     assert any(LONG_ID in f for f in fields)
 
 
-def test_query_selects_from_the_json_result_as_in_the_aws_cli(run_cli: Invoke, sqs: Any, queues: StackQueues) -> None:
+def test_query_selects_from_the_json_result_as_in_the_aws_cli(
+    run_cli: Invoke, sqs: Any, queues: StackQueues
+) -> None:
     fill(sqs, queues)
-    as_json = run_cli([*queues.args(), "dlq", "stats", "--output", "json",
-                       "--query", "dlqs[?dlq=='processing'].depth | [0]"])
-    as_text = run_cli([*queues.args(), "dlq", "peek", "--output", "text",
-                       "--query", "messages[].[contact_id, error_code]"])
+    as_json = run_cli(
+        [
+            *queues.args(),
+            "dlq",
+            "stats",
+            "--output",
+            "json",
+            "--query",
+            "dlqs[?dlq=='processing'].depth | [0]",
+        ]
+    )
+    as_text = run_cli(
+        [*queues.args(), "dlq", "peek", "--output", "text", "--query", "messages[].[contact_id, error_code]"]
+    )
     assert as_json.stdout.strip() == "2"
-    assert sorted(as_text.stdout.splitlines()) == sorted([f"{LONG_ID}\tValidationException", "c-2\tThrottlingException"])
+    assert sorted(as_text.stdout.splitlines()) == sorted(
+        [f"{LONG_ID}\tValidationException", "c-2\tThrottlingException"]
+    )
 
 
 def test_a_bad_query_is_a_one_line_usage_error(run_cli: Invoke, queues: StackQueues) -> None:
     result = run_cli([*queues.args(), "dlq", "stats", "--query", "dlqs[?"])
     assert result.exit_code == ExitCode.USAGE
-    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("error: ")
+    assert result.stderr.count("\n") == 1
 
 
-def test_a_piped_table_keeps_ids_whole(run_cli: Invoke, sqs: Any, queues: StackQueues, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_piped_table_keeps_ids_whole(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fill(sqs, queues)
     monkeypatch.setenv("COLUMNS", "60")  # even when the environment claims a narrow terminal
     result = run_cli([*queues.args(), "dlq", "peek"])
@@ -122,3 +148,10 @@ def test_user_mistakes_are_one_line_on_stderr_with_exit_2(
     assert result.stderr.count("\n") == 1
     assert complaint in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_an_unknown_profile_is_a_usage_error_naming_it(run_cli: Invoke, queues: StackQueues) -> None:
+    result = run_cli([*queues.args(), "dlq", "stats", "--profile", "no-such-profile"])
+    assert result.exit_code == ExitCode.USAGE
+    assert "no-such-profile" in result.stderr
+    assert "check --profile" in result.stderr

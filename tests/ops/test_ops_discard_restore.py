@@ -19,7 +19,12 @@ BINARY = {"blob": {"DataType": "Binary", "BinaryValue": b"\x00\x01binary"}}
 
 def fill(sqs: Any, queues: StackQueues) -> None:
     for i in range(3):
-        put(sqs, queues.processing_dlq, connect_event(f"poison-{i}"), {**error_attributes("ValidationException"), **BINARY})
+        put(
+            sqs,
+            queues.processing_dlq,
+            connect_event(f"poison-{i}"),
+            {**error_attributes("ValidationException"), **BINARY},
+        )
     for i in range(2):
         put(sqs, queues.processing_dlq, connect_event(f"keep-{i}"), error_attributes("ThrottlingException"))
 
@@ -34,8 +39,17 @@ def test_discard_backs_up_then_deletes_only_the_matching_messages(
     fill(sqs, queues)
     backup = tmp_path / "discarded.jsonl"
 
-    result = discard(run_cli, queues, "--filter", "ERROR_CODE=ValidationException", "--yes",
-                     "--backup", str(backup), "--output", "json")
+    result = discard(
+        run_cli,
+        queues,
+        "--filter",
+        "ERROR_CODE=ValidationException",
+        "--yes",
+        "--backup",
+        str(backup),
+        "--output",
+        "json",
+    )
 
     assert result.exit_code == 0, result.output
     counts = json_result(result)["discard"]
@@ -43,7 +57,10 @@ def test_discard_backs_up_then_deletes_only_the_matching_messages(
     assert len(backup.read_text().splitlines()) == 3
     assert backup.stat().st_mode & 0o777 == 0o600
     left = drain(sqs, queues.processing_dlq)
-    assert sorted(m["MessageAttributes"]["ERROR_CODE"]["StringValue"] for m in left) == ["ThrottlingException"] * 2
+    assert (
+        sorted(m["MessageAttributes"]["ERROR_CODE"]["StringValue"] for m in left)
+        == ["ThrottlingException"] * 2
+    )
     assert depth(sqs, queues.main) == (0, 0)
 
 
@@ -60,11 +77,20 @@ def test_discard_asks_naming_queue_account_region_and_count(
     run_cli: Invoke, sqs: Any, queues: StackQueues, tmp_path: Path
 ) -> None:
     fill(sqs, queues)
-    result = discard(run_cli, queues, "--all", "--backup", str(tmp_path / "b.jsonl"),
-                     overrides=Overrides(interactive=True), input="n\n")
+    result = discard(
+        run_cli,
+        queues,
+        "--all",
+        "--backup",
+        str(tmp_path / "b.jsonl"),
+        overrides=Overrides(interactive=True),
+        input="n\n",
+    )
     assert result.exit_code == ExitCode.INTERRUPTED
-    assert ("Back up and DELETE all messages of ~5 on queue case-linker-processing-dlq "
-            "(account 123456789012, Region us-east-1)?") in result.stderr
+    assert (
+        "Back up and DELETE all messages of ~5 on queue case-linker-processing-dlq "
+        "(account 123456789012, Region us-east-1)?"
+    ) in result.stderr
     assert depth(sqs, queues.processing_dlq) == (5, 0)
     assert not (tmp_path / "b.jsonl").exists()
 
@@ -82,11 +108,17 @@ def test_restore_puts_discarded_messages_back_as_they_were_and_only_once(
 ) -> None:
     fill(sqs, queues)
     backup = tmp_path / "discarded.jsonl"
-    assert discard(run_cli, queues, "--filter", "ERROR_CODE=ValidationException", "--yes",
-                   "--backup", str(backup)).exit_code == 0
+    assert (
+        discard(
+            run_cli, queues, "--filter", "ERROR_CODE=ValidationException", "--yes", "--backup", str(backup)
+        ).exit_code
+        == 0
+    )
 
     # WHEN the dry run comes first, THEN it plans 3 and sends nothing
-    dry = run_cli([*queues.args(), "--output", "json", "dlq", "restore", "--from-backup", str(backup), "--dry-run"])
+    dry = run_cli(
+        [*queues.args(), "--output", "json", "dlq", "restore", "--from-backup", str(backup), "--dry-run"]
+    )
     [plan] = json_result(dry)["restore"]["queues"]
     assert (plan["in_backup"], plan["already_on_queue"], plan["to_send"], plan["sent"]) == (3, 0, 3, 0)
     assert depth(sqs, queues.processing_dlq) == (2, 0)
@@ -97,7 +129,9 @@ def test_restore_puts_discarded_messages_back_as_they_were_and_only_once(
     assert depth(sqs, queues.processing_dlq) == (5, 0)
 
     # WHEN restored again, THEN nothing is sent: they are already on the queue
-    again = run_cli([*queues.args(), "--output", "json", "dlq", "restore", "--from-backup", str(backup), "--yes"])
+    again = run_cli(
+        [*queues.args(), "--output", "json", "dlq", "restore", "--from-backup", str(backup), "--yes"]
+    )
     assert again.exit_code == ExitCode.NOTHING_TO_DO
     [plan] = json_result(again)["restore"]["queues"]
     assert (plan["already_on_queue"], plan["to_send"]) == (3, 0)
@@ -115,12 +149,16 @@ def test_restore_skips_messages_a_stopped_run_left_on_the_queue(
     # GIVEN a backup whose messages are still on the DLQ (a run that stopped after the backup, before the delete)
     fill(sqs, queues)
     backup = tmp_path / "b.jsonl"
-    result = run_cli([*queues.args(), "dlq", "replay", "--yes", "--backup", str(backup)],
-                     overrides=Overrides(clients={"sqs": NoDeletes(sqs)}))
+    result = run_cli(
+        [*queues.args(), "dlq", "replay", "--yes", "--backup", str(backup)],
+        overrides=Overrides(clients={"sqs": NoDeletes(sqs)}),
+    )
     assert result.exit_code == ExitCode.FAILED
     drain(sqs, queues.main)
 
-    result = run_cli([*queues.args(), "--output", "json", "dlq", "restore", "--from-backup", str(backup), "--yes"])
+    result = run_cli(
+        [*queues.args(), "--output", "json", "dlq", "restore", "--from-backup", str(backup), "--yes"]
+    )
 
     assert result.exit_code == ExitCode.NOTHING_TO_DO
     [plan] = json_result(result)["restore"]["queues"]
@@ -128,7 +166,9 @@ def test_restore_skips_messages_a_stopped_run_left_on_the_queue(
     assert depth(sqs, queues.processing_dlq) == (5, 0)
 
 
-def test_restore_refuses_a_file_that_is_not_a_backup(run_cli: Invoke, queues: StackQueues, tmp_path: Path) -> None:
+def test_restore_refuses_a_file_that_is_not_a_backup(
+    run_cli: Invoke, queues: StackQueues, tmp_path: Path
+) -> None:
     bad = tmp_path / "notes.jsonl"
     bad.write_text("hello\n")
     result = run_cli([*queues.args(), "dlq", "restore", "--from-backup", str(bad), "--yes"])
@@ -146,6 +186,10 @@ class NoDeletes:
         return getattr(self.inner, name)
 
     def delete_message_batch(self, *, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"Successful": [], "Failed": [
-            {"Id": e["Id"], "SenderFault": False, "Code": "InternalError", "Message": "try again"} for e in Entries
-        ]}
+        return {
+            "Successful": [],
+            "Failed": [
+                {"Id": e["Id"], "SenderFault": False, "Code": "InternalError", "Message": "try again"}
+                for e in Entries
+            ],
+        }

@@ -117,13 +117,20 @@ def test_peek_json_carries_ids_types_and_the_reason(run_cli: Invoke, sqs: Any, q
     assert comment["error_message"] == "no case; <email>"
 
 
-def test_peek_counts_originals_packed_in_original_attributes(run_cli: Invoke, sqs: Any, queues: StackQueues) -> None:
+def test_peek_counts_originals_packed_in_original_attributes(
+    run_cli: Invoke, sqs: Any, queues: StackQueues
+) -> None:
     # GIVEN a message whose 12 producer attributes did not fit beside the reason: the linker packed them
     originals = {f"a{i}": {"DataType": "String", "StringValue": str(i)} for i in range(12)}
-    put(sqs, queues.processing_dlq, connect_event("c-1"), {
-        **error_attributes("ThrottlingException"),
-        ORIGINAL_ATTRIBUTES: {"DataType": "String", "StringValue": pack(originals)},
-    })
+    put(
+        sqs,
+        queues.processing_dlq,
+        connect_event("c-1"),
+        {
+            **error_attributes("ThrottlingException"),
+            ORIGINAL_ATTRIBUTES: {"DataType": "String", "StringValue": pack(originals)},
+        },
+    )
 
     table = run_cli([*queues.args(), "dlq", "peek"])
     [record] = json_result(run_cli([*queues.args(), "dlq", "peek", "--output", "json"]))["messages"]

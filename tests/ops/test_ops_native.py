@@ -89,14 +89,21 @@ def test_native_starts_a_move_task_to_the_main_queue_and_follows_it(
 
     assert result.exit_code == 0, result.output
     assert json_result(result)["native_redrive"] | {"dlq_url": None} == {
-        "dlq_url": None, "destination_url": MAIN_URL, "dry_run": False, "task_handle": "handle-1",
-        "status": "COMPLETED", "moved": 7, "failure_reason": None,
+        "dlq_url": None,
+        "destination_url": MAIN_URL,
+        "dry_run": False,
+        "task_handle": "handle-1",
+        "status": "COMPLETED",
+        "moved": 7,
+        "failure_reason": None,
     }
     assert "UNMARKED" in result.stderr
     stubber.assert_no_pending_responses()
 
 
-def test_the_confirmation_says_the_messages_arrive_unmarked(run_cli: Invoke, stubbed: tuple[Any, Stubber]) -> None:
+def test_the_confirmation_says_the_messages_arrive_unmarked(
+    run_cli: Invoke, stubbed: tuple[Any, Stubber]
+) -> None:
     client, stubber = stubbed
     expect_depths(stubber)
     expect_tasks(stubber)
@@ -115,8 +122,10 @@ def test_the_confirmation_says_the_messages_arrive_unmarked(run_cli: Invoke, stu
 
 
 def test_replay_native_points_to_the_unmarked_command(run_cli: Invoke, stubbed: tuple[Any, Stubber]) -> None:
-    client, stubber = stubbed
-    result = run_cli([*URLS, "dlq", "replay", "--native", "--yes"], overrides=Overrides(clients={"sqs": client}))
+    client, _stubber = stubbed
+    result = run_cli(
+        [*URLS, "dlq", "replay", "--native", "--yes"], overrides=Overrides(clients={"sqs": client})
+    )
     assert result.exit_code == ExitCode.USAGE
     assert "dlq native-redrive" in result.stderr
     assert "unmarked" in result.stderr
@@ -150,7 +159,9 @@ def test_a_failed_move_task_exits_1_with_its_reason(run_cli: Invoke, stubbed: tu
     assert "KmsAccessDenied" in result.stderr
 
 
-@pytest.mark.parametrize(("args", "complaint"), [(["--filter", "ERROR_CODE=X"], "--filter"), (["--rate", "501"], "--rate")])
+@pytest.mark.parametrize(
+    ("args", "complaint"), [(["--filter", "ERROR_CODE=X"], "--filter"), (["--rate", "501"], "--rate")]
+)
 def test_native_rejects_what_sqs_cannot_do_before_any_call(
     run_cli: Invoke, stubbed: tuple[Any, Stubber], args: list[str], complaint: str
 ) -> None:

@@ -147,7 +147,9 @@ def test_send_a_named_non_json_file_as_is_to_exercise_the_dlq(
     (tmp_path / "one.json").write_text("{}")
 
     assert run_cli(["--queue-url", queues.main, "send", str(malformed), "--yes"]).exit_code == 0
-    assert run_cli(["--queue-url", queues.main, "send", str(tmp_path), "--yes"]).exit_code == 0  # seed.json skipped
+    assert (
+        run_cli(["--queue-url", queues.main, "send", str(tmp_path), "--yes"]).exit_code == 0
+    )  # seed.json skipped
 
     assert sorted(m["Body"] for m in drain(sqs, queues.main)) == sorted(
         ['{"detail-type": "Amazon Connect\r\n', "{}"]

@@ -9,7 +9,6 @@ from typing import Any
 
 import boto3
 import pytest
-
 from botocore.exceptions import ReadTimeoutError
 
 from ops.attributes import ORIGINAL_ATTRIBUTES, pack, unpack
@@ -136,7 +135,7 @@ def test_a_failing_backup_write_stops_before_send_and_delete(
         wait_seconds=0,
     )
 
-    with pytest.raises(OpsError, match="writing the backup .* failed \\(No space left on device\\); stopped"):
+    with pytest.raises(OpsError, match=r"writing the backup .* failed \(No space left on device\); stopped"):
         replayer.run()
 
     assert depth(sqs, queues.processing_dlq) == (3, 0)  # still there, and visible again
@@ -405,17 +404,37 @@ def test_the_cli_reports_a_complete_filtered_replay_in_json(
     fill_20_validation_then_80_throttled(sqs, queues)
 
     result = replay(
-        run_cli, queues, "--filter", "ERROR_CODE=ThrottlingException", "--rate", "40", "--yes",
-        "--backup", str(tmp_path / "b.jsonl"), "--output", "json",
+        run_cli,
+        queues,
+        "--filter",
+        "ERROR_CODE=ThrottlingException",
+        "--rate",
+        "40",
+        "--yes",
+        "--backup",
+        str(tmp_path / "b.jsonl"),
+        "--output",
+        "json",
         overrides=Overrides(hold_seconds=1),
     )
 
     assert result.exit_code == 0, result.output
     document = json_result(result)
     assert document["replay"] | {"dlq_url": None, "destination_url": None, "backup": None} == {
-        "dlq_url": None, "destination_url": None, "backup": None, "dry_run": False,
-        "filters": ["ERROR_CODE=ThrottlingException"], "read": 100, "matched": 80, "sent": 80, "deleted": 80,
-        "failed": 0, "skipped": 20, "arrived_during_run": 0, "left_matching": 0, "reached_max": False,
+        "dlq_url": None,
+        "destination_url": None,
+        "backup": None,
+        "dry_run": False,
+        "filters": ["ERROR_CODE=ThrottlingException"],
+        "read": 100,
+        "matched": 80,
+        "sent": 80,
+        "deleted": 80,
+        "failed": 0,
+        "skipped": 20,
+        "arrived_during_run": 0,
+        "left_matching": 0,
+        "reached_max": False,
         "complete": True,
     }
     assert document["failures"] == []
@@ -426,10 +445,15 @@ def test_matching_messages_left_in_the_dlq_exit_1_with_their_count(
 ) -> None:
     # GIVEN two matching messages, one of which cannot be sent marked (its packed originals are unreadable)
     put(sqs, queues.processing_dlq, connect_event("c-1"), error_attributes("ThrottlingException"))
-    put(sqs, queues.processing_dlq, connect_event("c-2"), {
-        **error_attributes("ThrottlingException"),
-        ORIGINAL_ATTRIBUTES: {"DataType": "String", "StringValue": "{truncated"},
-    })
+    put(
+        sqs,
+        queues.processing_dlq,
+        connect_event("c-2"),
+        {
+            **error_attributes("ThrottlingException"),
+            ORIGINAL_ATTRIBUTES: {"DataType": "String", "StringValue": "{truncated"},
+        },
+    )
 
     result = replay(run_cli, queues, "--yes", "--backup", str(tmp_path / "b.jsonl"))
 
@@ -443,13 +467,19 @@ def test_matching_messages_left_in_the_dlq_exit_1_with_their_count(
     assert "c-2" in left["Body"]
 
 
-def test_messages_that_arrive_during_the_run_are_left_alone(sqs: Any, queues: StackQueues, tmp_path: Path) -> None:
+def test_messages_that_arrive_during_the_run_are_left_alone(
+    sqs: Any, queues: StackQueues, tmp_path: Path
+) -> None:
     # GIVEN a DLQ message, and a "new failure" that lands in the DLQ once the replay has started
     put(sqs, queues.processing_dlq, connect_event("old"), error_attributes("ThrottlingException"))
     backup = BackupWriter(tmp_path / "b.jsonl")
     replayer = Replayer(
-        sqs, source_url=queues.processing_dlq, destination_url=queues.main,
-        message_filter=parse_filters([]), backup=backup, wait_seconds=0,
+        sqs,
+        source_url=queues.processing_dlq,
+        destination_url=queues.main,
+        message_filter=parse_filters([]),
+        backup=backup,
+        wait_seconds=0,
     )
     new_failures: list[str] = []
 
@@ -490,10 +520,15 @@ def test_packed_originals_come_back_as_separate_attributes(
     run_cli: Invoke, sqs: Any, queues: StackQueues, tmp_path: Path
 ) -> None:
     originals = {f"attr{i}": {"DataType": "String", "StringValue": f"v{i}"} for i in range(7)}
-    put(sqs, queues.processing_dlq, connect_event("c-1"), {
-        **error_attributes("ThrottlingException"),
-        ORIGINAL_ATTRIBUTES: {"DataType": "String", "StringValue": pack(originals)},
-    })
+    put(
+        sqs,
+        queues.processing_dlq,
+        connect_event("c-1"),
+        {
+            **error_attributes("ThrottlingException"),
+            ORIGINAL_ATTRIBUTES: {"DataType": "String", "StringValue": pack(originals)},
+        },
+    )
 
     result = replay(run_cli, queues, "--yes", "--backup", str(tmp_path / "b.jsonl"))
 
@@ -541,7 +576,14 @@ def test_a_send_timeout_is_reported_as_an_ambiguous_send_not_as_a_backup_failure
     put(sqs, queues.processing_dlq, connect_event("c-1"), error_attributes("ThrottlingException"))
     backup = tmp_path / "b.jsonl"
 
-    result = replay(run_cli, queues, "--yes", "--backup", str(backup), overrides=Overrides(clients={"sqs": AnswerLost(sqs)}))
+    result = replay(
+        run_cli,
+        queues,
+        "--yes",
+        "--backup",
+        str(backup),
+        overrides=Overrides(clients={"sqs": AnswerLost(sqs)}),
+    )
 
     assert result.exit_code == ExitCode.FAILED
     assert "SendMessageBatch to the main queue" in result.stderr
@@ -561,8 +603,18 @@ def test_the_same_queue_as_dlq_and_main_queue_is_refused_even_with_force(
     put(sqs, queues.processing_dlq, connect_event("c-1"), error_attributes("X"))
     for extra in ([], ["--force"]):
         result = run_cli(
-            ["--queue-url", queues.processing_dlq + "/", "--dlq-url", queues.processing_dlq, "dlq", "replay",
-             "--yes", "--backup", str(tmp_path / f"b{len(extra)}.jsonl"), *extra]
+            [
+                "--queue-url",
+                queues.processing_dlq + "/",
+                "--dlq-url",
+                queues.processing_dlq,
+                "dlq",
+                "replay",
+                "--yes",
+                "--backup",
+                str(tmp_path / f"b{len(extra)}.jsonl"),
+                *extra,
+            ]
         )
         assert result.exit_code == ExitCode.USAGE, result.output
         assert "are the same queue" in result.stderr
@@ -575,8 +627,19 @@ def test_swapped_queue_urls_are_refused_and_nothing_moves(
 ) -> None:
     put(sqs, queues.main, connect_event("c-1"))
 
-    result = run_cli(["--queue-url", queues.processing_dlq, "--dlq-url", queues.main, "dlq", "replay", "--yes",
-                      "--backup", str(tmp_path / "b.jsonl")])
+    result = run_cli(
+        [
+            "--queue-url",
+            queues.processing_dlq,
+            "--dlq-url",
+            queues.main,
+            "dlq",
+            "replay",
+            "--yes",
+            "--backup",
+            str(tmp_path / "b.jsonl"),
+        ]
+    )
 
     assert result.exit_code == ExitCode.USAGE
     assert "is not the dead-letter queue of" in result.stderr
@@ -604,7 +667,20 @@ def test_a_rule_target_dlq_given_by_url_is_checked_against_the_eventbridge_rule(
 ) -> None:
     put(sqs, queues.processing_dlq, connect_event("c-1"))
     # the processing DLQ passed off as the rule-target DLQ: no rule target has it as its DLQ
-    result = run_cli(["--queue-url", queues.main, "--rule-target-dlq-url", queues.processing_dlq, "dlq",
-                      "replay", "--dlq", "rule-target", "--yes", "--backup", str(tmp_path / "b.jsonl")])
+    result = run_cli(
+        [
+            "--queue-url",
+            queues.main,
+            "--rule-target-dlq-url",
+            queues.processing_dlq,
+            "dlq",
+            "replay",
+            "--dlq",
+            "rule-target",
+            "--yes",
+            "--backup",
+            str(tmp_path / "b.jsonl"),
+        ]
+    )
     assert result.exit_code == ExitCode.USAGE
     assert "is not the rule-target DLQ" in result.stderr

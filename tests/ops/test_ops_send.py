@@ -38,11 +38,18 @@ def test_a_bad_sample_named_directly_is_refused_unless_include_bad(
 ) -> None:
     refused = send(run_cli, queues, str(BAD / "request-comment-too-long.json"), "--yes")
     assert refused.exit_code == ExitCode.USAGE
-    assert "deliberately bad sample" in refused.stderr and "--include-bad" in refused.stderr
+    assert "deliberately bad sample" in refused.stderr
+    assert "--include-bad" in refused.stderr
     assert depth(sqs, queues.main) == (0, 0)
 
-    sent = send(run_cli, queues, str(BAD / "request-comment-too-long.json"), str(BAD / "malformed-body.txt"),
-                "--include-bad", "--yes")
+    sent = send(
+        run_cli,
+        queues,
+        str(BAD / "request-comment-too-long.json"),
+        str(BAD / "malformed-body.txt"),
+        "--include-bad",
+        "--yes",
+    )
     assert sent.exit_code == 0, sent.output
     assert depth(sqs, queues.main) == (2, 0)
 
@@ -60,7 +67,10 @@ def test_send_asks_first_naming_the_queue_account_region_and_count(
 ) -> None:
     declined = send(run_cli, queues, str(GOOD[0]), overrides=Overrides(interactive=True), input="n\n")
     assert declined.exit_code == ExitCode.INTERRUPTED
-    assert "Send 1 sample messages on queue case-linker-main (account 123456789012, Region us-east-1)?" in declined.stderr
+    assert (
+        "Send 1 sample messages on queue case-linker-main (account 123456789012, Region us-east-1)?"
+        in declined.stderr
+    )
     assert depth(sqs, queues.main) == (0, 0)
 
     without_terminal = send(run_cli, queues, str(GOOD[0]))
@@ -69,6 +79,8 @@ def test_send_asks_first_naming_the_queue_account_region_and_count(
 
 
 def test_send_prints_the_message_ids_as_json(run_cli: Invoke, sqs: Any, queues: StackQueues) -> None:
-    result = send(run_cli, queues, str(GOOD[0]), "--yes", "--output", "json", "--query", "messages[0].message_id")
+    result = send(
+        run_cli, queues, str(GOOD[0]), "--yes", "--output", "json", "--query", "messages[0].message_id"
+    )
     [message] = drain(sqs, queues.main)
     assert json_result(result) == message["MessageId"]

@@ -193,7 +193,7 @@ def _run_with_progress(run: State, backfill: Backfill, progress: BackfillProgres
         disable=not console.is_terminal,
     ) as bar:
         task = bar.add_task(
-            "backfill", total=span, completed=(progress.done_until - progress.since).total_seconds()
+            "backfill", total=span, completed=int((progress.done_until - progress.since).total_seconds())
         )
 
         def show(at: dt.datetime, counts: Counts) -> None:

@@ -23,7 +23,7 @@ from emulator.faults import faults_from_specs
 from infra.config import CONTEXT_KEYS, CaseLinkerConfig, ConfigError
 from local.outputs import publish_stack_outputs
 from local.pipeline import DEFAULT_INSTANCE_ARN, EVENTS_DIR, LocalPipeline, PipelineOptions
-from local.report import render
+from local.report import coverage_document, render, render_coverage
 from ops.clikit import OneLineErrorsCommand, usage_error
 from ops.output import make_console
 from ops.queues import DEFAULT_STACK_NAME
@@ -201,7 +201,18 @@ def main(
             help="Inject faults: OP=KIND:RATE (repeatable), e.g. CreateRelatedItem=server_error:0.2."
         ),
     ] = None,
-    rng_seed: Annotated[int | None, typer.Option(help="Seed of the emulator's fault draws.")] = None,
+    rng_seed: Annotated[
+        int | None, typer.Option(help="Seed of the emulator's fault draws and of --drop-events.")
+    ] = None,
+    drop_events: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Lose this share of contact events between Connect and the rule (best-effort delivery), and "
+            "as large a share of chats' COMPLETED; the sweeper, run after the drain, finds those contacts.",
+        ),
+    ] = 0.0,
     route: Annotated[
         Route, typer.Option(help="auto (rule-matching envelopes via PutEvents), queue, or eventbridge.")
     ] = Route.AUTO,
@@ -269,6 +280,8 @@ def main(
             faults=faults,
             seed=rng_seed,
         ),
+        drop_events=drop_events,
+        drop_seed=rng_seed or 0,
         moto_port=moto_port,
         moto_process=True,  # a core of its own, and fast SQS receives on deep queues (local/moto_server.py)
         emulator_port=emulator_port,
@@ -280,16 +293,27 @@ def main(
     with LocalPipeline(options) as pipeline:
         publish_stack_outputs(pipeline, stack_name)
         published = pipeline.publish_all(route=route.value)
+        lost = sum(p.route.value == "dropped" for p in published)
         console.print(
-            f"Published {len(published)} inputs "
-            f"({sum(p.route.value == 'eventbridge' for p in published)} through EventBridge PutEvents); "
+            f"Published {len(published) - lost} inputs "
+            f"({sum(p.route.value == 'eventbridge' for p in published)} through EventBridge PutEvents"
+            f"{f'; {lost} contact events lost on the way (--drop-events)' if lost else ''}); "
             f"moto at {pipeline.moto_endpoint}, emulator at {pipeline.emulator.endpoint_url}."
         )
         result = _drain(pipeline, console, len(published), timeout)
+        events_alone, sweep = result, None
+        if pipeline.config.sweeper_enabled:
+            # As the schedule would, once the events are handled: the sweep finds what they missed.
+            sweep = pipeline.sweep()
+            result = _drain(pipeline, console, int((sweep.report or {}).get("SweepEnqueued") or 0), timeout)
         render(result, console, facts=_facts(pipeline, time.monotonic() - started), verbose=verbose)
+        coverage = coverage_document(events_alone, result, sweep) if sweep is not None else None
+        if sweep is not None:
+            render_coverage(events_alone, result, sweep, console)
         if report_path is not None:
             document = {
                 **result.to_json(),
+                "coverage": coverage,
                 "endpoints": pipeline.endpoints,
                 "settings": _facts(pipeline, time.monotonic() - started),
             }
@@ -304,7 +328,7 @@ def main(
             sys.stdout.flush()
             pipeline.wait()
             console.print("Stopped.")
-    if not result.ok:
+    if not result.ok or (sweep is not None and not sweep.ok):
         raise typer.Exit(code=1)
 
 

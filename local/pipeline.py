@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import random
 import secrets
 import shutil
 import socket
@@ -23,6 +24,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +35,15 @@ from typing import Any
 from emulator import Emulator, EmulatorConfig, Faults, Quota
 from infra.config import CaseLinkerConfig
 from local.aws import LOCAL_CREDENTIALS, local_client
-from local.inputs import Input, first_instance_arn, first_request_source, load_inputs, synthetic_contacts
+from local.context import ContextSpec
+from local.inputs import (
+    Input,
+    first_instance_arn,
+    first_request_source,
+    lenient_get,
+    load_inputs,
+    synthetic_contacts,
+)
 from local.logs import HandlerOutput, parse_handler_output
 from local.poller import ChaosHooks, EsmSettings, SqsPoller
 from local.reconcile import (
@@ -52,6 +62,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 EVENTS_DIR = REPO_ROOT / "events"
 FUNCTIONS_DIR = REPO_ROOT / "functions"
 HANDLER = "case_linker.handler.lambda_handler"
+SWEEPER_HANDLER = "case_linker.sweeper.lambda_handler"
 DEFAULT_INSTANCE_ARN = "arn:aws:connect:us-east-1:123456789012:instance/aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
 DEFAULT_DOMAIN_NAME = "case-linker-local"
 
@@ -84,6 +95,11 @@ class PipelineOptions:
     batching_window_s: float | None = None
     max_receive_count: int | None = None
     chaos: ChaosHooks | None = None
+    # Contact events are delivered best effort: this share of them is lost between Connect and the rule, and
+    # as large a share of the chats never gets COMPLETED (their agent left without clearing them). The
+    # sweeper (LocalPipeline.sweep) is what finds those contacts. Drawn from `drop_seed`.
+    drop_events: float = 0.0
+    drop_seed: int = 0
     # The function: a Lambda handler string run in one worker process per execution environment, or any
     # `Runtime` (e.g. InProcessRuntime with a stand-in).
     handler: str = HANDLER
@@ -124,6 +140,7 @@ class LocalPipeline:
         self._publish_lock = threading.Lock()
         self._baseline: Counter[tuple[str, str, str, str]] = Counter()
         self._baseline_ids: set[str] = set()
+        self._drops = random.Random(self.options.drop_seed)
         self.drained = False
         self.moto_endpoint = ""
         self.emulator: Emulator
@@ -175,12 +192,14 @@ class LocalPipeline:
             or DEFAULT_INSTANCE_ARN
         )
         account = self._account_quota()
+        search = self.emulator.config.quota_for("SearchContacts")
         context: dict[str, Any] = {
             "casesDomainId": domain_id,
             "connectInstanceArn": instance_arn,
             # The stack sets these to the account quota and burst; here they are the emulator's.
             "casesRequestsPerSecond": account.rate,
             "casesBurst": float(account.burst),
+            "connectSearchRequestsPerSecond": search.rate if search is not None else 0.5,
         }
         if (source := first_request_source(self.inputs)) is not None:
             context["requestEventSource"] = source  # so the optional request rule is exercised too
@@ -200,6 +219,7 @@ class LocalPipeline:
             self.expected.update(load.expected)
         if domain_id not in {d.get("id") for d in seed.get("domains", [])}:
             self.emulator.create_domain(DEFAULT_DOMAIN_NAME, domain_id)
+        _ended_before_the_lag(seed.get("contacts", []), self.config.sweep_lag_minutes)
         self.emulator.load_seed(_merge_domains(seed))
         self._snapshot_baseline()
 
@@ -318,27 +338,37 @@ class LocalPipeline:
             idempotency_table_name=self.resources.idempotency_table_name,
             main_queue_url=self.resources.main_queue_url,
         )
-        environment.update(
-            {
-                "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
-                "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"],
-                "AWS_SESSION_TOKEN": LOCAL_CREDENTIALS["aws_session_token"],
-                "AWS_REGION": self.options.region,
-                "AWS_DEFAULT_REGION": self.options.region,
-                "AWS_EC2_METADATA_DISABLED": "true",
-                "AWS_ENDPOINT_URL_SQS": self.moto_endpoint,
-                "AWS_ENDPOINT_URL_DYNAMODB": self.moto_endpoint,
-                "AWS_ENDPOINT_URL_CONNECTCASES": self.emulator.endpoint_url,
-                "AWS_ENDPOINT_URL_CONNECT": self.emulator.endpoint_url,
-                "AWS_LAMBDA_FUNCTION_NAME": "case-linker-local",
-                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.timings.memory_mb),
-                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-                "POWERTOOLS_TRACE_DISABLED": "true",
-                "POWERTOOLS_METRICS_FUNCTION_NAME": "case-linker-local",
-            }
-        )
+        environment.update(self._local_environment("case-linker-local"))
         environment.update(self.options.extra_environment)
         return environment
+
+    def sweeper_environment(self) -> dict[str, str]:
+        """The sweeper's environment: the stack's variables for it, plus local endpoints and dummy credentials."""
+        environment = self.config.sweeper_environment(
+            main_queue_url=self.resources.main_queue_url,
+            idempotency_table_name=self.resources.idempotency_table_name,
+        )
+        environment.update(self._local_environment("case-linker-sweeper-local"))
+        return environment
+
+    def _local_environment(self, function_name: str) -> dict[str, str]:
+        return {
+            "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"],
+            "AWS_SESSION_TOKEN": LOCAL_CREDENTIALS["aws_session_token"],
+            "AWS_REGION": self.options.region,
+            "AWS_DEFAULT_REGION": self.options.region,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_ENDPOINT_URL_SQS": self.moto_endpoint,
+            "AWS_ENDPOINT_URL_DYNAMODB": self.moto_endpoint,
+            "AWS_ENDPOINT_URL_CONNECTCASES": self.emulator.endpoint_url,
+            "AWS_ENDPOINT_URL_CONNECT": self.emulator.endpoint_url,
+            "AWS_LAMBDA_FUNCTION_NAME": function_name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.timings.memory_mb),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_FUNCTION_NAME": function_name,
+        }
 
     def esm_settings(self) -> EsmSettings:
         return EsmSettings(
@@ -383,6 +413,10 @@ class LocalPipeline:
         batch: list[tuple[Input, bool]] = []
         results: list[Published] = []
         for item in inputs:
+            lost = self._lost(item)
+            if lost is not None:
+                results.append(self._drop(item, lost))
+                continue
             envelope = None if route == "queue" else item.envelope
             matched = envelope is not None and any(p.matches_event(_normalised(envelope)) for p in patterns)
             if envelope is not None and (matched or route == "eventbridge"):
@@ -398,6 +432,29 @@ class LocalPipeline:
         if batch:
             results.extend(self._put_events(batch))
         return results
+
+    def _lost(self, item: Input) -> str | None:
+        """Why this contact event never reaches the rule (PipelineOptions.drop_events), if it does not."""
+        rate = self.options.drop_events
+        if rate <= 0 or not item.is_contact_event:
+            return None
+        if self._drops.random() < rate:
+            return "lost between Connect and the rule (best-effort delivery)"
+        channel = lenient_get(item.detail or {}, "channel")
+        if (
+            isinstance(channel, str)
+            and channel.upper() == "CHAT"
+            and item.contact_event_type == "COMPLETED"
+            and self._drops.random() < rate
+        ):
+            return "never sent: the chat's agent left without clearing the contact"
+        return None
+
+    def _drop(self, item: Input, reason: str) -> Published:
+        with self._publish_lock:
+            record = Published(ref=self._next_ref(), input=item, route=Route.DROPPED, dropped=reason)
+            self._published.append(record)
+        return record
 
     def _patterns(self) -> list[Any]:
         from moto.events.models import EventPattern
@@ -454,6 +511,45 @@ class LocalPipeline:
             timeout_s=timeout_s, quiet_period_s=quiet_period_s, progress=progress
         )
         return self.reconcile()
+
+    def sweep(self) -> SweepRun:
+        """Run the sweeper once, as its schedule would: the real handler in an execution environment of its own.
+
+        Its messages land on the main queue; `drain` then lets the linker handle them.
+        """
+        runtime = WorkerProcessRuntime(
+            handler=SWEEPER_HANDLER,
+            environ=self.sweeper_environment(),
+            log_dir=self.work_dir / "sweeper-logs",
+            python_paths=[str(FUNCTIONS_DIR), str(REPO_ROOT)],
+        )
+        environment = runtime.environment("sweeper")
+        spec = ContextSpec(
+            function_name="case-linker-sweeper-local",
+            memory_limit_in_mb=self.timings.memory_mb,
+            timeout_s=float(self.config.sweeper_timeout_seconds),
+            region=self.options.region,
+        )
+        scheduled = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "region": self.options.region,
+            "resources": [],
+            "detail": {},
+        }
+        try:
+            invocation = environment.invoke(scheduled, spec)
+        finally:
+            environment.close()
+        report = invocation.response if isinstance(invocation.response, dict) else None
+        return SweepRun(
+            status=invocation.status.value,
+            report=report,
+            error=f"{invocation.error_type}: {invocation.error_message}" if invocation.error_type else None,
+        )
 
     def handler_output(self) -> HandlerOutput:
         files = self.runtime.log_files() if isinstance(self.runtime, WorkerProcessRuntime) else []
@@ -523,6 +619,30 @@ class LocalPipeline:
         with contextlib.suppress(KeyboardInterrupt):
             while not event.wait(0.5):
                 pass
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """One run of the sweeper: how the invocation ended and what it reported (its SweepReport as JSON)."""
+
+    status: str
+    report: dict[str, Any] | None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok" and self.report is not None
+
+
+def _ended_before_the_lag(contacts: list[dict[str, Any]], lag_minutes: int) -> None:
+    """Seed contacts without timestamps end a few minutes before the sweeper's lag, so a sweep run after the
+    drain finds them in its window, as it would find contacts that finished their after-contact work."""
+    timestamps = ("initiationTimestamp", "disconnectTimestamp")
+    for index, contact in enumerate(contacts):
+        if not any(key in contact for key in timestamps):
+            ended = lag_minutes + 2 + index % 30
+            contact["disconnectTimestamp"] = f"-{ended}m"
+            contact["initiationTimestamp"] = f"-{ended + 5}m"
 
 
 def _normalised(envelope: Mapping[str, Any]) -> dict[str, Any]:

@@ -18,10 +18,14 @@ from local.inputs import Input, lenient_get, squash
 from local.logs import HandlerOutput, LogLine
 from local.poller import Delivery, PollerStats, RecordOutcome, body_sha256
 
+# Sources of the messages the sweeper and `ops backfill` put on the queue for contacts whose event was lost.
+SWEEPER_SOURCES = frozenset({"case-linker.sweeper", "case-linker.backfill"})
+
 
 class Route(StrEnum):
     EVENTBRIDGE = "eventbridge"
     QUEUE = "queue"
+    DROPPED = "dropped"  # a contact event lost between Connect and the rule (--drop-events), never published
 
 
 class Outcome(StrEnum):
@@ -31,6 +35,7 @@ class Outcome(StrEnum):
     FILTERED = "filtered"  # EventBridge's rule did not match it: never reached the queue (as on AWS)
     REJECTED = "rejected"  # PutEvents refused the entry
     PENDING = "pending"  # still on the main queue when the drain stopped
+    DROPPED = "dropped"  # its contact event was lost on the way (--drop-events) and nothing made up for it
     LOST = "lost"  # none of the above: the one outcome that must never happen
 
 
@@ -45,6 +50,7 @@ class Published:
     message_id: str | None = None
     matched_rule: bool = True
     error: str | None = None
+    dropped: str | None = None  # why a contact event never reached the rule (Route.DROPPED)
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,7 @@ class InputResult:
     max_receive_count: int = 0
     expected: Any = None
     mismatch: str | None = None
+    contact_event: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -142,6 +149,14 @@ class Reconciliation:
             and not self.mismatches
         )
 
+    def coverage(self) -> dict[str, Any]:
+        """Of the contact events expected to link (contacts that carry a case id): how many are linked."""
+        wanted = [
+            r for r in self.inputs if r.contact_event and expected_outcome(r.expected)[0] is Outcome.LINKED
+        ]
+        linked = sum(1 for r in wanted if r.outcome is Outcome.LINKED)
+        return {"contacts": len(wanted), "linked": linked, "share": linked / len(wanted) if wanted else None}
+
     def summary(self) -> dict[str, Any]:
         return {
             "inputs": len(self.inputs),
@@ -150,6 +165,7 @@ class Reconciliation:
             "dead_lettered": self.count(Outcome.DEAD_LETTERED),
             "filtered": self.count(Outcome.FILTERED),
             "rejected": self.count(Outcome.REJECTED),
+            "dropped": self.count(Outcome.DROPPED),
             "pending": self.pending,
             "lost": self.lost,
             "items_created": self.items_created,
@@ -256,6 +272,10 @@ class _Locator:
         self._by_body: dict[str, list[int]] = {}
         for p in published:
             self._by_body.setdefault(body_sha256(p.input.body), []).append(p.ref)
+        # The sweeper's message about a contact whose event was lost stands in for that event.
+        self._dropped_by_contact = {
+            p.input.contact_arn: p.ref for p in published if p.route is Route.DROPPED and p.input.contact_arn
+        }
 
     def locate(
         self, body: str, message_id: str | None, attributes: Mapping[str, str] | None = None
@@ -268,6 +288,10 @@ class _Locator:
             event_id = lenient_get(document, "id")
             if isinstance(event_id, str) and event_id in self._by_event_id:
                 return self._by_event_id[event_id]
+            if lenient_get(document, "source") in SWEEPER_SOURCES:
+                arn = Input.of("", body).contact_arn
+                if arn in self._dropped_by_contact:
+                    return self._dropped_by_contact[arn]
         for candidate in (message_id, (attributes or {}).get("SOURCE_MESSAGE_ID")):
             if candidate and candidate in self._by_message_id:
                 return self._by_message_id[candidate]
@@ -362,7 +386,8 @@ def check_expectation(result: InputResult, expected: Any) -> str | None:
         return f"cannot read the expectation {expected!r}"
     actual = result.outcome
     # An event the rule filters never reaches the linker, exactly as on AWS; a skip is what it would have been.
-    if outcome is Outcome.SKIPPED and actual is Outcome.FILTERED:
+    # So is a lost event that would have been skipped; a lost one that should link must be made up for.
+    if outcome is Outcome.SKIPPED and actual in (Outcome.FILTERED, Outcome.DROPPED):
         actual = Outcome.SKIPPED
     if actual is not outcome:
         return f"expected {outcome.value}, got {result.outcome.value}"
@@ -469,6 +494,7 @@ def reconcile(
             name=entry.input.name,
             route=entry.route.value,
             outcome=Outcome.LOST,
+            contact_event=entry.input.is_contact_event,
             deliveries=len(seen),
             max_receive_count=max((d.receive_count for d in seen), default=0),
         )
@@ -512,6 +538,8 @@ def reconcile(
         elif entry.route is Route.EVENTBRIDGE and not entry.matched_rule and not seen:
             result.outcome = Outcome.FILTERED
             result.reason = "no rule's event pattern matches it"
+        elif entry.route is Route.DROPPED and not seen:
+            result.outcome, result.reason = Outcome.DROPPED, entry.dropped
         elif not drained:
             result.outcome = Outcome.PENDING
         if expected is not None and entry.input.name in expected:

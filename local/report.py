@@ -7,6 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from local.pipeline import SweepRun
 from local.reconcile import InputResult, Outcome, Reconciliation
 
 _STYLES = {
@@ -16,6 +17,7 @@ _STYLES = {
     Outcome.FILTERED: "cyan",
     Outcome.REJECTED: "red",
     Outcome.PENDING: "red",
+    Outcome.DROPPED: "red",
     Outcome.LOST: "bold red",
 }
 # Above this many inputs, only the interesting rows (not linked as expected) are listed one by one.
@@ -79,7 +81,17 @@ def render(
     totals = Table(title="Totals", show_header=False)
     totals.add_column("what")
     totals.add_column("count", justify="right")
-    for key in ("inputs", "linked", "skipped", "dead_lettered", "filtered", "rejected", "pending", "lost"):
+    for key in (
+        "inputs",
+        "linked",
+        "skipped",
+        "dead_lettered",
+        "filtered",
+        "rejected",
+        "dropped",
+        "pending",
+        "lost",
+    ):
         totals.add_row(key.replace("_", " "), str(summary[key]))
     totals.add_row("related items created", str(result.items_created))
     totals.add_row("duplicate related items", str(result.duplicates))
@@ -127,3 +139,57 @@ def render(
     if result.duplicates:
         problems.append(f"{result.duplicates} duplicate related item(s)")
     console.print("[bold red]FAILED[/]: " + "; ".join(problems))
+
+
+# What the sweeper's report says, in the order it is shown.
+SWEEP_FIGURES = (
+    ("SweepContactsFound", "finished contacts found"),
+    ("SweepAlreadyHandled", "already handled (linked or dead-lettered)"),
+    ("SweepNeverSeen", "never seen: their event was lost"),
+    ("SweepNoCaseId", "seen without a case id, looked at again"),
+    ("SweepEnqueued", "enqueued for the linker"),
+    ("SweepChainCase", "enqueued with their contact chain's case"),
+    ("SweepChainAmbiguous", "chain on several cases (not guessed)"),
+    ("SweepSearchPages", "SearchContacts pages"),
+)
+
+
+def coverage_document(before: Reconciliation, after: Reconciliation, sweep: SweepRun) -> dict[str, Any]:
+    """The report's `coverage`: contacts that carry a case id linked by the events alone, and after the sweep."""
+    return {
+        "events_alone": before.coverage(),
+        "after_sweep": after.coverage(),
+        "sweep": {"status": sweep.status, "error": sweep.error, "report": sweep.report},
+    }
+
+
+def render_coverage(before: Reconciliation, after: Reconciliation, sweep: SweepRun, console: Console) -> None:
+    """Coverage of the contacts that carry a case id, from the events alone and after the sweep."""
+    table = Table(title="Contacts that carry a case id: linked", show_header=True)
+    table.add_column("")
+    table.add_column("linked", justify="right")
+    table.add_column("coverage", justify="right")
+    for label, result in (("by the contact events alone", before), ("after the sweep", after)):
+        figures = result.coverage()
+        share = figures["share"]
+        style = "green" if share == 1 else "yellow" if share is not None else "dim"
+        table.add_row(
+            label,
+            f"{figures['linked']} of {figures['contacts']}",
+            f"[{style}]{share:.1%}[/]" if share is not None else "-",
+        )
+    console.print(table)
+    if not sweep.ok or sweep.report is None:
+        console.print(f"[bold red]the sweeper failed[/] ({sweep.status}): {sweep.error or 'no report'}")
+        return
+    report = sweep.report
+    details = Table(title="The sweep", show_header=False)
+    details.add_column("what")
+    details.add_column("count", justify="right")
+    for key, label in SWEEP_FIGURES:
+        details.add_row(label, str(report.get(key, 0)))
+    coverage = report.get("EventCoverage")
+    details.add_row(
+        "EventCoverage (share the events had handled)", f"{coverage:.1%}" if coverage is not None else "-"
+    )
+    console.print(details)

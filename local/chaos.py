@@ -8,11 +8,14 @@
    seconds after their connection dropped (longer than the linker's in-place wait), lets searches lag writes,
    and merges a case mid-run; and the poller kills invocations mid-batch and delivers records twice. The load
    holds the same request sent as several messages, distinct requests with identical content, and messages
-   carrying ten attributes that end in the DLQ and are replayed.
-3. Turn every fault off and replay both DLQs with the ops tool's Replayer, then drain again.
+   carrying ten attributes that end in the DLQ and are replayed. A share of the contact events (--drop-events,
+   10%) is lost before the rule, and as large a share of chats never gets COMPLETED.
+3. Turn every fault off and replay both DLQs with the ops tool's Replayer, then drain again; run the sweeper
+   once (as its schedule would) and drain what it enqueued.
 4. Reconcile from the evidence (related items in the emulator, DLQ contents, deliveries, logs) and write the
-   JSON report. Exit 0 only if nothing is lost or doubled, every bad input sits in a DLQ with its reason, and
-   every replayed message that can succeed is linked exactly once.
+   JSON report. Exit 0 only if nothing is lost or doubled, every bad input sits in a DLQ with its reason,
+   every replayed message that can succeed is linked exactly once, and so is every contact with a case id
+   whose event was lost.
 
 Time is compressed so a run takes minutes: quotas x10, the function's client timeouts, backoff, function
 timeout and visibility timeout all shortened together (docs/chaos.md lists the values). The code under test
@@ -22,6 +25,7 @@ is the real handler, built by the real `build_app` with a shorter `Tuning`.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import json
 import os
@@ -41,7 +45,7 @@ from emulator import EmulatorConfig, Faults
 from local.inputs import CONTACT_DETAIL_TYPE, REQUEST_DETAIL_TYPE, Input
 from local.pipeline import LocalPipeline, PipelineOptions
 from local.poller import ChaosHooks, DuplicateMode
-from local.reconcile import Outcome, Reconciliation
+from local.reconcile import Outcome, Reconciliation, Route
 from ops.clikit import OneLineErrorsCommand, parse_command_line, usage_error
 
 DEFAULT_REPORT = Path("chaos-report.json")
@@ -146,6 +150,9 @@ class ChaosOptions:
     drop_connection: float = 0.03
     slow_response: float = 0.02
     after_commit_share: float = 0.5
+    # Contact events lost between Connect and the rule, and as large a share of chats' COMPLETED never sent;
+    # the sweeper, run once the DLQs are replayed, must find every one of them.
+    drop_events: float = 0.1
     # Poller.
     kill_rate: float = 0.05
     # Invocation ordinals that die whatever the rate, and how soon after starting (seconds) a kill lands.
@@ -443,6 +450,8 @@ def pipeline_options(options: ChaosOptions, load: Load, work_dir: Path) -> Pipel
         moto_process=options.moto_endpoint
         is None,  # a core of its own: moto, not the linker, was the bottleneck
         work_dir=work_dir,
+        drop_events=options.drop_events,
+        drop_seed=options.seed,
     )
 
 
@@ -640,12 +649,24 @@ def run(options: ChaosOptions, log: Callable[[str], None] = print) -> dict[str, 
             # (emulator and poller); quotas stay as they are.
             for case_id in load.late_cases:
                 pipeline.emulator.create_case(DOMAIN_ID, title="Created late", case_id=case_id)
+            # A late contact ended before the sweeper's lag, like the others: its event may be the one lost.
+            ended = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=pipeline.config.sweep_lag_minutes + 2)
             for contact_id, case_id in load.late_contacts:
-                pipeline.emulator.put_contact(INSTANCE_ID, contact_id, {"caseId": case_id})
+                pipeline.emulator.put_contact(
+                    INSTANCE_ID,
+                    contact_id,
+                    {"caseId": case_id},
+                    initiation_time=ended - dt.timedelta(minutes=5),
+                    disconnect_time=ended,
+                )
             pipeline.emulator.configure(faults={})
             pipeline.poller.chaos = ChaosHooks()
             replays = replay_dlqs(pipeline, work_dir)
             log(f"replayed {sum(r.sent for r in replays)} DLQ messages; draining again ...")
+            replayed = pipeline.drain(timeout_s=options.timeout(), progress=_progress(log, options.quiet))
+            # The sweeper's scheduled run finds the contacts whose event was lost on the way.
+            sweep = pipeline.sweep()
+            log(f"sweep: {json.dumps(sweep.report) if sweep.report else sweep.error}; draining again ...")
             pipeline.drain(timeout_s=options.timeout(), progress=_progress(log, options.quiet))
             # Creates committing late land before the evidence is read (a duplicate would show then).
             pipeline.emulator.wait_for_late_commits(options.late_commit_s * 3)
@@ -653,6 +674,7 @@ def run(options: ChaosOptions, log: Callable[[str], None] = print) -> dict[str, 
             exactly_once = exactly_once_faults(pipeline, load)
 
         checks, evidence = judge(final, pipeline.expected, replays)
+        checks["sweeper_ran"] = sweep.ok
         summary = final.summary()
         report = {
             "ok": all(checks.values()),
@@ -663,8 +685,12 @@ def run(options: ChaosOptions, log: Callable[[str], None] = print) -> dict[str, 
             "duplicates": final.duplicates,
             "lost": final.lost + final.pending,
             "outcomes": {
-                k: summary[k] for k in ("linked", "skipped", "dead_lettered", "filtered", "rejected")
+                k: summary[k]
+                for k in ("linked", "skipped", "dead_lettered", "filtered", "rejected", "dropped")
             },
+            "contact_events_dropped": sum(p.route is Route.DROPPED for p in published),
+            "coverage": {"events_alone": replayed.coverage(), "after_sweep": final.coverage()},
+            "sweep": {"status": sweep.status, "error": sweep.error, "report": sweep.report},
             "skips_by_reason": dict(sorted(final.skips_by_reason.items())),
             "dlq_by_reason_before_replay": dlq_before,
             "dlq_by_reason": final.dlq_by_code,
@@ -770,6 +796,14 @@ def _command_line(
     duplicate_rate: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Records delivered twice.")
     ] = DEFAULTS.duplicate_rate,
+    drop_events: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Contact events lost before the rule (and chats' COMPLETED never sent); the sweeper finds them.",
+        ),
+    ] = DEFAULTS.drop_events,
     duplicate_mode: Annotated[
         DuplicateMode, typer.Option(help="How a duplicate arrives.")
     ] = DEFAULTS.duplicate_mode,
@@ -795,6 +829,7 @@ def _command_line(
         kill_rate=kill_rate,
         duplicate_rate=duplicate_rate,
         duplicate_mode=duplicate_mode,
+        drop_events=drop_events,
         max_receive_count=max_receive_count,
         drain_timeout_s=timeout,
         quiet=quiet,

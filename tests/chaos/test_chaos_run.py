@@ -118,3 +118,14 @@ def test_given_too_few_events_when_run_from_the_cli_then_it_refuses() -> None:
     with pytest.raises(SystemExit) as raised:
         main(["--events", "3"])
     assert raised.value.code == 2
+
+
+def test_given_lost_contact_events_when_the_chaos_run_ends_then_the_sweeper_linked_every_contact_with_a_case_id(
+    report: dict[str, Any],
+) -> None:
+    assert report["contact_events_dropped"] > 0
+    assert report["checks"]["sweeper_ran"] is True
+    assert report["sweep"]["report"]["SweepNeverSeen"] > 0
+    assert report["coverage"]["events_alone"]["share"] < 1.0
+    assert report["coverage"]["after_sweep"]["share"] == 1.0
+    assert report["checks"]["every_good_input_linked_exactly_once"] is True

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 import botocore.session
@@ -207,11 +207,17 @@ def build_app(
     return App(settings, clients or build_clients(tuning), tuning, app_logger or logger)
 
 
+class Handles(Protocol):
+    """What an entry point delegates to: the linker's App, the sweeper's SweeperApp."""
+
+    def handle(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]: ...
+
+
 def make_lambda_handler(
-    app_factory: Callable[[], App],
+    app_factory: Callable[[], Handles],
 ) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
-    """A Lambda entry point that builds its App on first use and keeps it for the execution environment."""
-    built: list[App] = []
+    """A Lambda entry point that builds its app on first use and keeps it for the execution environment."""
+    built: list[Handles] = []
 
     @logger.inject_lambda_context(clear_state=True)
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

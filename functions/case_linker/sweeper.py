@@ -43,7 +43,7 @@ from case_linker.contact_search import (
     SearchPage,
 )
 from case_linker.errors import LinkerError, OutOfTimeError, PermanentError, TransientError
-from case_linker.handler import Clients, Tuning, build_clients
+from case_linker.handler import Clients, Tuning, build_clients, make_lambda_handler
 from case_linker.ledger import LINKED, NO_CASE_ID, ContactRecord, Ledger
 from case_linker.mapping import CONTACT_DETAIL_TYPE, case_id_from
 from case_linker.pacing import BatchGuard, Pacer
@@ -561,21 +561,6 @@ def build_sweeper(
     """Wire the sweeper from settings; clients default to boto3's (AWS_ENDPOINT_URL_* honoured)."""
     tuning = tuning or SWEEP_TUNING
     return SweeperApp(settings, clients or build_clients(tuning), tuning, app_logger or logger, **options)
-
-
-def make_lambda_handler(
-    app_factory: Callable[[], SweeperApp],
-) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
-    """A scheduled entry point that builds its SweeperApp on first use and keeps it for the environment."""
-    built: list[SweeperApp] = []
-
-    @logger.inject_lambda_context(clear_state=True)
-    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        if not built:
-            built.append(app_factory())
-        return built[0].handle(event, context)
-
-    return handler
 
 
 lambda_handler = make_lambda_handler(lambda: build_sweeper(SweeperSettings.from_env(os.environ)))

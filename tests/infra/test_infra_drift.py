@@ -82,7 +82,10 @@ def test_the_linker_settings_read_no_variable_outside_their_declared_list(settin
         if isinstance(node, ast.Constant) and isinstance(node.value, str)
     }
     variable_like = {value for value in literals if re.fullmatch(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+", value)}
-    assert linker_names(variable_like) <= set(settings.ENVIRONMENT_VARIABLES)
+    declared = set(settings.ENVIRONMENT_VARIABLES) | set(
+        getattr(settings, "SWEEPER_ENVIRONMENT_VARIABLES", ())
+    )
+    assert linker_names(variable_like) <= declared
 
 
 @pytest.mark.parametrize(
@@ -115,6 +118,36 @@ def test_the_linker_accepts_the_values_the_stack_sets(context: dict[str, Any], s
 
 def test_the_sweeper_gets_exactly_the_variables_its_contract_names(template: Template) -> None:
     assert linker_names(deployed_names(template, SWEEPER_HANDLER)) == SWEEPER_DOCUMENTED_NAMES
+
+
+def test_the_sweeper_gets_exactly_the_variables_its_settings_read(
+    template: Template, settings: ModuleType
+) -> None:
+    assert linker_names(deployed_names(template, SWEEPER_HANDLER)) == set(
+        settings.SWEEPER_ENVIRONMENT_VARIABLES
+    )
+
+
+@pytest.mark.parametrize("context", [{}, FULL_CONTEXT], ids=["defaults", "every-option"])
+def test_the_sweeper_accepts_the_values_the_stack_sets(context: dict[str, Any], settings: ModuleType) -> None:
+    config = CaseLinkerConfig.from_context(
+        {
+            "casesDomainId": "11111111-2222-3333-4444-555555555555",
+            "connectInstanceArn": "arn:aws:connect:us-east-1:123456789012:instance/abc",
+            **context,
+        }
+    )
+    environment = config.sweeper_environment(
+        main_queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/CaseLinker-Queue-DEF",
+        idempotency_table_name="CaseLinker-CaseLinkerIdempotencyTable-XYZ",
+    )
+    loaded = settings.SweeperSettings.from_env(environment)
+    assert (loaded.window_minutes, loaded.lag_minutes) == (
+        config.sweep_window_minutes,
+        config.sweep_lag_minutes,
+    )
+    assert loaded.follow_contact_chain == config.follow_contact_chain
+    assert loaded.connect_search_rps <= config.connect_search_requests_per_second
 
 
 def test_the_sweeper_handler_the_stack_runs_exists_once_written() -> None:

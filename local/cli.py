@@ -6,6 +6,7 @@ stderr starting `error: ` and exit code 2.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import json
 import sys
@@ -122,6 +123,11 @@ def cli_commands(pipeline: LocalPipeline, stack_name: str) -> list[tuple[str, st
         ("", f"python -m ops{stack} dlq replay --filter ERROR_CODE=ResourceNotFoundException --dry-run"),
         ("", f"python -m ops{stack} send events/request-comment.json --yes"),
         (
+            "",
+            f"python -m ops{stack} backfill --instance-arn {config.connect_instance_arn} "
+            f"--since {_iso_minutes_ago(120)} --until {_iso_minutes_ago(0)} --dry-run",
+        ),
+        (
             "the stack's outputs",
             f"aws cloudformation describe-stacks --stack-name {stack_name} --query 'Stacks[0].Outputs'",
         ),
@@ -143,6 +149,10 @@ def cli_commands(pipeline: LocalPipeline, stack_name: str) -> list[tuple[str, st
         ),
         ("the rule", f"aws events describe-rule --name {resources.contact_rule_name}"),
     ]
+
+
+def _iso_minutes_ago(minutes: int) -> str:
+    return (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _facts(pipeline: LocalPipeline, seconds: float) -> dict[str, Any]:

@@ -313,7 +313,9 @@ def test_given_an_unknown_case_when_handled_then_dead_lettered_with_resource_not
     original = {
         "traceparent": {"stringValue": "00-4bf92f3577b34da6-00f067aa0ba902b7-01", "dataType": "String"}
     }
-    record = sqs_record(event_body("bad/request-comment-unknown-case.json"), receive_count=2, attributes=original)
+    record = sqs_record(
+        event_body("bad/request-comment-unknown-case.json"), receive_count=2, attributes=original
+    )
 
     result = make_app().run_batch(sqs_event(record), lambda_context())
 

@@ -13,17 +13,25 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export AWS_EC2_METADATA_DISABLED := true
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: help install install-cdk lint test pytest demo synth deploy destroy bench chaos clean
+.PHONY: help install install-demo install-cdk lint test pytest demo synth deploy destroy bench chaos clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-demo.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@ $(VENV)/.demo-installed
+
+# The demo (and the operator tool) need a fraction of the above: no CDK, no linters, no test tools.
+$(VENV)/.demo-installed: requirements-demo.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-demo.txt
 	touch $@
 
-install: $(VENV)/.installed ## create .venv and install the pinned dependencies
+install: $(VENV)/.installed ## create .venv and install every pinned dependency (tests, linters, CDK)
+
+install-demo: $(VENV)/.demo-installed ## create .venv with only what `make demo` needs
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -41,7 +49,7 @@ pytest: install ## the test suite only
 
 test: lint pytest ## what CI runs: lint, type check, every test
 
-demo: install ## run the whole pipeline locally on moto + the emulator
+demo: install-demo ## run the whole pipeline locally on moto + the emulator
 	$(PY) -m local $(ARGS)
 
 synth: install install-cdk ## synthesize the CloudFormation template (offline, no Docker)

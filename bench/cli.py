@@ -11,8 +11,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.console import Console
 
 from bench.coldstart import run_coldstart
@@ -20,47 +21,97 @@ from bench.drain import BASELINE_HANDLER, DrainSettings, ideal_goodput_over_quot
 from bench.inproc import InprocSettings, run_inproc
 from bench.report import evaluate, render
 from local.pipeline import HANDLER
+from ops.clikit import OneLineErrorsCommand, parse_command_line, usage_error
 
 VARIANT_HANDLER = "bench.variants.lambda_handler"
 BENCHMARKS = ("drain", "batch", "overhead", "coldstart")
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.json"
 
 
+_cli = typer.Typer(add_completion=False, help=__doc__, pretty_exceptions_enable=False)
+
+
+@_cli.command(cls=OneLineErrorsCommand)
+def _command_line(
+    quick: Annotated[bool, typer.Option("--quick", help="Smoke run: small N, few repeats (~2 min).")] = False,
+    contacts: Annotated[
+        int | None,
+        typer.Option("--contacts", min=1, help="Backlog size for the drain (default 1000, quick 200)."),
+    ] = None,
+    contacts_old: Annotated[
+        int | None, typer.Option("--events", hidden=True, help="Old name of --contacts.")
+    ] = None,
+    quota: Annotated[float, typer.Option(min=0.1, help="Scaled Cases quota, requests/s (AWS: 2).")] = 20.0,
+    burst: Annotated[int, typer.Option(min=1, help="Cases burst (AWS: 10).")] = 10,
+    max_concurrency: Annotated[int, typer.Option(min=1, help="ESM maximum concurrency (stack: 2).")] = 2,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=100, help="ESM batch size in the drain (stack: 10).")
+    ] = 10,
+    drain_latency: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0, help="Emulator latency per call in the drain (default 0.05 s scaled like the quota)."
+        ),
+    ] = None,
+    visibility_timeout: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Queue visibility timeout in the drain, s (the stack's 6x function timeout would make a "
+            "handed-back record wait 6 minutes).",
+        ),
+    ] = 30,
+    function_timeout: Annotated[
+        float, typer.Option(min=1.0, help="Function timeout in the drain, s.")
+    ] = 30.0,
+    overhead_records: Annotated[
+        int | None, typer.Option(min=1, help="Records per overhead round (300, quick 50).")
+    ] = None,
+    repeats: Annotated[
+        int | None, typer.Option(min=1, help="Measured rounds per benchmark (5, quick 2).")
+    ] = None,
+    bucket_capacity: Annotated[
+        float | None,
+        typer.Option(
+            help="Experiment: also drain with the linker's per-environment token bucket capacity set to this "
+            "(bench/variants.py); reported beside the product's figures, not as them."
+        ),
+    ] = None,
+    only: Annotated[
+        list[str] | None, typer.Option(help=f"Run only these (repeatable): {', '.join(BENCHMARKS)}.")
+    ] = None,
+    report: Annotated[Path, typer.Option(help="The results file.")] = DEFAULT_OUTPUT,
+    report_old: Annotated[
+        Path | None, typer.Option("--output", hidden=True, help="Old name of --report.")
+    ] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when a goal is missed.")] = False,
+) -> argparse.Namespace:
+    """The benchmark options, checked, under the names `run` reads."""
+    unknown = [name for name in only or () if name not in BENCHMARKS]
+    if unknown:
+        usage_error(f"--only {unknown[0]!r}: one of {', '.join(BENCHMARKS)}")
+    return argparse.Namespace(
+        quick=quick,
+        events=contacts_old if contacts_old is not None else contacts,
+        quota=quota,
+        burst=burst,
+        max_concurrency=max_concurrency,
+        batch_size=batch_size,
+        drain_latency=drain_latency,
+        visibility_timeout=visibility_timeout,
+        function_timeout=function_timeout,
+        overhead_records=overhead_records,
+        repeats=repeats,
+        bucket_capacity=bucket_capacity,
+        only=only or None,
+        output=report_old or report,
+        strict=strict,
+    )
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="smoke run: small N, few repeats (~2 min)")
-    parser.add_argument("--events", type=int, help="backlog size for the drain (default 1000, quick 200)")
-    parser.add_argument("--quota", type=float, default=20.0, help="scaled Cases quota, requests/s (AWS: 2)")
-    parser.add_argument("--burst", type=int, default=10, help="Cases burst (AWS: 10)")
-    parser.add_argument("--max-concurrency", type=int, default=2, help="ESM maximum concurrency (stack: 2)")
-    parser.add_argument("--batch-size", type=int, default=10, help="ESM batch size in the drain (stack: 10)")
-    parser.add_argument(
-        "--drain-latency",
-        type=float,
-        help="emulator latency per call in the drain (default 0.05 s scaled down like the quota)",
-    )
-    parser.add_argument(
-        "--visibility-timeout",
-        type=int,
-        default=30,
-        help="queue visibility timeout in the drain, s (the stack's 6x function timeout would make a "
-        "handed-back record wait 6 minutes)",
-    )
-    parser.add_argument(
-        "--function-timeout", type=float, default=30.0, help="function timeout in the drain, s"
-    )
-    parser.add_argument("--overhead-records", type=int, help="records per overhead round (300, quick 50)")
-    parser.add_argument("--repeats", type=int, help="measured rounds per benchmark (5, quick 2)")
-    parser.add_argument(
-        "--bucket-capacity",
-        type=float,
-        help="experiment: also drain with the linker's per-environment token bucket capacity set to this "
-        "(bench/variants.py); reported beside the product's figures, not as them",
-    )
-    parser.add_argument("--only", action="append", choices=BENCHMARKS, help="run only these (repeatable)")
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="results file")
-    parser.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
-    return parser.parse_args(argv)
+    """The command line; exits 2 with a one-line error on a mistake (0 after --help)."""
+    return parse_command_line(_cli, argv, prog_name="python -m bench", result=argparse.Namespace)
 
 
 def machine() -> dict[str, Any]:

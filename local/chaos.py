@@ -21,7 +21,6 @@ is the real handler, built by the real `build_app` with a shorter `Tuning`.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
@@ -34,13 +33,16 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import typer
 
 from emulator import EmulatorConfig, Faults
 from local.inputs import CONTACT_DETAIL_TYPE, REQUEST_DETAIL_TYPE, Input
 from local.pipeline import LocalPipeline, PipelineOptions
 from local.poller import ChaosHooks, DuplicateMode
 from local.reconcile import Outcome, Reconciliation
+from ops.clikit import OneLineErrorsCommand, parse_command_line, usage_error
 
 DEFAULT_REPORT = Path("chaos-report.json")
 DOMAIN_ID = "chaos-domain"
@@ -176,6 +178,9 @@ class ChaosOptions:
         # Two Cases calls per contact at (2/s x quota_scale), plus redelivery cycles: generous, bounded.
         paced = self.events * 2 / (2.0 * self.quota_scale)
         return max(180.0, 3 * paced + 10 * self.visibility_timeout_s)
+
+
+DEFAULTS = ChaosOptions()
 
 
 # --- the load ------------------------------------------------------------------------------------------------
@@ -718,46 +723,87 @@ def _progress(log: Callable[[str], None], quiet: bool) -> Callable[[int], None] 
 # --- command line ----------------------------------------------------------------------------------------------
 
 
-def parse_args(argv: Sequence[str] | None = None) -> ChaosOptions:
-    defaults = ChaosOptions()
-    parser = argparse.ArgumentParser(prog="python -m local.chaos", description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--events", type=int, default=defaults.events, help="inputs to publish (default 2000)"
-    )
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of every random choice")
-    parser.add_argument("--report", type=Path, default=defaults.report, help="JSON report path")
-    parser.add_argument("--quota-scale", type=float, default=defaults.quota_scale, help="x AWS quotas (10)")
-    parser.add_argument("--server-error", type=float, default=defaults.server_error, help="5xx rate")
-    parser.add_argument("--drop", type=float, default=defaults.drop_connection, help="dropped connections")
-    parser.add_argument(
-        "--slow", type=float, default=defaults.slow_response, help="answers after the timeout"
-    )
-    parser.add_argument("--kill-rate", type=float, default=defaults.kill_rate, help="invocations killed")
-    parser.add_argument("--duplicate-rate", type=float, default=defaults.duplicate_rate, help="records twice")
-    parser.add_argument(
-        "--duplicate-mode", choices=[m.value for m in DuplicateMode], default=defaults.duplicate_mode.value
-    )
-    parser.add_argument("--max-receive-count", type=int, default=defaults.max_receive_count)
-    parser.add_argument("--timeout", type=float, default=None, help="seconds per drain (default: from N)")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines")
-    args = parser.parse_args(argv)
-    if args.events < len(BAD_KINDS) * 2:
-        parser.error(f"--events must be at least {len(BAD_KINDS) * 2}")
+_cli = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0], pretty_exceptions_enable=False)
+
+
+@_cli.command(cls=OneLineErrorsCommand)
+def _command_line(
+    contacts: Annotated[
+        int,
+        typer.Option(
+            "--contacts",
+            help=f"Inputs to publish: contact events, requests, skips and bad inputs (at least {len(BAD_KINDS) * 2}).",
+        ),
+    ] = DEFAULTS.events,
+    contacts_old: Annotated[
+        int | None, typer.Option("--events", hidden=True, help="Old name of --contacts.")
+    ] = None,
+    rng_seed: Annotated[int, typer.Option("--rng-seed", help="Seed of every random choice.")] = DEFAULTS.seed,
+    rng_seed_old: Annotated[
+        int | None, typer.Option("--seed", hidden=True, help="Old name of --rng-seed.")
+    ] = None,
+    report: Annotated[Path, typer.Option(help="The JSON report.")] = DEFAULTS.report,
+    quota_scale: Annotated[
+        float, typer.Option(min=0.001, help="Multiply the AWS quotas.")
+    ] = DEFAULTS.quota_scale,
+    server_error: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="server_error rate on each faulted operation.")
+    ] = DEFAULTS.server_error,
+    drop_connection: Annotated[
+        float, typer.Option("--drop-connection", "--drop", min=0.0, max=1.0, help="drop_connection rate.")
+    ] = DEFAULTS.drop_connection,
+    late_commit: Annotated[
+        float,
+        typer.Option(
+            min=0.0, max=1.0, help="late_commit rate on the creates (commit after the connection dropped)."
+        ),
+    ] = DEFAULTS.late_commit,
+    slow_response: Annotated[
+        float,
+        typer.Option(
+            "--slow-response", "--slow", min=0.0, max=1.0, help="slow_response rate (after the timeout)."
+        ),
+    ] = DEFAULTS.slow_response,
+    kill_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Invocations killed.")
+    ] = DEFAULTS.kill_rate,
+    duplicate_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Records delivered twice.")
+    ] = DEFAULTS.duplicate_rate,
+    duplicate_mode: Annotated[
+        DuplicateMode, typer.Option(help="How a duplicate arrives.")
+    ] = DEFAULTS.duplicate_mode,
+    max_receive_count: Annotated[int, typer.Option(min=1)] = DEFAULTS.max_receive_count,
+    timeout: Annotated[
+        float | None, typer.Option(min=1.0, help="Seconds per drain (default: from the number of inputs).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
+) -> ChaosOptions:
+    """The options of one chaos run; the faults apply to each of FAULTED_OPERATIONS."""
+    events = contacts_old if contacts_old is not None else contacts
+    if events < len(BAD_KINDS) * 2:
+        usage_error(f"--contacts must be at least {len(BAD_KINDS) * 2} (one of each bad input, twice)")
     return ChaosOptions(
-        events=args.events,
-        seed=args.seed,
-        report=args.report,
-        quota_scale=args.quota_scale,
-        server_error=args.server_error,
-        drop_connection=args.drop,
-        slow_response=args.slow,
-        kill_rate=args.kill_rate,
-        duplicate_rate=args.duplicate_rate,
-        duplicate_mode=DuplicateMode(args.duplicate_mode),
-        max_receive_count=args.max_receive_count,
-        drain_timeout_s=args.timeout,
-        quiet=args.quiet,
+        events=events,
+        seed=rng_seed_old if rng_seed_old is not None else rng_seed,
+        report=report,
+        quota_scale=quota_scale,
+        server_error=server_error,
+        drop_connection=drop_connection,
+        slow_response=slow_response,
+        late_commit=late_commit,
+        kill_rate=kill_rate,
+        duplicate_rate=duplicate_rate,
+        duplicate_mode=duplicate_mode,
+        max_receive_count=max_receive_count,
+        drain_timeout_s=timeout,
+        quiet=quiet,
     )
+
+
+def parse_args(argv: Sequence[str] | None = None) -> ChaosOptions:
+    """The command line as ChaosOptions; exits 2 with a one-line error on a mistake (0 after --help)."""
+    return parse_command_line(_cli, argv, prog_name="python -m local.chaos", result=ChaosOptions)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,12 +1,16 @@
-"""`python -m local` (`make demo`): run case-linker end to end on moto and the emulator, then report."""
+"""`python -m local` (`make demo`): run case-linker end to end on moto and the emulator, then report.
+
+Every option is checked before anything starts (no server, no queue, no message): a mistake is one line on
+stderr starting `error: ` and exit code 2.
+"""
 
 from __future__ import annotations
 
-import dataclasses
+import difflib
 import json
-import shlex
 import sys
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,54 +18,88 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from emulator import Faults
-from local.pipeline import EVENTS_DIR, LocalPipeline, PipelineOptions
+from emulator import EmulatorConfig, Faults
+from emulator.faults import faults_from_specs
+from infra.config import CONTEXT_KEYS, CaseLinkerConfig, ConfigError
+from local.outputs import publish_stack_outputs
+from local.pipeline import DEFAULT_INSTANCE_ARN, EVENTS_DIR, LocalPipeline, PipelineOptions
 from local.report import render
+from ops.clikit import OneLineErrorsCommand, usage_error
+from ops.output import make_console
+from ops.queues import DEFAULT_STACK_NAME
 
-app = typer.Typer(add_completion=False, no_args_is_help=False, help=__doc__)
+app = typer.Typer(add_completion=False, no_args_is_help=False, help=__doc__, pretty_exceptions_enable=False)
 
-_FAULT_KINDS = tuple(f.name for f in dataclasses.fields(Faults))
+# -c keys: the stack's context, plus the stack name the local outputs are published under.
+KNOWN_CONTEXT_KEYS = (*CONTEXT_KEYS, "stackName")
+SEED_FILE = "seed.json"
+EXPECTED_FILE = "expected.json"
+
+
+class Route(StrEnum):
+    AUTO = "auto"
+    QUEUE = "queue"
+    EVENTBRIDGE = "eventbridge"
 
 
 def parse_faults(specs: list[str]) -> dict[str, Faults]:
-    """`OP=KIND:RATE` (e.g. `CreateRelatedItem=server_error:0.1`), repeatable; one op may get several kinds."""
-    faults: dict[str, dict[str, float]] = {}
-    for spec in specs:
-        operation, _, rest = spec.partition("=")
-        kind, _, rate = rest.partition(":")
-        if not operation or kind not in _FAULT_KINDS:
-            raise typer.BadParameter(
-                f"{spec!r}: expected OP=KIND:RATE with KIND one of {', '.join(_FAULT_KINDS)}"
-            )
-        try:
-            value = float(rate)
-        except ValueError:
-            raise typer.BadParameter(f"{spec!r}: RATE must be a number between 0 and 1") from None
-        if not 0 <= value <= 1:
-            raise typer.BadParameter(f"{spec!r}: RATE must be between 0 and 1")
-        faults.setdefault(operation, {})[kind] = value
-    return {operation: Faults(**kinds) for operation, kinds in faults.items()}
+    """`OP=KIND:RATE` specs (repeatable; one operation may get several kinds), parsed by the emulator's own parser."""
+    try:
+        return faults_from_specs(specs)
+    except ValueError as e:
+        usage_error(f"--fault: {e}")
 
 
 def parse_context(pairs: list[str]) -> dict[str, str]:
-    """`-c key=value`, as `cdk synth -c` takes them."""
+    """`-c key=value`, as `cdk synth -c` takes them; unknown keys and bad values are refused up front."""
     context: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"{pair!r}: expected key=value (e.g. maxConcurrency=4)")
+        if not sep or not key.strip():
+            usage_error(f"-c {pair!r}: expected key=value (e.g. maxConcurrency=4)")
         context[key.strip()] = value.strip()
+    for key in context:
+        if key not in KNOWN_CONTEXT_KEYS:
+            close = difflib.get_close_matches(key, KNOWN_CONTEXT_KEYS, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            usage_error(f"-c: unknown key {key!r}{hint}; known keys: {', '.join(KNOWN_CONTEXT_KEYS)}")
+    # The values as the stack would read them; the two required ones are supplied by the run when absent.
+    try:
+        CaseLinkerConfig.from_context(
+            {"casesDomainId": "local-domain", "connectInstanceArn": DEFAULT_INSTANCE_ARN, **context}
+        )
+    except ConfigError as e:
+        usage_error(f"-c: {'; '.join(e.problems)}")
     return context
 
 
-def cli_commands(pipeline: LocalPipeline) -> list[tuple[str, str]]:
-    """Ready-to-paste AWS CLI commands against the running endpoints."""
+def find_beside(file: Path, name: str) -> Path | None:
+    """`name` in the file's folder or the nearest folder above it (events/bad/x.json finds events/seed.json)."""
+    for folder in file.resolve().parents:
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def expected_for_files(files: list[Path], expected_path: Path) -> dict[str, Any]:
+    """expected.json's outcomes for files given one by one, keyed as the pipeline names such inputs."""
+    document = json.loads(expected_path.read_text(encoding="utf-8"))
+    outcomes = document.get("events", document)
+    folder = expected_path.parent.resolve()
+    chosen = {}
+    for file in files:
+        relative = file.resolve().relative_to(folder).as_posix()
+        if relative in outcomes:
+            chosen[str(file)] = outcomes[relative]
+    context = {k: v for k, v in document.items() if k != "events"} if "events" in document else {}
+    return {**context, "events": chosen}
+
+
+def cli_commands(pipeline: LocalPipeline, stack_name: str) -> list[tuple[str, str]]:
+    """Ready-to-paste commands against the running endpoints: the runbook's ops commands, then the AWS CLI's."""
     moto, emulator = pipeline.moto_endpoint, pipeline.emulator.endpoint_url
     resources, config = pipeline.resources, pipeline.config
-    sample = next((EVENTS_DIR / n for n in ("request-comment.json",) if (EVENTS_DIR / n).is_file()), None)
-    body = (
-        f"file://{sample}" if sample else shlex.quote(json.dumps({"caseId": "<case id>", "type": "Comment"}))
-    )
+    sample = EVENTS_DIR / "request-comment.json"
     first_case = next(iter(pipeline.emulator.related_items()), None)
     case_id = first_case.case_id if first_case else "<case id>"
     contact = next((r for r in pipeline.emulator.related_items() if r.type == "Contact"), None)
@@ -69,32 +107,41 @@ def cli_commands(pipeline: LocalPipeline) -> list[tuple[str, str]]:
         contact.content["contact"]["contactArn"] if contact else f"{config.connect_instance_arn}/contact/<id>"
     )
     domain = config.cases_domain_id
+    stack = "" if stack_name == DEFAULT_STACK_NAME else f" --stack-name {stack_name}"
     return [
         (
-            "credentials (dummies: nothing here reaches AWS)",
-            "export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1",
+            "point the ops tool and the AWS CLI here (dummy credentials: nothing reaches AWS)",
+            "export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1 "
+            f"AWS_ENDPOINT_URL={moto} AWS_ENDPOINT_URL_CONNECTCASES={emulator} AWS_ENDPOINT_URL_CONNECT={emulator}",
+        ),
+        (
+            f"the runbook (docs/operations.md), as against a deployed stack {stack_name}",
+            f"python -m ops{stack} dlq stats",
+        ),
+        ("", f"python -m ops{stack} dlq peek --max 20"),
+        ("", f"python -m ops{stack} dlq replay --filter ERROR_CODE=ResourceNotFoundException --dry-run"),
+        ("", f"python -m ops{stack} send events/request-comment.json --yes"),
+        (
+            "the stack's outputs",
+            f"aws cloudformation describe-stacks --stack-name {stack_name} --query 'Stacks[0].Outputs'",
         ),
         (
             "send a related-item request straight to the queue",
-            f"aws --endpoint-url {moto} sqs send-message --queue-url {resources.main_queue_url} --message-body {body}",
-        ),
-        (
-            "watch the processing DLQ",
-            f"aws --endpoint-url {moto} sqs receive-message --queue-url {resources.processing_dlq_url} --message-attribute-names All --visibility-timeout 0",
+            f"aws sqs send-message --queue-url {resources.main_queue_url} --message-body file://{sample}",
         ),
         (
             "queue depth",
-            f"aws --endpoint-url {moto} sqs get-queue-attributes --queue-url {resources.main_queue_url} --attribute-names All",
+            f"aws sqs get-queue-attributes --queue-url {resources.main_queue_url} --attribute-names All",
         ),
         (
             "cases a contact is on",
-            f"aws --endpoint-url {emulator} connectcases list-cases-for-contact --domain-id {domain} --contact-arn {contact_arn}",
+            f"aws connectcases list-cases-for-contact --domain-id {domain} --contact-arn {contact_arn}",
         ),
         (
             "related items of a case",
-            f"aws --endpoint-url {emulator} connectcases search-related-items --domain-id {domain} --case-id {case_id}",
+            f"aws connectcases search-related-items --domain-id {domain} --case-id {case_id}",
         ),
-        ("the rule", f"aws --endpoint-url {moto} events describe-rule --name {resources.contact_rule_name}"),
+        ("the rule", f"aws events describe-rule --name {resources.contact_rule_name}"),
     ]
 
 
@@ -113,109 +160,172 @@ def _facts(pipeline: LocalPipeline, seconds: float) -> dict[str, Any]:
     }
 
 
-@app.command()
+@app.command(cls=OneLineErrorsCommand)
 def main(
     events: Annotated[
         list[Path] | None,
         typer.Option(
-            "--events", "-e", help="Event file or folder (repeatable). Default: events/ unless --contacts."
+            "--events",
+            "-e",
+            exists=True,
+            readable=True,
+            help="Event file or folder (repeatable). Default: events/ unless --contacts.",
         ),
     ] = None,
     contacts: Annotated[
-        int, typer.Option(help="Synthetic load: N contact COMPLETED events with seeded cases.")
+        int, typer.Option(min=0, help="Synthetic load: N contact COMPLETED events with seeded cases.")
     ] = 0,
+    seed: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="Emulator seed file (cases, contacts). Default: seed.json of the events folder, or beside the "
+            "event files.",
+        ),
+    ] = None,
     context: Annotated[
         list[str] | None,
         typer.Option("--context", "-c", help="CDK context key=value, e.g. -c maxConcurrency=4."),
     ] = None,
-    quota_scale: Annotated[float, typer.Option(help="Multiply the emulator's API rates (not bursts).")] = 1.0,
+    quota_scale: Annotated[
+        float, typer.Option(min=0.001, help="Multiply the emulator's API rates (not bursts).")
+    ] = 1.0,
     no_throttling: Annotated[
         bool, typer.Option("--no-throttling", help="The emulator enforces no quota.")
     ] = False,
-    latency: Annotated[float, typer.Option(help="Seconds the emulator adds to every call.")] = 0.0,
+    latency: Annotated[float, typer.Option(min=0.0, help="Seconds the emulator adds to every call.")] = 0.0,
     fault: Annotated[
         list[str] | None,
-        typer.Option(help=f"Inject OP=KIND:RATE (repeatable), KIND one of {', '.join(_FAULT_KINDS)}."),
+        typer.Option(
+            help="Inject faults: OP=KIND:RATE (repeatable), e.g. CreateRelatedItem=server_error:0.2."
+        ),
     ] = None,
+    rng_seed: Annotated[int | None, typer.Option(help="Seed of the emulator's fault draws.")] = None,
     route: Annotated[
-        str, typer.Option(help="auto (rule-matching envelopes via PutEvents), queue, or eventbridge.")
-    ] = "auto",
-    timeout: Annotated[float, typer.Option(help="Give up draining after this many seconds.")] = 600.0,
+        Route, typer.Option(help="auto (rule-matching envelopes via PutEvents), queue, or eventbridge.")
+    ] = Route.AUTO,
+    timeout: Annotated[
+        float, typer.Option(min=0.1, help="Give up draining after this many seconds.")
+    ] = 600.0,
     stay_up: Annotated[
-        bool, typer.Option("--stay-up", help="Keep everything running; print endpoints and AWS CLI commands.")
+        bool,
+        typer.Option(
+            "--stay-up", help="Keep everything running; print the endpoints and ready-to-paste commands."
+        ),
     ] = False,
-    moto_port: Annotated[int, typer.Option(help="moto's port (0: any free one).")] = 0,
-    emulator_port: Annotated[int, typer.Option(help="The emulator's port (0: any free one).")] = 0,
+    moto_port: Annotated[int, typer.Option(min=0, max=65535, help="moto's port (0: any free one).")] = 0,
+    emulator_port: Annotated[
+        int, typer.Option(min=0, max=65535, help="The emulator's port (0: any free one).")
+    ] = 0,
+    report: Annotated[Path | None, typer.Option(help="Write the machine-readable report here.")] = None,
     json_path: Annotated[
-        Path | None, typer.Option("--json", help="Write the machine-readable report here.")
+        Path | None, typer.Option("--json", hidden=True, help="Old name of --report.")
     ] = None,
     logs: Annotated[Path | None, typer.Option(help="Keep the handler's log streams in this folder.")] = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="List every input, even on long runs.")
     ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print nothing; the exit code and --report tell.")
+    ] = False,
+    no_color: Annotated[
+        bool, typer.Option("--no-color", help="No colour (none anyway when not a terminal).")
+    ] = False,
 ) -> None:
     """Run the sample events (or a synthetic load) through EventBridge, SQS and the real handler."""
-    # Piped output (CI logs) gets a wide table rather than rich's 80-column default.
-    console = Console(width=None if sys.stdout.isatty() else 150)
+    # Everything is checked here, before a server starts.
+    parsed_context = parse_context(context or [])
+    faults = parse_faults(fault or [])
+    report_path = report or json_path
     paths = list(events or ([] if contacts else [EVENTS_DIR]))
+    # Piped output (CI logs) gets a wide table rather than rich's 80-column default.
+    console = make_console(width=None if sys.stdout.isatty() else 150, quiet=quiet, no_color=no_color)
+    expected: dict[str, Any] | None = None
+    files = [p for p in paths if p.is_file()]
+    if seed is None and files and len(files) == len(paths):
+        # Files one by one: their cases are in the seed of the folder they come from, if there is one.
+        seed = find_beside(files[0], SEED_FILE)
+        if seed is None:
+            console.print(
+                "note: no --seed and no seed.json beside the events: the emulator starts without cases or "
+                "contacts, so events that name a case will be dead-lettered (ResourceNotFoundException)."
+            )
+        else:
+            console.print(f"seed: {seed} (beside the events; --seed FILE picks another)")
+            if (expected_path := seed.parent / EXPECTED_FILE).is_file():
+                expected = expected_for_files(files, expected_path)
+
     options = PipelineOptions(
         events=paths,
         contacts=contacts,
-        context=parse_context(context or []),
-        throttling=not no_throttling,
-        quota_scale=quota_scale,
-        latency_s=latency,
-        faults=parse_faults(fault or []),
+        seed=seed,
+        expected=expected,
+        context=parsed_context,
+        emulator_config=EmulatorConfig(
+            throttling=not no_throttling,
+            quota_scale=quota_scale,
+            latency_s=latency,
+            faults=faults,
+            seed=rng_seed,
+        ),
         moto_port=moto_port,
         moto_process=True,  # a core of its own, and fast SQS receives on deep queues (local/moto_server.py)
         emulator_port=emulator_port,
         work_dir=logs,
         name_prefix="case-linker",  # one pipeline per process here: readable queue names
     )
+    stack_name = parsed_context.get("stackName") or DEFAULT_STACK_NAME
     started = time.monotonic()
     with LocalPipeline(options) as pipeline:
-        published = pipeline.publish_all(route=route)
+        publish_stack_outputs(pipeline, stack_name)
+        published = pipeline.publish_all(route=route.value)
         console.print(
             f"Published {len(published)} inputs "
             f"({sum(p.route.value == 'eventbridge' for p in published)} through EventBridge PutEvents); "
             f"moto at {pipeline.moto_endpoint}, emulator at {pipeline.emulator.endpoint_url}."
         )
-        total = len(published)
-        with Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-            disable=total < 30 and not console.is_terminal,
-        ) as progress:
-            task = progress.add_task("draining the queue", total=total)
-
-            def update(depth: int) -> None:
-                stats = pipeline.poller.stats
-                progress.update(
-                    task,
-                    completed=max(0, total - depth),
-                    description=f"draining: {stats.invocations} invocations, {len(pipeline.created_items())} items",
-                )
-
-            result = pipeline.drain(timeout_s=timeout, progress=update)
+        result = _drain(pipeline, console, len(published), timeout)
         render(result, console, facts=_facts(pipeline, time.monotonic() - started), verbose=verbose)
-        if json_path is not None:
+        if report_path is not None:
             document = {
                 **result.to_json(),
                 "endpoints": pipeline.endpoints,
                 "settings": _facts(pipeline, time.monotonic() - started),
             }
-            json_path.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
-            console.print(f"Report written to {json_path}")
+            report_path.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
+            console.print(f"Report written to {report_path}")
         if stay_up:
             console.rule("Staying up: Ctrl-C to stop")
-            for label, command in cli_commands(pipeline):
-                console.print(f"[dim]# {label}[/]")
-                console.print(command, soft_wrap=True, highlight=False)
+            for label, command in cli_commands(pipeline, stack_name):
+                if label:
+                    console.print(f"[dim]# {label}[/]")
+                console.print(command, soft_wrap=True, highlight=False, markup=False)
+            sys.stdout.flush()
             pipeline.wait()
             console.print("Stopped.")
     if not result.ok:
         raise typer.Exit(code=1)
+
+
+def _drain(pipeline: LocalPipeline, console: Console, total: int, timeout: float) -> Any:
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=total < 30 and not console.is_terminal,
+    ) as progress:
+        task = progress.add_task("draining the queue", total=total)
+
+        def update(depth: int) -> None:
+            stats = pipeline.poller.stats
+            progress.update(
+                task,
+                completed=max(0, total - depth),
+                description=f"draining: {stats.invocations} invocations, {len(pipeline.created_items())} items",
+            )
+
+        return pipeline.drain(timeout_s=timeout, progress=update)

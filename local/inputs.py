@@ -123,6 +123,8 @@ class Input:
 def load_inputs(paths: Iterable[Path]) -> list[Input]:
     """Every `.json`/`.txt` file under the given files or folders (sorted), but expected.json and seed.json.
 
+    A file found in a folder is named by its path relative to that folder; a file given directly, as given.
+
     A file holds one SQS body, byte for byte (a `.txt` one may be deliberately malformed); a `.jsonl` file
     holds one body per line.
     """
@@ -134,7 +136,8 @@ def load_inputs(paths: Iterable[Path]) -> list[Input]:
                 continue
             if file.name.startswith("."):
                 continue
-            name = file.name if path.is_dir() and file.parent == path else str(file)
+            # Relative to the folder given ("bad/malformed-body.txt"), as expected.json names them.
+            name = file.relative_to(path).as_posix() if path.is_dir() else str(file)
             text = file.read_text(encoding="utf-8")
             if file.suffix == ".jsonl":
                 for number, line in enumerate(text.splitlines(), start=1):

@@ -1,7 +1,7 @@
-"""Building boto3 clients once per run, from `--region`/`--profile` and the usual AWS environment.
+"""Building boto3 clients once per run, from `--region`, `--profile`, `--endpoint-url` and the usual AWS environment.
 
-`AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_SQS` etc.) are honoured by boto3 itself, so the same code runs
-against a deployed stack, the local pipeline or moto.
+Without `--endpoint-url`, `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_SQS` etc.) are honoured by boto3 itself, so the
+same code runs against a deployed stack, the local pipeline or moto.
 """
 
 from __future__ import annotations
@@ -24,19 +24,23 @@ class Clients:
         *,
         region: str | None = None,
         profile: str | None = None,
+        endpoint_url: str | None = None,
         injected: Mapping[str, Any] | None = None,
     ) -> None:
         self._region = region
         self._profile = profile
+        self._endpoint_url = endpoint_url
         self._cache: dict[str, Any] = dict(injected or {})
         self._session: boto3.Session | None = None
 
     def get(self, service: str) -> Any:
-        """The client for `service` ("sqs", "cloudformation", "cloudwatch")."""
+        """The client for `service` ("sqs", "cloudformation", "cloudwatch", "events")."""
         if service not in self._cache:
             if self._session is None:
                 self._session = boto3.Session(profile_name=self._profile, region_name=self._region)
-            self._cache[service] = self._session.client(service, config=_CONFIG)
+            self._cache[service] = self._session.client(
+                service, config=_CONFIG, endpoint_url=self._endpoint_url
+            )
         return self._cache[service]
 
     @property
@@ -50,3 +54,7 @@ class Clients:
     @property
     def cloudwatch(self) -> Any:
         return self.get("cloudwatch")
+
+    @property
+    def events(self) -> Any:
+        return self.get("events")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 from botocore.exceptions import ClientError
 
@@ -33,6 +34,7 @@ class Queues:
     processing_dlq: str | None
     rule_target_dlq: str | None
     origin: str
+    from_stack: bool = False
 
     def dlq(self, which: Dlq) -> str | None:
         return self.processing_dlq if which is Dlq.PROCESSING else self.rule_target_dlq
@@ -87,6 +89,7 @@ def resolve_queues(
         processing_dlq=outputs[OUTPUT_PROCESSING_DLQ_URL],
         rule_target_dlq=outputs[OUTPUT_RULE_TARGET_DLQ_URL],
         origin=f"stack {stack_name}",
+        from_stack=True,
     )
 
 
@@ -112,3 +115,89 @@ def stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
 def queue_name(url: str) -> str:
     """The queue name, the last segment of its URL."""
     return url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def same_queue(first_url: str, second_url: str) -> bool:
+    """Two URLs naming one queue: the same host (any case) and path (trailing slash aside)."""
+
+    def key(url: str) -> tuple[str, str]:
+        parts = urlsplit(url.strip())
+        return parts.netloc.lower(), parts.path.rstrip("/")
+
+    return key(first_url) == key(second_url)
+
+
+def refuse_same_queue(which: Dlq, source_url: str, target_url: str, *, same: bool = False) -> None:
+    """The one mistake --force never overrides: replaying a queue into itself strips its reasons for nothing."""
+    if same or same_queue(source_url, target_url):
+        raise OpsError(
+            f"the {which} DLQ and the main queue are the same queue ({source_url}): refused",
+            ExitCode.USAGE,
+            hint="check --queue-url and --dlq-url/--rule-target-dlq-url",
+        )
+
+
+def check_dlq_of(
+    *,
+    events: Any,
+    which: Dlq,
+    source_url: str,
+    source_arn: str,
+    target_url: str,
+    target_arn: str,
+    target_redrive_policy: dict[str, Any] | None,
+    trusted: bool,
+    force: bool,
+) -> str:
+    """Refuse to move messages from `source` to `target` unless the source is a dead-letter queue of the target.
+
+    The processing DLQ is checked against the target's RedrivePolicy, the rule-target DLQ against the
+    DeadLetterConfig of the EventBridge rule targets that point at the target (or trusted when both URLs come
+    from the stack's outputs). The same queue for both is always refused; anything else unproven is refused
+    unless `force`. Returns how the relation was established, for the record.
+    """
+    refuse_same_queue(which, source_url, target_url, same=bool(source_arn) and source_arn == target_arn)
+    if which is Dlq.PROCESSING:
+        named = (target_redrive_policy or {}).get("deadLetterTargetArn")
+        if named == source_arn:
+            return "the main queue's RedrivePolicy names this DLQ"
+        found = f"its RedrivePolicy names {named}" if named else "it has no RedrivePolicy"
+        problem = f"{source_url} is not the dead-letter queue of {target_url} ({found})"
+    else:
+        if trusted:
+            return "both come from the stack's outputs"
+        try:
+            proven = _rule_target_dlq_of(events, target_arn, source_arn)
+        except ClientError as e:
+            proven = False
+            problem_detail = (
+                f"could not read the EventBridge rules ({e.response.get('Error', {}).get('Code')})"
+            )
+        else:
+            problem_detail = "no EventBridge rule target on the default bus sends to it with this DLQ"
+        if proven:
+            return "an EventBridge rule target sends to the main queue with this dead-letter queue"
+        problem = f"{source_url} is not the rule-target DLQ of {target_url}: {problem_detail}"
+    if force:
+        return f"not checked (--force): {problem}"
+    raise OpsError(
+        problem,
+        ExitCode.USAGE,
+        hint="swapped --queue-url/--dlq-url? Pass --force only if you really mean to send these messages there",
+    )
+
+
+def _rule_target_dlq_of(events: Any, target_arn: str, dlq_arn: str) -> bool:
+    rules: list[str] = []
+    kwargs: dict[str, Any] = {"TargetArn": target_arn}
+    while True:
+        page = events.list_rule_names_by_target(**kwargs)
+        rules.extend(page.get("RuleNames", []))
+        if not page.get("NextToken"):
+            break
+        kwargs["NextToken"] = page["NextToken"]
+    for rule in rules:
+        for target in events.list_targets_by_rule(Rule=rule).get("Targets", []):
+            if target.get("Arn") == target_arn and target.get("DeadLetterConfig", {}).get("Arn") == dlq_arn:
+                return True
+    return False

@@ -1,84 +1,42 @@
-"""Replaying dead-lettered messages to the main queue, one message at a time safe against a crash.
+"""Working through a DLQ: replay matching messages to the main queue, or discard them. Safe against a crash.
 
-For every message, in this order:
+Both read the DLQ to its end (or to `--max` matches). A run holds what it reads (invisible to others) and
+releases whatever it did not move before it returns. The end is a long-poll receive that returns nothing. A
+receive that returns only messages this run has seen already is not the end: their hold ran out while
+the run was busy elsewhere (a paced replay of a deep queue), so they are held again and reading goes on.
+Messages that arrived in the DLQ after the run started (a replayed message failing again) are left alone and
+counted, so a run never chases its own failures.
+
+Replay, for every message, in this order:
 1. append it (body, all attributes) to the JSON-lines backup and fsync;
-2. send it to the main queue (SendMessageBatch);
+2. send it to the main queue (SendMessageBatch) with the attributes docs/CONTRACTS.md prescribes: the reason
+   dropped, the originals unpacked, `REPLAYED=dlq` always (ops/attributes.py);
 3. delete it from the DLQ, only if its send succeeded.
+A crash between 2 and 3 leaves the message in both queues: the linker's ledger makes the second delivery
+harmless. A crash before 2 loses nothing: the message reappears in the DLQ when its hold ends.
 
-A crash between 2 and 3 leaves the message in both queues: the linker then sees it twice, which its
-idempotency (keyed on what the related item is, never on the SQS message id) makes harmless. A crash before 2 loses
-nothing: the message reappears in the DLQ when its visibility timeout ends. Messages read but not moved
-(not matching, beyond --max, failed to send, dry run) are released with visibility 0 before the run ends.
+Discard: 1. backup, 3. delete.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 
-from ops.errors import translate_client_error
-from ops.sqs import HOLD_SECONDS, SQS_BATCH_ENTRIES, HeldMessages, receive
-from ops.summary import (
-    ERROR_CODE,
-    ERROR_MESSAGE,
-    EXHAUSTED_RETRY_CONDITION,
-    RECEIVE_COUNT,
-    RETRY_ATTEMPTS,
-    RULE_ARN,
-    SOURCE_MESSAGE_ID,
-    TARGET_ARN,
-    MessageFilter,
-    summarise,
-)
+from ops.attributes import UnreadableOriginals, replay_attributes
+from ops.backup import BackupWriter, backup_record
+from ops.errors import ExitCode, OpsError, translate_botocore_error, translate_client_error
+from ops.sqs import DEFAULT_MAX_MESSAGE_BYTES, HOLD_SECONDS, SQS_BATCH_ENTRIES, HeldMessages, receive
+from ops.summary import MessageFilter, summarise
 
 # SendMessageBatch allows 1 MiB in total today, but a queue's MaximumMessageSize may still be 256 KiB:
 # 256 KiB batches are accepted everywhere.
 MAX_BATCH_BYTES = 256 * 1024
-
-# Dropped on replay, kept in the backup. These describe the failure that sent the message to a DLQ; carried
-# back to the main queue they would be stale, and if the message were then redriven by SQS after
-# maxReceiveCount (no linker involved) it would land in the DLQ labelled with the old failure. Dropping them
-# also leaves room for the linker to write them afresh within SQS's 10-attributes-per-message limit.
-FAILURE_ATTRIBUTES = frozenset(
-    {
-        ERROR_CODE,
-        ERROR_MESSAGE,
-        SOURCE_MESSAGE_ID,
-        RECEIVE_COUNT,
-        RULE_ARN,
-        TARGET_ARN,
-        EXHAUSTED_RETRY_CONDITION,
-        RETRY_ATTEMPTS,
-    }
-)
-
-
-# Tells the linker this message was delivered before (its receive count restarts at 1 on replay), so it looks
-# for an item an earlier, ambiguous attempt may have created before creating one. Same name as
-# functions/case_linker/processor.py's REPLAYED_ATTRIBUTE (a test holds them together).
-REPLAYED_ATTRIBUTE = "REPLAYED"
-MAX_MESSAGE_ATTRIBUTES = 10
-
-
-def replay_attributes(attributes: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """The message attributes to send back: the original ones, without the failure attributes, plus REPLAYED."""
-    kept: dict[str, dict[str, Any]] = {}
-    for name, value in attributes.items():
-        if name in FAILURE_ATTRIBUTES:
-            continue
-        kept[name] = {k: value[k] for k in ("DataType", "StringValue", "BinaryValue") if k in value}
-    if REPLAYED_ATTRIBUTE in kept or len(kept) < MAX_MESSAGE_ATTRIBUTES:
-        kept[REPLAYED_ATTRIBUTE] = {"DataType": "String", "StringValue": "dlq"}
-    return kept
 
 
 def entry_size(entry: Mapping[str, Any]) -> int:
@@ -111,37 +69,6 @@ def pack_batches(
         batch_bytes += size
     if batch:
         yield batch
-
-
-class BackupWriter:
-    """Appends messages to a JSON-lines file, fsynced before returning. The file holds customer data: mode 0600."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        # Opened up front so an unwritable path fails before any message is touched.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        self._file: IO[str] = os.fdopen(fd, "a", encoding="utf-8")
-
-    def write(self, records: Sequence[Mapping[str, Any]]) -> None:
-        for record in records:
-            self._file.write(json.dumps(record, default=_json_default, ensure_ascii=False) + "\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
-
-    def close(self) -> None:
-        self._file.close()
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, bytes | bytearray):
-        return base64.b64encode(value).decode("ascii")
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def default_backup_path(source_url: str, now: datetime | None = None) -> Path:
-    """dlq-backup-<queue>-<UTC time>.jsonl in the current directory."""
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-    return Path(f"dlq-backup-{source_url.rstrip('/').rsplit('/', 1)[-1]}-{stamp}.jsonl")
 
 
 class Pacer:
@@ -180,14 +107,14 @@ class Pacer:
 @dataclass
 class Failure:
     message_id: str
-    stage: str  # send | delete | release
+    stage: str  # attributes | size | send | delete | release
     code: str
     detail: str
 
 
 @dataclass
 class ReplayReport:
-    """Counts for the summary table; `failures` names what went wrong per message."""
+    """What a run did. `left_matching`: matched but still in the DLQ (refused, failed to send or delete)."""
 
     read: int = 0
     matched: int = 0
@@ -195,22 +122,40 @@ class ReplayReport:
     deleted: int = 0
     failed: int = 0
     skipped: int = 0
+    arrived_during_run: int = 0
+    reached_max: bool = False
     failures: list[Failure] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.failed == 0
 
+    @property
+    def left_matching(self) -> int:
+        return sum(1 for f in self.failures if f.stage in ("attributes", "size", "send", "delete"))
 
-class Replayer:
-    """Moves matching messages from a DLQ to the main queue. Takes the SQS client; holds no global state."""
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "read": self.read,
+            "matched": self.matched,
+            "sent": self.sent,
+            "deleted": self.deleted,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "arrived_during_run": self.arrived_during_run,
+            "left_matching": self.left_matching,
+            "reached_max": self.reached_max,
+        }
+
+
+class DlqScan:
+    """Reads a DLQ to its end and hands matching messages, a paced batch at a time, to `_act`."""
 
     def __init__(
         self,
         sqs: Any,
         *,
         source_url: str,
-        destination_url: str,
         message_filter: MessageFilter,
         max_messages: int | None = None,
         dry_run: bool = False,
@@ -220,12 +165,12 @@ class Replayer:
         wait_seconds: int = 1,
         expected: int | None = None,
         on_progress: Callable[[ReplayReport], None] | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         if backup is None and not dry_run:
-            raise ValueError("a replay that moves messages needs a backup")
+            raise ValueError("a run that moves or deletes messages needs a backup")
         self.sqs = sqs
         self.source_url = source_url
-        self.destination_url = destination_url
         self.message_filter = message_filter
         self.max_messages = max_messages
         self.dry_run = dry_run
@@ -233,13 +178,16 @@ class Replayer:
         self.pacer = pacer or Pacer(None)
         self.hold_seconds = hold_seconds
         self.wait_seconds = wait_seconds
-        self.expected = expected
+        self.expected = expected  # the DLQ's visible depth at the start: a progress total, never a stop rule
         self.on_progress = on_progress
         self.report = ReplayReport()
         self._held = HeldMessages()
+        self._now = now
+        self._started_ms = 0
 
     def run(self) -> ReplayReport:
-        """Replay; whatever happens, messages this run still holds are released before returning or raising."""
+        """Work through the DLQ; messages this run still holds are released before returning or raising."""
+        self._started_ms = int(self._now().timestamp() * 1000)
         try:
             self._loop()
         finally:
@@ -251,9 +199,8 @@ class Replayer:
         while True:
             remaining = None if self.max_messages is None else self.max_messages - report.matched
             if remaining is not None and remaining <= 0:
+                report.reached_max = True
                 return
-            if self.expected is not None and report.read >= self.expected:
-                return  # read as many as were visible at the start: skip the final empty long poll
             # Under a low --rate, read no more than one paced batch, so nothing waits long while held.
             count = (
                 self.pacer.batch_entries if remaining is None else min(self.pacer.batch_entries, remaining)
@@ -265,81 +212,69 @@ class Replayer:
                 hold_seconds=self.hold_seconds,
                 wait_seconds=self.wait_seconds,
             )
+            if not batch:
+                return  # a long poll found nothing visible: the end of the queue
+            # Seen already: their hold ran out and they came back. Held again (new receipt handle), not the end.
             new = [m for m in batch if self._held.hold(m)]
-            if not new:
-                return  # empty, or only messages read already in this run: nothing visible is left
-            report.read += len(new)
-            to_move = []
+            to_act = []
             for message in new:
+                if self._arrived_during_run(message):
+                    report.arrived_during_run += 1
+                    continue
+                report.read += 1
                 under_max = self.max_messages is None or report.matched < self.max_messages
                 if under_max and self.message_filter.matches(summarise(message)):
                     report.matched += 1
-                    to_move.append(message)
+                    to_act.append(message)
                 else:
                     report.skipped += 1
-            if to_move and not self.dry_run:
-                self._move(to_move)
+            if to_act and not self.dry_run:
+                self._act(to_act)
             self._notify()
 
-    def _move(self, messages: Sequence[dict[str, Any]]) -> None:
-        by_id = {str(i): m for i, m in enumerate(messages)}
-        entries = [self._entry(entry_id, m) for entry_id, m in by_id.items()]
-        max_entries = self.pacer.batch_entries
-        for batch in pack_batches(entries, max_entries=max_entries):
-            self.pacer.wait(len(batch))
-            if self.backup is None:
-                raise RuntimeError("no backup writer")  # __init__ refuses this for a non-dry run
-            self.backup.write([self._backup_record(by_id[e["Id"]]) for e in batch])
-            try:
-                response = self.sqs.send_message_batch(QueueUrl=self.destination_url, Entries=batch)
-            except ClientError as e:
-                raise translate_client_error(e, f"sending to {self.destination_url}") from e
-            for failed in response.get("Failed", []):
-                message = by_id[failed["Id"]]
-                self._fail(message["MessageId"], "send", failed.get("Code", ""), failed.get("Message", ""))
-            sent = [by_id[s["Id"]] for s in response.get("Successful", [])]
-            self.report.sent += len(sent)
-            if sent:
-                self._delete(sent)
-            self._notify()
+    def _arrived_during_run(self, message: Mapping[str, Any]) -> bool:
+        sent = message.get("Attributes", {}).get("SentTimestamp")
+        try:
+            return int(sent) >= self._started_ms
+        except (TypeError, ValueError):
+            return False
 
-    def _delete(self, messages: Sequence[dict[str, Any]]) -> None:
+    def _act(self, messages: Sequence[dict[str, Any]]) -> None:
+        raise NotImplementedError
+
+    # --- shared steps ------------------------------------------------------------------------------------
+
+    def _write_backup(self, messages: Sequence[Mapping[str, Any]], destination_url: str | None) -> None:
+        if self.backup is None:
+            raise RuntimeError("no backup writer")  # __init__ refuses this for a run that changes anything
+        records = [
+            backup_record(m, source_url=self.source_url, destination_url=destination_url) for m in messages
+        ]
+        try:
+            self.backup.write(records)
+        except OSError as e:
+            raise OpsError(
+                f"writing the backup {self.backup.path} failed ({e.strerror or e}); stopped before changing "
+                f"anything more: the {len(messages)} messages not backed up are still in the DLQ",
+                ExitCode.FAILED,
+            ) from e
+
+    def _delete(self, messages: Sequence[Mapping[str, Any]], after: str) -> None:
         by_id = {str(i): m for i, m in enumerate(messages)}
         entries = [{"Id": i, "ReceiptHandle": self._held.handle(m["MessageId"])} for i, m in by_id.items()]
+        doing = f"DeleteMessageBatch on the DLQ {self.source_url} ({after})"
         try:
             response = self.sqs.delete_message_batch(QueueUrl=self.source_url, Entries=entries)
         except ClientError as e:
-            raise translate_client_error(e, f"deleting from {self.source_url} (messages already sent)") from e
+            raise translate_client_error(e, doing) from e
+        except BotoCoreError as e:
+            raise translate_botocore_error(e, doing) from e
         for ok in response.get("Successful", []):
             self._held.forget(by_id[ok["Id"]]["MessageId"])
             self.report.deleted += 1
         for failed in response.get("Failed", []):
             message = by_id[failed["Id"]]
-            # Sent but still in the DLQ: a later replay sends it again, which the linker's idempotency absorbs.
             self._fail(message["MessageId"], "delete", failed.get("Code", ""), failed.get("Message", ""))
-
-    def _entry(self, entry_id: str, message: Mapping[str, Any]) -> dict[str, Any]:
-        entry: dict[str, Any] = {"Id": entry_id, "MessageBody": message["Body"]}
-        attributes = replay_attributes(message.get("MessageAttributes", {}))
-        if attributes:
-            entry["MessageAttributes"] = attributes
-        if self.destination_url.endswith(".fifo"):
-            system = message.get("Attributes", {})
-            entry["MessageGroupId"] = system.get("MessageGroupId", "replay")
-            entry["MessageDeduplicationId"] = system.get("MessageDeduplicationId", message["MessageId"])
-        return entry
-
-    def _backup_record(self, message: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            "backed_up_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "source_queue_url": self.source_url,
-            "destination_queue_url": self.destination_url,
-            "message_id": message["MessageId"],
-            "md5_of_body": message.get("MD5OfBody"),
-            "body": message["Body"],
-            "message_attributes": message.get("MessageAttributes", {}),
-            "attributes": message.get("Attributes", {}),
-        }
 
     def _fail(self, message_id: str, stage: str, code: str, detail: str) -> None:
         self.report.failed += 1
@@ -350,20 +285,128 @@ class Replayer:
             return
         try:
             not_released = self._held.release_all(self.sqs, self.source_url)
-        except ClientError as e:
-            not_released = -1
-            code = str(e.response.get("Error", {}).get("Code", ""))
-            self.report.failures.append(Failure(message_id="*", stage="release", code=code, detail=str(e)))
+        except (ClientError, BotoCoreError) as e:
+            self.report.failures.append(
+                Failure(
+                    message_id="*",
+                    stage="release",
+                    code=type(e).__name__,
+                    detail=f"held messages stay hidden for up to {self.hold_seconds} s",
+                )
+            )
+            return
         if not_released > 0:
             self.report.failures.append(
                 Failure(
                     message_id="*",
                     stage="release",
                     code="",
-                    detail=f"{not_released} messages stay hidden until their visibility timeout",
+                    detail=f"{not_released} messages stay hidden for up to {self.hold_seconds} s",
                 )
             )
 
     def _notify(self) -> None:
         if self.on_progress is not None:
             self.on_progress(self.report)
+
+
+class Replayer(DlqScan):
+    """Moves matching messages from a DLQ to the main queue, marked as replays. Holds no global state."""
+
+    def __init__(
+        self,
+        sqs: Any,
+        *,
+        source_url: str,
+        destination_url: str,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        **options: Any,
+    ) -> None:
+        super().__init__(sqs, source_url=source_url, **options)
+        self.destination_url = destination_url
+        self.max_message_bytes = max_message_bytes
+
+    def _act(self, messages: Sequence[dict[str, Any]]) -> None:
+        entries: list[dict[str, Any]] = []
+        by_id: dict[str, dict[str, Any]] = {}
+        for index, message in enumerate(messages):
+            entry = self._entry(str(index), message)
+            if entry is not None:
+                entries.append(entry)
+                by_id[entry["Id"]] = message
+        for batch in pack_batches(entries, max_entries=self.pacer.batch_entries):
+            batch_messages = [by_id[e["Id"]] for e in batch]
+            self.pacer.wait(len(batch))
+            self._write_backup(batch_messages, self.destination_url)
+            response = self._send(batch)
+            for failed in response.get("Failed", []):
+                message = by_id[failed["Id"]]
+                self._fail(message["MessageId"], "send", failed.get("Code", ""), failed.get("Message", ""))
+            sent = [by_id[s["Id"]] for s in response.get("Successful", [])]
+            self.report.sent += len(sent)
+            if sent:
+                self._delete(
+                    sent, after="the messages were sent to the main queue: they are now in both queues"
+                )
+            self._notify()
+
+    def _send(self, batch: list[dict[str, Any]]) -> dict[str, Any]:
+        doing = f"SendMessageBatch to the main queue {self.destination_url}"
+        try:
+            response: dict[str, Any] = self.sqs.send_message_batch(
+                QueueUrl=self.destination_url, Entries=batch
+            )
+        except ClientError as e:
+            raise translate_client_error(e, f"{doing} failed; this batch stays in the DLQ") from e
+        except HTTPClientError as e:
+            # The request went out and no answer came back (read timeout, connection closed): SQS may have
+            # taken the messages. botocore's timeouts are OSErrors too, which is why this is caught by type here.
+            raise OpsError(
+                f"{doing} got no answer ({type(e).__name__}): the {len(batch)} messages of this batch may or "
+                "may not be on the main queue; they are backed up and still in the DLQ, so a second replay may "
+                "send them again, which the linker's ledger makes harmless",
+                ExitCode.FAILED,
+            ) from e
+        except BotoCoreError as e:
+            raise translate_botocore_error(
+                e, f"{doing} could not be sent; this batch stays in the DLQ"
+            ) from e
+        return response
+
+    def _entry(self, entry_id: str, message: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The SendMessageBatch entry, or None (a counted failure) when the message cannot be sent marked."""
+        try:
+            attributes = replay_attributes(message.get("MessageAttributes", {}))
+        except UnreadableOriginals as e:
+            self._fail(message["MessageId"], "attributes", "UnreadableOriginals", str(e))
+            return None
+        entry: dict[str, Any] = {
+            "Id": entry_id,
+            "MessageBody": message["Body"],
+            "MessageAttributes": attributes,
+        }
+        if entry_size(entry) > self.max_message_bytes:
+            self._fail(
+                message["MessageId"],
+                "size",
+                "MessageTooLong",
+                f"with REPLAYED it would be {entry_size(entry)} bytes, over the main queue's "
+                f"{self.max_message_bytes}; left in the DLQ rather than sent unmarked",
+            )
+            return None
+        if self.destination_url.endswith(".fifo"):
+            system = message.get("Attributes", {})
+            entry["MessageGroupId"] = system.get("MessageGroupId", "replay")
+            entry["MessageDeduplicationId"] = system.get("MessageDeduplicationId", message["MessageId"])
+        return entry
+
+
+class Discarder(DlqScan):
+    """Deletes matching messages from a DLQ after backing them up (poison messages nobody will fix)."""
+
+    def _act(self, messages: Sequence[dict[str, Any]]) -> None:
+        for start in range(0, len(messages), SQS_BATCH_ENTRIES):
+            batch = messages[start : start + SQS_BATCH_ENTRIES]
+            self._write_backup(batch, None)
+            self._delete(batch, after="the messages are backed up")
+            self._notify()

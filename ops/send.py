@@ -16,22 +16,55 @@ from ops.replay import pack_batches
 
 # Files in events/ that describe the samples rather than being messages (see events/README.md).
 NOT_EVENTS = frozenset({"seed.json", "expected.json"})
+# A folder holding this file (or under one that does) holds samples that are bad on purpose: an unknown case, a
+# comment too long, an unknown shape, malformed JSON. Sent to a real stack they fill the DLQ and fire its alarm.
+BAD_MARKER = ".deliberately-bad"
 
 
-def collect_files(paths: Sequence[Path]) -> list[Path]:
-    """Files as given, and the *.json files under given folders (recursively, sorted; not seed/expected.json)."""
+def is_deliberately_bad(file: Path) -> bool:
+    """True when the file's folder, or a folder above it, holds the BAD_MARKER file."""
+    return any((folder / BAD_MARKER).is_file() for folder in file.resolve().parents)
+
+
+@dataclass
+class Samples:
+    """The files to send, and the deliberately bad ones left out."""
+
+    files: list[Path]
+    left_out: list[Path]
+
+
+def collect_files(paths: Sequence[Path], *, include_bad: bool = False) -> Samples:
+    """Files as given, and the *.json files under given folders (recursively, sorted; not seed/expected.json).
+
+    Deliberately bad samples are left out of folders and refused by name unless `include_bad`.
+    """
     files: list[Path] = []
+    left_out: list[Path] = []
     for path in paths:
         if path.is_dir():
             found = sorted(p for p in path.rglob("*.json") if p.is_file() and p.name not in NOT_EVENTS)
             if not found:
                 raise OpsError(f"no .json files under {path}", ExitCode.USAGE)
-            files.extend(found)
+            for file in found:
+                (files if include_bad or not is_deliberately_bad(file) else left_out).append(file)
         elif path.is_file():
+            if not include_bad and is_deliberately_bad(path):
+                raise OpsError(
+                    f"{path} is a deliberately bad sample (it would end in the DLQ and fire its alarm): refused",
+                    ExitCode.USAGE,
+                    hint="pass --include-bad to send it anyway, e.g. to rehearse the DLQ runbook",
+                )
             files.append(path)
         else:
             raise OpsError(f"no such file or folder: {path}", ExitCode.USAGE)
-    return files
+    if not files:
+        raise OpsError(
+            f"nothing to send: all {len(left_out)} samples are deliberately bad",
+            ExitCode.USAGE,
+            hint="pass --include-bad to send them",
+        )
+    return Samples(files=files, left_out=left_out)
 
 
 def read_bodies(files: Sequence[Path]) -> list[tuple[Path, str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,19 +19,44 @@ SQS_BATCH_ENTRIES = 10
 HOLD_SECONDS = 120
 
 
+# SQS's largest message (body + attributes) when a queue does not say otherwise.
+DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024
+
+
 @dataclass(frozen=True, kw_only=True)
 class QueueDepth:
-    """ApproximateNumberOfMessages* of one queue."""
+    """One queue's depth (ApproximateNumberOfMessages*) and the attributes the tool checks."""
 
     url: str
     arn: str
     visible: int
     in_flight: int
     delayed: int
+    redrive_policy: dict[str, Any] | None = None
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
 
     @property
     def total(self) -> int:
         return self.visible + self.in_flight + self.delayed
+
+    @property
+    def name(self) -> str:
+        return queue_name(self.url)
+
+    @property
+    def region(self) -> str:
+        """From the ARN (arn:aws:sqs:REGION:ACCOUNT:NAME): the queue's own, whatever the client was told."""
+        parts = self.arn.split(":")
+        return parts[3] if len(parts) == 6 else "?"
+
+    @property
+    def account(self) -> str:
+        parts = self.arn.split(":")
+        return parts[4] if len(parts) == 6 else "?"
+
+    def where(self) -> str:
+        """`name (account A, Region R)`: what a confirmation prompt names."""
+        return f"{self.name} (account {self.account}, Region {self.region})"
 
 
 def queue_depth(sqs: Any, url: str) -> QueueDepth:
@@ -39,12 +65,18 @@ def queue_depth(sqs: Any, url: str) -> QueueDepth:
         attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     except ClientError as e:
         raise translate_client_error(e, f"reading queue {url}") from e
+    try:
+        redrive = json.loads(attributes["RedrivePolicy"]) if attributes.get("RedrivePolicy") else None
+    except ValueError:
+        redrive = None
     return QueueDepth(
         url=url,
         arn=attributes.get("QueueArn", ""),
         visible=int(attributes.get("ApproximateNumberOfMessages", 0)),
         in_flight=int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
         delayed=int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),
+        redrive_policy=redrive if isinstance(redrive, dict) else None,
+        max_message_bytes=int(attributes.get("MaximumMessageSize", DEFAULT_MAX_MESSAGE_BYTES)),
     )
 
 
@@ -118,7 +150,8 @@ def peek(
     """Up to `max_messages` messages, read and then released at once (visibility 0), so none is consumed.
 
     Reading raises each message's ApproximateReceiveCount, and hides it from other readers until released.
-    `expected` (the visible depth, when known) saves the last, empty long poll.
+    `expected` (the visible depth, when known) saves the last, empty long poll. A receive holding only messages
+    seen already (their hold ran out) is not the end; an empty one is.
     """
     limit = min(max_messages, expected) if expected is not None else max_messages
     held = HeldMessages()
@@ -128,10 +161,9 @@ def peek(
             batch = receive(
                 sqs, url, count=limit - len(messages), hold_seconds=hold_seconds, wait_seconds=wait_seconds
             )
-            new = [m for m in batch if held.hold(m)]
-            if not new:
-                break  # empty, or only messages seen already: the visible part of the queue is exhausted
-            messages.extend(new)
+            if not batch:
+                break
+            messages.extend(m for m in batch if held.hold(m))
     finally:
         held.release_all(sqs, url)
     return messages[:max_messages]

@@ -12,15 +12,16 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-# Attribute names written to the DLQs (docs/CONTRACTS.md).
-ERROR_CODE = "ERROR_CODE"
-ERROR_MESSAGE = "ERROR_MESSAGE"
-SOURCE_MESSAGE_ID = "SOURCE_MESSAGE_ID"
-RECEIVE_COUNT = "RECEIVE_COUNT"
-RULE_ARN = "RULE_ARN"
-TARGET_ARN = "TARGET_ARN"
-EXHAUSTED_RETRY_CONDITION = "EXHAUSTED_RETRY_CONDITION"
-RETRY_ATTEMPTS = "RETRY_ATTEMPTS"
+from ops.attributes import (
+    ERROR_CODE,
+    ERROR_MESSAGE,
+    ORIGINAL_ATTRIBUTES,
+    RECEIVE_COUNT,
+    SOURCE_MESSAGE_ID,
+    UnreadableOriginals,
+    originals,
+    string_attribute,
+)
 
 # The label for messages SQS itself moved to the DLQ after maxReceiveCount: they carry no error attributes.
 REDRIVEN_LABEL = "(redriven: maxReceiveCount)"
@@ -52,6 +53,11 @@ class MessageSummary:
     receive_count: int | None  # RECEIVE_COUNT the linker recorded (receives on the main queue)
     dlq_receive_count: int | None  # ApproximateReceiveCount on the DLQ, this read included
     size_bytes: int
+    source_message_id: str | None  # the main queue's message id the linker recorded (SOURCE_MESSAGE_ID)
+    original_attributes: (
+        int | None
+    )  # the producer's attributes, unpacked; None when ORIGINAL_ATTRIBUTES is unreadable
+    originals_packed: bool  # they arrived packed in ORIGINAL_ATTRIBUTES (they did not fit beside the reason)
 
     @property
     def error_label(self) -> str:
@@ -65,6 +71,7 @@ class MessageSummary:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["error_label"] = self.error_label
+        data["what"] = self.what
         return data
 
 
@@ -72,12 +79,6 @@ def redact(text: str) -> str:
     """Mask email addresses and phone numbers in free text, and cut it short."""
     masked = _PHONE.sub("<number>", _EMAIL.sub("<email>", text))
     return masked if len(masked) <= _MAX_ERROR_MESSAGE else masked[: _MAX_ERROR_MESSAGE - 1] + "…"
-
-
-def string_attribute(message: Mapping[str, Any], name: str) -> str | None:
-    """A String message attribute's value, or None."""
-    value = message.get("MessageAttributes", {}).get(name, {}).get("StringValue")
-    return str(value) if value is not None else None
 
 
 def summarise(message: Mapping[str, Any], now: datetime | None = None) -> MessageSummary:
@@ -96,6 +97,11 @@ def summarise(message: Mapping[str, Any], now: datetime | None = None) -> Messag
         age = max(0.0, (now - sent).total_seconds())
 
     error_message = string_attribute(message, ERROR_MESSAGE)
+    attributes = message.get("MessageAttributes", {})
+    try:
+        original_count: int | None = len(originals(attributes))
+    except UnreadableOriginals:
+        original_count = None
     return MessageSummary(
         message_id=str(message.get("MessageId", "")),
         kind=kind,
@@ -110,6 +116,9 @@ def summarise(message: Mapping[str, Any], now: datetime | None = None) -> Messag
         receive_count=_to_int(string_attribute(message, RECEIVE_COUNT)),
         dlq_receive_count=_to_int(system.get("ApproximateReceiveCount")),
         size_bytes=len(body.encode("utf-8")),
+        source_message_id=string_attribute(message, SOURCE_MESSAGE_ID),
+        original_attributes=original_count,
+        originals_packed=ORIGINAL_ATTRIBUTES in attributes,
     )
 
 

@@ -42,7 +42,7 @@ EVENTS_DIR = REPO_ROOT / "events"
 
 
 def load_event(name: str) -> dict[str, Any]:
-    """Load a sample event from events/ by file name."""
+    """Load a sample event by its path under events/ (e.g. "request-comment.json", "bad/unknown-shape.json")."""
     loaded: dict[str, Any] = json.loads((EVENTS_DIR / name).read_text())
     return loaded
 

@@ -43,7 +43,7 @@ from tests.functional.conftest import (
 CASES = {name: spec["case"] for name, spec in EXPECTED["events"].items() if "case" in spec}
 COMMENT_CASE = CASES["request-comment.json"]
 VOICE_CASE = CASES["contact-completed-voice.json"]
-MISSING_CASE = json.loads(event_body("request-comment-unknown-case.json"))["caseId"]
+MISSING_CASE = json.loads(event_body("bad/request-comment-unknown-case.json"))["caseId"]
 
 
 def count(counts: dict[Any, int], name: str, dimension: tuple[str, str] | None = None) -> int:
@@ -313,7 +313,9 @@ def test_given_an_unknown_case_when_handled_then_dead_lettered_with_resource_not
     original = {
         "traceparent": {"stringValue": "00-4bf92f3577b34da6-00f067aa0ba902b7-01", "dataType": "String"}
     }
-    record = sqs_record(event_body("request-comment-unknown-case.json"), receive_count=2, attributes=original)
+    record = sqs_record(
+        event_body("bad/request-comment-unknown-case.json"), receive_count=2, attributes=original
+    )
 
     result = make_app().run_batch(sqs_event(record), lambda_context())
 
@@ -330,7 +332,7 @@ def test_given_an_unknown_case_when_handled_then_dead_lettered_with_resource_not
 
 @pytest.mark.parametrize(
     ("name", "code"),
-    [("malformed-body.txt", "InvalidJson"), ("request-comment-too-long.json", "ValidationException")],
+    [("bad/malformed-body.txt", "InvalidJson"), ("bad/request-comment-too-long.json", "ValidationException")],
 )
 def test_given_a_body_the_api_would_reject_when_handled_then_dead_lettered_before_any_call(
     make_app: Callable[..., App], emu: Emulator, aws: Aws, name: str, code: str
@@ -351,7 +353,7 @@ def test_given_a_mixed_batch_when_handled_then_exactly_the_transient_failure_is_
     emu.script("BatchCreateRelatedItem", ["InternalServerException"] * 4)
     transient = sqs_record(comment_request(COMMENT_CASE, "fails for now"))
     others = [
-        sqs_record(event_body("malformed-body.txt")),
+        sqs_record(event_body("bad/malformed-body.txt")),
         sqs_record(event_body("contact-queued.json")),
         sqs_record(event_body("contact-completed-no-case-id.json")),
         sqs_record(event_body("contact-completed-already-linked.json")),
@@ -369,7 +371,7 @@ def test_given_the_dead_letter_queue_is_unavailable_when_a_record_must_be_dead_l
     make_app: Callable[..., App],
 ) -> None:
     app = make_app(dead_letter_queue_url="http://127.0.0.1:1/123456789012/missing-dlq")
-    good, bad = sqs_record(comment_request(COMMENT_CASE)), sqs_record(event_body("malformed-body.txt"))
+    good, bad = sqs_record(comment_request(COMMENT_CASE)), sqs_record(event_body("bad/malformed-body.txt"))
 
     result = app.run_batch(sqs_event(good, bad), lambda_context())
 

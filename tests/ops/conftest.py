@@ -10,7 +10,8 @@ import boto3
 import pytest
 from typer.testing import CliRunner
 
-from ops.cli import Overrides, app
+from ops.cli import app
+from ops.context import Overrides
 from tests.ops.helpers import StackQueues
 
 
@@ -29,6 +30,17 @@ def queues(sqs: Any) -> StackQueues:
         Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"})},
     )["QueueUrl"]
     rule_target = sqs.create_queue(QueueName="case-linker-rule-target-dlq")["QueueUrl"]
+    arn = {
+        url: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        for url in (main, rule_target)
+    }
+    # The contact-event rule delivers to the main queue, with the rule-target DLQ as its target's DLQ.
+    events = boto3.client("events", endpoint_url=sqs.meta.endpoint_url, region_name="us-east-1")
+    events.put_rule(Name="case-linker-contact-events", EventPattern=json.dumps({"source": ["aws.connect"]}))
+    events.put_targets(
+        Rule="case-linker-contact-events",
+        Targets=[{"Id": "main-queue", "Arn": arn[main], "DeadLetterConfig": {"Arn": arn[rule_target]}}],
+    )
     return StackQueues(main=main, processing_dlq=dlq, rule_target_dlq=rule_target)
 
 
@@ -46,3 +58,9 @@ def run_cli(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Invoke:
         return runner.invoke(app, args, obj=overrides or Overrides(), input=input, catch_exceptions=False)
 
     return invoke
+
+
+def json_result(result: Any) -> Any:
+    """The JSON document a command printed with `--output json` (stdout holds nothing else)."""
+    assert result.exit_code in (0, 1, 5), result.output
+    return json.loads(result.stdout)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from ops.attributes import ORIGINAL_ATTRIBUTES, pack
 from ops.errors import ExitCode
 from ops.summary import REDRIVEN_LABEL
-from tests.ops.conftest import Invoke
+from tests.ops.conftest import Invoke, json_result
 from tests.ops.helpers import (
     EMAIL,
     PHONE,
@@ -42,9 +42,8 @@ def fill(sqs: Any, queues: StackQueues) -> None:
 
 def test_stats_counts_by_error_code_per_dlq(run_cli: Invoke, sqs: Any, queues: StackQueues) -> None:
     fill(sqs, queues)
-    result = run_cli([*queues.args(), "dlq", "stats", "--json"])
-    assert result.exit_code == 0, result.output
-    by_dlq = {r["dlq"]: r for r in map(json.loads, result.stdout.splitlines())}
+    result = run_cli([*queues.args(), "--output", "json", "dlq", "stats"])
+    by_dlq = {r["dlq"]: r for r in json_result(result)["dlqs"]}
     assert by_dlq["processing"]["depth"] == 4
     assert by_dlq["processing"]["by_error_code"] == {
         "ValidationException": 2,
@@ -52,6 +51,7 @@ def test_stats_counts_by_error_code_per_dlq(run_cli: Invoke, sqs: Any, queues: S
         "ResourceNotFoundException": 1,
     }
     assert by_dlq["rule-target"]["by_error_code"] == {"SDK_CLIENT_ERROR": 1}
+    assert (by_dlq["processing"]["account"], by_dlq["processing"]["region"]) == ("123456789012", "us-east-1")
     # moto has no SQS metrics in CloudWatch: the age comes from the peeked messages, and says so
     assert "SentTimestamp" in by_dlq["processing"]["oldest_age_source"]
     assert by_dlq["processing"]["oldest_age_seconds"] is not None
@@ -67,9 +67,14 @@ def test_stats_as_a_table_labels_redriven_messages(run_cli: Invoke, sqs: Any, qu
 
 
 def test_stats_on_empty_dlqs_reports_zero_and_succeeds(run_cli: Invoke, queues: StackQueues) -> None:
-    result = run_cli([*queues.args(), "dlq", "stats", "--json"])
+    result = run_cli([*queues.args(), "dlq", "stats", "--output", "json"])
     assert result.exit_code == 0
-    assert [json.loads(line)["depth"] for line in result.stdout.splitlines()] == [0, 0]
+    assert [r["depth"] for r in json_result(result)["dlqs"]] == [0, 0]
+
+
+def test_the_old_json_flag_still_gives_the_json_document(run_cli: Invoke, queues: StackQueues) -> None:
+    result = run_cli([*queues.args(), "dlq", "stats", "--json"])
+    assert [r["dlq"] for r in json_result(result)["dlqs"]] == ["processing", "rule-target"]
 
 
 def test_peek_does_not_consume_messages(run_cli: Invoke, sqs: Any, queues: StackQueues) -> None:
@@ -86,8 +91,8 @@ def test_peek_never_prints_comment_bodies_or_contact_details(
     run_cli: Invoke, sqs: Any, queues: StackQueues
 ) -> None:
     fill(sqs, queues)
-    for extra in ([], ["--json"]):
-        result = run_cli([*queues.args(), "dlq", "peek", *extra])
+    for output in ("table", "json", "text"):
+        result = run_cli([*queues.args(), "dlq", "peek", "--output", output])
         assert result.exit_code == 0, result.output
         for secret in (SECRET_COMMENT, "refund", PHONE, EMAIL):
             assert secret not in result.output
@@ -96,19 +101,43 @@ def test_peek_never_prints_comment_bodies_or_contact_details(
         assert "c-1" in result.output
 
 
-def test_peek_json_lines_carry_ids_types_and_errors(run_cli: Invoke, sqs: Any, queues: StackQueues) -> None:
+def test_peek_json_carries_ids_types_and_the_reason(run_cli: Invoke, sqs: Any, queues: StackQueues) -> None:
     fill(sqs, queues)
-    result = run_cli([*queues.args(), "dlq", "peek", "--json", "--dlq", "processing"])
-    records = [json.loads(line) for line in result.stdout.splitlines()]
+    result = run_cli([*queues.args(), "dlq", "peek", "--output", "json", "--dlq", "processing"])
+    records = json_result(result)["messages"]
     assert len(records) == 4
     by_contact = {r["contact_id"]: r for r in records if r["contact_id"]}
     assert by_contact["c-1"]["event_type"] == "COMPLETED"
     assert by_contact["c-1"]["error_code"] == "ValidationException"
     assert by_contact["c-1"]["receive_count"] == 3
+    assert by_contact["c-1"]["source_message_id"] == "src-1"
     assert by_contact["c-3"]["error_label"] == REDRIVEN_LABEL
     comment = next(r for r in records if r["case_id"] == "case-9")
     assert comment["item_type"] == "Comment"
     assert comment["error_message"] == "no case; <email>"
+
+
+def test_peek_counts_originals_packed_in_original_attributes(
+    run_cli: Invoke, sqs: Any, queues: StackQueues
+) -> None:
+    # GIVEN a message whose 12 producer attributes did not fit beside the reason: the linker packed them
+    originals = {f"a{i}": {"DataType": "String", "StringValue": str(i)} for i in range(12)}
+    put(
+        sqs,
+        queues.processing_dlq,
+        connect_event("c-1"),
+        {
+            **error_attributes("ThrottlingException"),
+            ORIGINAL_ATTRIBUTES: {"DataType": "String", "StringValue": pack(originals)},
+        },
+    )
+
+    table = run_cli([*queues.args(), "dlq", "peek"])
+    [record] = json_result(run_cli([*queues.args(), "dlq", "peek", "--output", "json"]))["messages"]
+
+    assert (record["original_attributes"], record["originals_packed"]) == (12, True)
+    assert record["error_code"] == "ThrottlingException"
+    assert "12 packed" in table.stdout
 
 
 def test_peek_on_an_empty_dlq_says_so_with_exit_5(run_cli: Invoke, queues: StackQueues) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 from botocore.stub import Stubber
 
-from ops.cli import Overrides
+from ops.context import Overrides
 from ops.errors import ExitCode
 from tests.ops.conftest import Invoke
 from tests.ops.helpers import StackQueues, connect_event, depth, drain, error_attributes, put
@@ -18,10 +18,11 @@ from tests.ops.helpers import StackQueues, connect_event, depth, drain, error_at
 def create_stack(moto_endpoint: str, name: str, outputs: list[str]) -> None:
     """A tiny stack with the three queues and the requested outputs, created by moto's CloudFormation."""
     refs = {"MainQueueUrl": "Main", "ProcessingDlqUrl": "Dlq", "RuleTargetDlqUrl": "RuleDlq"}
-    template = {
-        "Resources": {logical: {"Type": "AWS::SQS::Queue"} for logical in refs.values()},
-        "Outputs": {key: {"Value": {"Ref": refs[key]}} for key in outputs},
+    resources: dict[str, Any] = {logical: {"Type": "AWS::SQS::Queue"} for logical in refs.values()}
+    resources["Main"]["Properties"] = {
+        "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": ["Dlq", "Arn"]}, "maxReceiveCount": 10}
     }
+    template = {"Resources": resources, "Outputs": {key: {"Value": {"Ref": refs[key]}} for key in outputs}}
     cfn = boto3.client("cloudformation", endpoint_url=moto_endpoint, region_name="us-east-1")
     cfn.create_stack(StackName=name, TemplateBody=json.dumps(template))
 
@@ -40,10 +41,10 @@ def test_queues_come_from_the_default_stack_outputs(run_cli: Invoke, moto_endpoi
     dlq = stack_queue(sqs, moto_endpoint, "CaseLinker", "ProcessingDlqUrl")
     put(sqs, dlq, connect_event("c-1"), error_attributes("ValidationException"))
 
-    result = run_cli(["dlq", "stats", "--json"])
+    result = run_cli(["dlq", "stats", "--output", "json"])
 
     assert result.exit_code == 0, result.output
-    processing = next(r for r in map(json.loads, result.stdout.splitlines()) if r["dlq"] == "processing")
+    processing = next(r for r in json.loads(result.stdout)["dlqs"] if r["dlq"] == "processing")
     assert processing["by_error_code"] == {"ValidationException": 1}
 
 
@@ -122,7 +123,7 @@ def test_send_puts_each_file_on_the_main_queue_byte_for_byte(
     (folder / "nested" / "b.json").write_text(second)
     (folder / "README.md").write_text("not an event")
 
-    result = run_cli(["--queue-url", queues.main, "send", str(folder)])
+    result = run_cli(["--queue-url", queues.main, "send", str(folder), "--yes"])
 
     assert result.exit_code == 0, result.output
     assert sorted(m["Body"] for m in drain(sqs, queues.main)) == sorted([first, second])
@@ -131,7 +132,7 @@ def test_send_puts_each_file_on_the_main_queue_byte_for_byte(
 def test_send_refuses_a_file_that_is_not_json(run_cli: Invoke, queues: StackQueues, tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    result = run_cli(["--queue-url", queues.main, "send", str(bad)])
+    result = run_cli(["--queue-url", queues.main, "send", str(bad), "--yes"])
     assert result.exit_code == ExitCode.USAGE
     assert "not valid JSON" in result.stderr
 
@@ -145,8 +146,10 @@ def test_send_a_named_non_json_file_as_is_to_exercise_the_dlq(
     seed.write_text("{}")
     (tmp_path / "one.json").write_text("{}")
 
-    assert run_cli(["--queue-url", queues.main, "send", str(malformed)]).exit_code == 0
-    assert run_cli(["--queue-url", queues.main, "send", str(tmp_path)]).exit_code == 0  # seed.json skipped
+    assert run_cli(["--queue-url", queues.main, "send", str(malformed), "--yes"]).exit_code == 0
+    assert (
+        run_cli(["--queue-url", queues.main, "send", str(tmp_path), "--yes"]).exit_code == 0
+    )  # seed.json skipped
 
     assert sorted(m["Body"] for m in drain(sqs, queues.main)) == sorted(
         ['{"detail-type": "Amazon Connect\r\n', "{}"]

@@ -9,12 +9,15 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ReadTimeoutError
 
-from ops.cli import Overrides
-from ops.errors import ExitCode
-from ops.replay import MAX_BATCH_BYTES, BackupWriter, Pacer, Replayer, entry_size
+from ops.attributes import ORIGINAL_ATTRIBUTES, pack, unpack
+from ops.backup import BackupWriter
+from ops.context import Overrides
+from ops.errors import ExitCode, OpsError
+from ops.replay import MAX_BATCH_BYTES, Pacer, Replayer, entry_size
 from ops.summary import parse_filters
-from tests.ops.conftest import Invoke
+from tests.ops.conftest import Invoke, json_result
 from tests.ops.helpers import (
     StackQueues,
     comment_request,
@@ -108,7 +111,7 @@ def test_an_unwritable_backup_deletes_nothing(
     result = replay(run_cli, queues, "--yes", "--backup", str(tmp_path / "no-such-dir" / "backup.jsonl"))
 
     assert result.exit_code == ExitCode.USAGE
-    assert "cannot write the backup file" in result.stderr
+    assert "cannot create the backup file" in result.stderr
     assert depth(sqs, queues.processing_dlq) == (1, 0)
     assert depth(sqs, queues.main) == (0, 0)
 
@@ -132,7 +135,7 @@ def test_a_failing_backup_write_stops_before_send_and_delete(
         wait_seconds=0,
     )
 
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(OpsError, match=r"writing the backup .* failed \(No space left on device\); stopped"):
         replayer.run()
 
     assert depth(sqs, queues.processing_dlq) == (3, 0)  # still there, and visible again
@@ -214,7 +217,7 @@ def test_dry_run_changes_nothing(run_cli: Invoke, sqs: Any, queues: StackQueues,
     result = replay(run_cli, queues, "--dry-run", "--backup", str(backup))
 
     assert result.exit_code == 0, result.output
-    assert "would move 3 messages" in result.stdout
+    assert "would replay 3 messages" in result.stdout
     assert depth(sqs, queues.processing_dlq) == (3, 0)
     assert depth(sqs, queues.main) == (0, 0)
     assert not backup.exists()
@@ -285,7 +288,8 @@ def test_a_partially_failed_send_deletes_only_what_was_sent(
     )
 
     assert result.exit_code == ExitCode.FAILED
-    assert "InternalError" in result.stdout
+    assert "InternalError" in result.stderr
+    assert "1 matching messages remain in the DLQ" in result.stderr
     assert depth(sqs, queues.main) == (3, 0)
     [left] = drain(sqs, queues.processing_dlq)  # visible again at once, for the next replay
     assert left["Body"] == bodies[1]
@@ -352,3 +356,331 @@ def test_the_pacer_keeps_to_the_rate() -> None:
     for _ in range(3):
         pacer.wait(2)
     assert slept == [1.0, 1.0]  # 6 messages at 2/s: sends at t=0, 1, 2
+
+
+# --- issue 14: a filtered replay reads to the end --------------------------------------------------------------
+
+
+def fill_20_validation_then_80_throttled(sqs: Any, queues: StackQueues) -> None:
+    for i in range(20):
+        put(sqs, queues.processing_dlq, connect_event(f"v-{i}"), error_attributes("ValidationException"))
+    for i in range(80):
+        put(sqs, queues.processing_dlq, connect_event(f"t-{i}"), error_attributes("ThrottlingException"))
+
+
+def test_a_filtered_replay_longer_than_one_hold_period_moves_every_match(
+    sqs: Any, queues: StackQueues, tmp_path: Path
+) -> None:
+    # GIVEN 20 non-matching messages read first, then 80 matching ones that take longer to send (40/s) than
+    # the 1 s the run holds what it reads: the 20 come back while the run is still busy
+    fill_20_validation_then_80_throttled(sqs, queues)
+    backup = BackupWriter(tmp_path / "b.jsonl")
+
+    # WHEN the replay runs
+    report = Replayer(
+        sqs,
+        source_url=queues.processing_dlq,
+        destination_url=queues.main,
+        message_filter=parse_filters(["ERROR_CODE=ThrottlingException"]),
+        backup=backup,
+        pacer=Pacer(40.0),
+        hold_seconds=1,
+        wait_seconds=1,
+        expected=100,
+    ).run()
+    backup.close()
+
+    # THEN a receive holding only the returned non-matching messages was not taken for the end of the queue
+    assert (report.matched, report.sent, report.deleted, report.skipped) == (80, 80, 80, 20)
+    assert depth(sqs, queues.main) == (80, 0)
+    left = drain(sqs, queues.processing_dlq)
+    assert {m["MessageAttributes"]["ERROR_CODE"]["StringValue"] for m in left} == {"ValidationException"}
+    assert len(left) == 20
+
+
+def test_the_cli_reports_a_complete_filtered_replay_in_json(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, tmp_path: Path
+) -> None:
+    fill_20_validation_then_80_throttled(sqs, queues)
+
+    result = replay(
+        run_cli,
+        queues,
+        "--filter",
+        "ERROR_CODE=ThrottlingException",
+        "--rate",
+        "40",
+        "--yes",
+        "--backup",
+        str(tmp_path / "b.jsonl"),
+        "--output",
+        "json",
+        overrides=Overrides(hold_seconds=1),
+    )
+
+    assert result.exit_code == 0, result.output
+    document = json_result(result)
+    assert document["replay"] | {"dlq_url": None, "destination_url": None, "backup": None} == {
+        "dlq_url": None,
+        "destination_url": None,
+        "backup": None,
+        "dry_run": False,
+        "filters": ["ERROR_CODE=ThrottlingException"],
+        "read": 100,
+        "matched": 80,
+        "sent": 80,
+        "deleted": 80,
+        "failed": 0,
+        "skipped": 20,
+        "arrived_during_run": 0,
+        "left_matching": 0,
+        "reached_max": False,
+        "complete": True,
+    }
+    assert document["failures"] == []
+
+
+def test_matching_messages_left_in_the_dlq_exit_1_with_their_count(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, tmp_path: Path
+) -> None:
+    # GIVEN two matching messages, one of which cannot be sent marked (its packed originals are unreadable)
+    put(sqs, queues.processing_dlq, connect_event("c-1"), error_attributes("ThrottlingException"))
+    put(
+        sqs,
+        queues.processing_dlq,
+        connect_event("c-2"),
+        {
+            **error_attributes("ThrottlingException"),
+            ORIGINAL_ATTRIBUTES: {"DataType": "String", "StringValue": "{truncated"},
+        },
+    )
+
+    result = replay(run_cli, queues, "--yes", "--backup", str(tmp_path / "b.jsonl"))
+
+    # THEN the good one moves, the other stays (visible again) and the exit code and message say so
+    assert result.exit_code == ExitCode.FAILED
+    assert "1 matching messages remain in the DLQ" in result.stderr
+    assert "ORIGINAL_ATTRIBUTES is not valid JSON" in result.stderr
+    [moved] = drain(sqs, queues.main)
+    assert moved["MessageAttributes"]["REPLAYED"]["StringValue"] == "dlq"
+    [left] = drain(sqs, queues.processing_dlq)
+    assert "c-2" in left["Body"]
+
+
+def test_messages_that_arrive_during_the_run_are_left_alone(
+    sqs: Any, queues: StackQueues, tmp_path: Path
+) -> None:
+    # GIVEN a DLQ message, and a "new failure" that lands in the DLQ once the replay has started
+    put(sqs, queues.processing_dlq, connect_event("old"), error_attributes("ThrottlingException"))
+    backup = BackupWriter(tmp_path / "b.jsonl")
+    replayer = Replayer(
+        sqs,
+        source_url=queues.processing_dlq,
+        destination_url=queues.main,
+        message_filter=parse_filters([]),
+        backup=backup,
+        wait_seconds=0,
+    )
+    new_failures: list[str] = []
+
+    def a_new_failure_lands(report: Any) -> None:
+        if report.sent == 1 and not new_failures:
+            new_failures.append(put(sqs, queues.processing_dlq, connect_event("new"), error_attributes("X")))
+
+    replayer.on_progress = a_new_failure_lands
+
+    report = replayer.run()
+    backup.close()
+
+    # THEN the run does not chase it: it is counted and stays in the DLQ
+    assert (report.sent, report.arrived_during_run) == (1, 1)
+    [left] = drain(sqs, queues.processing_dlq)
+    assert "new" in left["Body"]
+
+
+# --- issue 11: never an unmarked replay ----------------------------------------------------------------------
+
+
+def test_a_message_with_ten_producer_attributes_is_replayed_marked_with_its_originals_packed(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, tmp_path: Path
+) -> None:
+    originals = {f"attr{i}": {"DataType": "String", "StringValue": f"v{i}"} for i in range(10)}
+    put(sqs, queues.processing_dlq, connect_event("c-1"), originals)
+
+    result = replay(run_cli, queues, "--yes", "--backup", str(tmp_path / "b.jsonl"))
+
+    assert result.exit_code == 0, result.output
+    [moved] = drain(sqs, queues.main)
+    assert moved["MessageAttributes"]["REPLAYED"] == {"DataType": "String", "StringValue": "dlq"}
+    assert set(moved["MessageAttributes"]) == {"REPLAYED", ORIGINAL_ATTRIBUTES}
+    assert unpack(moved["MessageAttributes"][ORIGINAL_ATTRIBUTES]["StringValue"]) == originals
+
+
+def test_packed_originals_come_back_as_separate_attributes(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, tmp_path: Path
+) -> None:
+    originals = {f"attr{i}": {"DataType": "String", "StringValue": f"v{i}"} for i in range(7)}
+    put(
+        sqs,
+        queues.processing_dlq,
+        connect_event("c-1"),
+        {
+            **error_attributes("ThrottlingException"),
+            ORIGINAL_ATTRIBUTES: {"DataType": "String", "StringValue": pack(originals)},
+        },
+    )
+
+    result = replay(run_cli, queues, "--yes", "--backup", str(tmp_path / "b.jsonl"))
+
+    assert result.exit_code == 0, result.output
+    [moved] = drain(sqs, queues.main)
+    assert moved["MessageAttributes"] == {**originals, **REPLAYED}
+
+
+def test_a_message_too_large_to_carry_the_mark_stays_in_the_dlq(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, tmp_path: Path
+) -> None:
+    # GIVEN a main queue that takes at most 1,024 bytes, and a DLQ message that fits only without REPLAYED
+    sqs.set_queue_attributes(QueueUrl=queues.main, Attributes={"MaximumMessageSize": "1024"})
+    put(sqs, queues.processing_dlq, "x" * 1020)
+
+    result = replay(run_cli, queues, "--yes", "--backup", str(tmp_path / "b.jsonl"))
+
+    assert result.exit_code == ExitCode.FAILED
+    assert "MessageTooLong" in result.stderr
+    assert depth(sqs, queues.main) == (0, 0)
+    assert depth(sqs, queues.processing_dlq) == (1, 0)
+
+
+# --- issue 14: errors say what really failed ------------------------------------------------------------------
+
+
+class AnswerLost:
+    """A real client whose SendMessageBatch reaches SQS, but whose answer times out (botocore's ReadTimeoutError,
+    an OSError subclass)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def send_message_batch(self, **kwargs: Any) -> Any:
+        self.inner.send_message_batch(**kwargs)
+        raise ReadTimeoutError(endpoint_url=self.inner.meta.endpoint_url)
+
+
+def test_a_send_timeout_is_reported_as_an_ambiguous_send_not_as_a_backup_failure(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, tmp_path: Path
+) -> None:
+    put(sqs, queues.processing_dlq, connect_event("c-1"), error_attributes("ThrottlingException"))
+    backup = tmp_path / "b.jsonl"
+
+    result = replay(
+        run_cli,
+        queues,
+        "--yes",
+        "--backup",
+        str(backup),
+        overrides=Overrides(clients={"sqs": AnswerLost(sqs)}),
+    )
+
+    assert result.exit_code == ExitCode.FAILED
+    assert "SendMessageBatch to the main queue" in result.stderr
+    assert "got no answer (ReadTimeoutError)" in result.stderr
+    assert "may or may not be on the main queue" in result.stderr
+    assert "writing the backup" not in result.stderr
+    assert len(backup.read_text().splitlines()) == 1  # it was backed up
+    assert depth(sqs, queues.processing_dlq) == (1, 0)  # and not deleted
+
+
+# --- issue 14: queues that do not belong together ----------------------------------------------------------
+
+
+def test_the_same_queue_as_dlq_and_main_queue_is_refused_even_with_force(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, tmp_path: Path
+) -> None:
+    put(sqs, queues.processing_dlq, connect_event("c-1"), error_attributes("X"))
+    for extra in ([], ["--force"]):
+        result = run_cli(
+            [
+                "--queue-url",
+                queues.processing_dlq + "/",
+                "--dlq-url",
+                queues.processing_dlq,
+                "dlq",
+                "replay",
+                "--yes",
+                "--backup",
+                str(tmp_path / f"b{len(extra)}.jsonl"),
+                *extra,
+            ]
+        )
+        assert result.exit_code == ExitCode.USAGE, result.output
+        assert "are the same queue" in result.stderr
+    [kept] = drain(sqs, queues.processing_dlq)
+    assert kept["MessageAttributes"]["ERROR_CODE"]["StringValue"] == "X"
+
+
+def test_swapped_queue_urls_are_refused_and_nothing_moves(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, tmp_path: Path
+) -> None:
+    put(sqs, queues.main, connect_event("c-1"))
+
+    result = run_cli(
+        [
+            "--queue-url",
+            queues.processing_dlq,
+            "--dlq-url",
+            queues.main,
+            "dlq",
+            "replay",
+            "--yes",
+            "--backup",
+            str(tmp_path / "b.jsonl"),
+        ]
+    )
+
+    assert result.exit_code == ExitCode.USAGE
+    assert "is not the dead-letter queue of" in result.stderr
+    assert depth(sqs, queues.main) == (1, 0)
+
+
+def test_a_queue_that_is_not_the_targets_dlq_needs_force(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, tmp_path: Path
+) -> None:
+    stray = sqs.create_queue(QueueName="someone-elses-queue")["QueueUrl"]
+    put(sqs, stray, connect_event("c-1"))
+    args = ["--queue-url", queues.main, "--dlq-url", stray, "dlq", "replay", "--yes"]
+
+    refused = run_cli([*args, "--backup", str(tmp_path / "a.jsonl")])
+    forced = run_cli([*args, "--backup", str(tmp_path / "b.jsonl"), "--force"])
+
+    assert refused.exit_code == ExitCode.USAGE
+    assert "its RedrivePolicy names" in refused.stderr
+    assert forced.exit_code == 0, forced.output
+    assert depth(sqs, queues.main) == (1, 0)
+
+
+def test_a_rule_target_dlq_given_by_url_is_checked_against_the_eventbridge_rule(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, tmp_path: Path
+) -> None:
+    put(sqs, queues.processing_dlq, connect_event("c-1"))
+    # the processing DLQ passed off as the rule-target DLQ: no rule target has it as its DLQ
+    result = run_cli(
+        [
+            "--queue-url",
+            queues.main,
+            "--rule-target-dlq-url",
+            queues.processing_dlq,
+            "dlq",
+            "replay",
+            "--dlq",
+            "rule-target",
+            "--yes",
+            "--backup",
+            str(tmp_path / "b.jsonl"),
+        ]
+    )
+    assert result.exit_code == ExitCode.USAGE
+    assert "is not the rule-target DLQ" in result.stderr

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ops.replay import MAX_BATCH_BYTES, REPLAYED_ATTRIBUTE, entry_size, pack_batches, replay_attributes
+from ops.replay import MAX_BATCH_BYTES, entry_size, pack_batches
 from ops.send import NOT_EVENTS
 from ops.summary import REDRIVEN_LABEL, count_by_error, parse_filters, redact, summarise
 from tests.conftest import EVENTS_DIR
@@ -122,29 +122,6 @@ def test_counts_by_error_are_sorted_by_frequency() -> None:
     assert count_by_error(summaries) == {"A": 2, "B": 1, REDRIVEN_LABEL: 1}
 
 
-def test_replay_drops_failure_attributes_keeps_the_rest_and_marks_the_message_replayed() -> None:
-    attributes = {
-        **error_attributes("X"),
-        "traceparent": {"DataType": "String", "StringValue": "t", "StringListValues": []},
-    }
-    attributes["RULE_ARN"] = {"DataType": "String", "StringValue": "arn"}
-    assert replay_attributes(attributes) == {
-        "traceparent": {"DataType": "String", "StringValue": "t"},
-        REPLAYED_ATTRIBUTE: {"DataType": "String", "StringValue": "dlq"},
-    }
-
-
-def test_replay_never_exceeds_sqs_ten_attribute_limit_to_mark_a_message() -> None:
-    attributes = {f"a{i}": {"DataType": "String", "StringValue": "v"} for i in range(10)}
-    assert replay_attributes(attributes).keys() == attributes.keys()
-
-
-def test_the_replay_marker_is_the_attribute_the_linker_reads() -> None:
-    from case_linker import processor
-
-    assert processor.REPLAYED_ATTRIBUTE == REPLAYED_ATTRIBUTE
-
-
 def test_batches_hold_at_most_ten_entries() -> None:
     entries = [{"Id": str(i), "MessageBody": "x"} for i in range(23)]
     assert [len(b) for b in pack_batches(entries)] == [10, 10, 3]
@@ -173,7 +150,7 @@ def test_an_entry_over_the_limit_goes_alone() -> None:
     assert [[e["Id"] for e in b] for b in pack_batches(entries)] == [["0"], ["1"], ["2"]]
 
 
-SAMPLE_EVENTS = sorted(p for p in EVENTS_DIR.glob("*.json") if p.name not in NOT_EVENTS)
+SAMPLE_EVENTS = sorted(p for p in EVENTS_DIR.rglob("*.json") if p.name not in NOT_EVENTS)
 
 
 @pytest.mark.parametrize("path", SAMPLE_EVENTS, ids=lambda p: p.name)

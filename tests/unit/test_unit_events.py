@@ -22,8 +22,21 @@ API_DECIDED = {"ResourceNotFoundException", "NoCaseId", "AlreadyLinked"}
 
 
 def test_every_event_file_has_an_expected_outcome_and_vice_versa() -> None:
-    files = {p.name for p in EVENTS.iterdir() if p.name not in {"README.md", "expected.json", "seed.json"}}
+    files = {
+        p.relative_to(EVENTS).as_posix()
+        for p in EVENTS.rglob("*")
+        if p.is_file()
+        and p.name not in {"README.md", "expected.json", "seed.json"}
+        and not p.name.startswith(".")
+    }
     assert files == set(EXPECTED["events"])
+
+
+def test_the_deliberately_bad_samples_are_the_ones_that_end_in_the_dlq() -> None:
+    bad = {name for name in EXPECTED["events"] if name.startswith("bad/")}
+    dead_lettered = {name for name, spec in EXPECTED["events"].items() if spec["outcome"] == "dead_lettered"}
+    assert bad == dead_lettered
+    assert (EVENTS / "bad" / ".deliberately-bad").is_file()
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED["events"]))

@@ -1,0 +1,152 @@
+"""JSON-lines backups of DLQ messages (full bodies: customer data), written safely and read back for `restore`.
+
+A backup file is created with O_CREAT|O_EXCL|O_NOFOLLOW and mode 0600: an existing file or a symlink at the path
+(even the predictable default name) is refused, so a backup can never be written through a link an attacker
+planted, nor into a world-readable file. `append=True` (`--append-backup`) adds to an existing file only if it is a
+regular file (not a symlink) owned by the user running the tool, and forces its mode to 0600.
+"""
+
+from __future__ import annotations
+
+import base64
+import errno
+import json
+import os
+import stat
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from ops.errors import ExitCode, OpsError
+
+BACKUP_MODE = 0o600
+
+
+class BackupWriter:
+    """Appends message records to a JSON-lines file, fsynced before `write` returns."""
+
+    def __init__(self, path: Path, *, append: bool = False) -> None:
+        self.path = path
+        # Opened up front so an unusable path fails before any message is touched.
+        fd = _open_append(path) if append else _create(path)
+        self._file: IO[str] = os.fdopen(fd, "a", encoding="utf-8")
+
+    def write(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Append and fsync; raises OSError when the disk refuses."""
+        for record in records:
+            self._file.write(json.dumps(record, default=_json_default, ensure_ascii=False) + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _create(path: Path) -> int:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_APPEND
+    try:
+        fd = os.open(path, flags, BACKUP_MODE)
+    except FileExistsError:
+        kind = "a symbolic link" if path.is_symlink() else "a file"
+        raise OpsError(
+            f"the backup path {path} is already {kind}: refused (backups are always new files)",
+            ExitCode.USAGE,
+            hint="pick another --backup path, or pass --append-backup to add to your own existing backup",
+        ) from None
+    except OSError as e:
+        raise OpsError(f"cannot create the backup file {path}: {e.strerror}", ExitCode.USAGE) from e
+    os.fchmod(fd, BACKUP_MODE)  # the umask could have taken bits away; never wider than 0600 anyway
+    return fd
+
+
+def _open_append(path: Path) -> int:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_APPEND, BACKUP_MODE)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise OpsError(f"the backup path {path} is a symbolic link: refused", ExitCode.USAGE) from e
+        raise OpsError(f"cannot open the backup file {path}: {e.strerror}", ExitCode.USAGE) from e
+    info = os.fstat(fd)
+    problem = None
+    if not stat.S_ISREG(info.st_mode):
+        problem = "is not a regular file"
+    elif info.st_uid != os.geteuid():
+        problem = f"belongs to user id {info.st_uid}, not to you ({os.geteuid()})"
+    if problem:
+        os.close(fd)
+        raise OpsError(f"the backup path {path} {problem}: refused", ExitCode.USAGE)
+    os.fchmod(fd, BACKUP_MODE)
+    return fd
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def default_backup_path(source_url: str, action: str = "backup", now: datetime | None = None) -> Path:
+    """dlq-backup-<action>-<queue>-<UTC time>.jsonl here; .gitignore keeps dlq-backup-* out of git."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    return Path(f"dlq-backup-{action}-{source_url.rstrip('/').rsplit('/', 1)[-1]}-{stamp}.jsonl")
+
+
+def backup_record(
+    message: Mapping[str, Any], *, source_url: str, destination_url: str | None
+) -> dict[str, Any]:
+    """One backup line: the message as received from the DLQ, every attribute included."""
+    return {
+        "backed_up_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "source_queue_url": source_url,
+        "destination_queue_url": destination_url,
+        "message_id": message["MessageId"],
+        "md5_of_body": message.get("MD5OfBody"),
+        "body": message["Body"],
+        "message_attributes": message.get("MessageAttributes", {}),
+        "attributes": message.get("Attributes", {}),
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackedUp:
+    """One message read back from a backup."""
+
+    line: int
+    message_id: str
+    source_queue_url: str
+    body: str
+    message_attributes: dict[str, Any]
+
+
+def read_backup(path: Path) -> Iterator[BackedUp]:
+    """The records of a backup file; OpsError (usage) naming the line of a malformed one, never its content."""
+    try:
+        handle = path.open(encoding="utf-8")
+    except OSError as e:
+        raise OpsError(f"cannot read the backup file {path}: {e.strerror}", ExitCode.USAGE) from e
+    with handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                yield BackedUp(
+                    line=number,
+                    message_id=str(record["message_id"]),
+                    source_queue_url=str(record["source_queue_url"]),
+                    body=_text(record["body"]),
+                    message_attributes=dict(record.get("message_attributes") or {}),
+                )
+            except (ValueError, KeyError, TypeError, AttributeError):
+                raise OpsError(
+                    f"{path} line {number} is not a backup record (message_id, source_queue_url, body)",
+                    ExitCode.USAGE,
+                ) from None
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError("body is not text")
+    return value

@@ -1,0 +1,151 @@
+"""`python -m local`: options are checked before anything starts; one line per mistake, exit 2, no traceback.
+And `--stay-up` meets the ops tool: the runbook's commands work verbatim against the local stack."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from local.cli import app as local_app
+from ops.cli import app as ops_app
+from tests.conftest import EVENTS_DIR, REPO_ROOT
+
+
+def run_local(*args: str) -> Any:
+    return CliRunner().invoke(local_app, list(args), catch_exceptions=False)
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (["--route", "bogus"], "'--route'"),
+        (["--events", "no/such/file.json"], "does not exist"),
+        (
+            ["-c", "maxConcurency=4"],
+            "unknown key 'maxConcurency' (did you mean maxConcurrency?); known keys: casesDomainId",
+        ),
+        (["-c", "batchSize=lots"], "batchSize must be a whole number"),
+        (["-c", "novalue"], "expected key=value"),
+        (["--fault", "NoSuchOp=server_error:0.1"], "unknown operation 'NoSuchOp'"),
+        (["--fault", "CreateRelatedItem=server_error:2"], "RATE must be a number between 0 and 1"),
+        (["--contacts", "-5"], "'--contacts'"),
+        (["--moto-port", "70000"], "'--moto-port'"),
+        (["--seed", "no-such-seed.json"], "does not exist"),
+    ],
+)
+def test_a_bad_option_is_one_line_and_exit_2_before_anything_starts(args: list[str], complaint: str) -> None:
+    result = run_local(*args)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ")
+    assert result.stderr.count("\n") == 1
+    assert complaint in result.stderr
+    assert "Traceback" not in result.output
+    assert "Published" not in result.output  # no pipeline was started
+
+
+def test_a_single_event_file_runs_with_the_seed_and_expectations_beside_it(tmp_path: Path) -> None:
+    report = tmp_path / "report.json"
+    result = run_local(
+        "-e", str(EVENTS_DIR / "request-comment.json"), "--quota-scale", "10", "--report", str(report)
+    )
+    assert result.exit_code == 0, result.output
+    assert f"seed: {EVENTS_DIR / 'seed.json'}" in result.stdout
+    assert "OK: every input has its expected outcome" in result.stdout
+    assert report.is_file()
+
+
+def test_an_event_file_without_any_seed_says_why_its_case_is_missing(tmp_path: Path) -> None:
+    lone = tmp_path / "comment.json"
+    lone.write_text((EVENTS_DIR / "request-comment.json").read_text())
+    result = run_local("-e", str(lone), "--quota-scale", "10")
+    assert "no --seed and no seed.json beside the events" in result.stdout
+    assert "ResourceNotFoundException" in result.stdout
+
+
+def test_stay_up_prints_commands_that_work_verbatim_against_the_local_stack(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN `make demo ARGS="--stay-up"` running (a real subprocess: moto, the emulator, the handler's workers)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local", "--stay-up", "--quota-scale", "10", "--no-color"],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    try:
+        lines = read_until(process, "Staying up", timeout_s=240)
+        commands = read_commands(process)
+
+        # THEN the printed export line and the runbook's ops commands work verbatim
+        [export] = [c for c in commands if c.startswith("export ")]
+        for assignment in shlex.split(export)[1:]:
+            name, _, value = assignment.partition("=")
+            monkeypatch.setenv(name, value)
+        ops_commands = [c for c in commands if c.startswith("python -m ops")]
+        assert ops_commands, lines
+        runner = CliRunner()
+        for command in ops_commands:
+            result = runner.invoke(ops_app, shlex.split(command)[3:], catch_exceptions=False)
+            assert result.exit_code == 0, (command, result.output)
+        assert "ResourceNotFoundException" in runner.invoke(ops_app, ["dlq", "stats"]).stdout
+    finally:
+        stop(process)
+    assert process.returncode == 0
+
+
+def read_until(process: subprocess.Popen[str], marker: str, *, timeout_s: float) -> list[str]:
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout_s
+    lines: list[str] = []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            raise AssertionError(f"the pipeline exited: {''.join(lines)}")
+        lines.append(line)
+        if marker in line:
+            return lines
+    raise AssertionError(f"no {marker!r} within {timeout_s} s: {''.join(lines)}")
+
+
+def read_commands(process: subprocess.Popen[str]) -> list[str]:
+    """The command lines printed after the marker, up to the last one (the rule)."""
+    assert process.stdout is not None
+    commands = []
+    while True:
+        line = process.stdout.readline().strip()
+        if line and not line.startswith("#"):
+            commands.append(line)
+        if line.startswith("aws events describe-rule"):
+            return commands
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.mark.slow
+def test_the_readme_python_example_runs_as_written(capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme[readme.index("### From Python") :]
+    [code] = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)[:1]
+    exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - our own README's example (it asserts too)
+    out = capsys.readouterr().out
+    assert "'lost': 0" in out
+    assert "'duplicates': 0" in out

@@ -1,0 +1,157 @@
+"""The AWS CLI's habits: global options anywhere, --endpoint-url, --output json|text|table, --query, --no-color,
+--version, one-line errors, tables that never split an id."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from typing import Any
+
+import pytest
+
+from ops import __version__
+from ops.errors import ExitCode
+from tests.conftest import REPO_ROOT
+from tests.ops.conftest import Invoke, json_result
+from tests.ops.helpers import StackQueues, connect_event, error_attributes, put
+
+ANSI = re.compile(r"\x1b\[")
+LONG_ID = "c-" + "0123456789abcdef" * 4  # 66 characters: wider than a folded cell
+
+
+def fill(sqs: Any, queues: StackQueues) -> None:
+    put(sqs, queues.processing_dlq, connect_event(LONG_ID), error_attributes("ValidationException"))
+    put(sqs, queues.processing_dlq, connect_event("c-2"), error_attributes("ThrottlingException"))
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        ["--region", "us-east-1", "dlq", "stats"],
+        ["dlq", "--region", "us-east-1", "stats"],
+        ["dlq", "stats", "--region", "us-east-1"],
+        ["dlq", "stats", "--region=us-east-1", "--output=json"],
+    ],
+)
+def test_global_options_are_accepted_before_or_after_the_command(
+    run_cli: Invoke, queues: StackQueues, order: list[str]
+) -> None:
+    result = run_cli([*order, *queues.args()])
+    assert result.exit_code == 0, result.output
+
+
+def test_endpoint_url_points_every_client_at_the_endpoint(
+    run_cli: Invoke, moto_endpoint: str, queues: StackQueues, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    assert (
+        run_cli([*queues.args(), "dlq", "stats"]).exit_code != 0
+    )  # real AWS would be asked: dummy keys fail
+    result = run_cli([*queues.args(), "dlq", "stats", "--endpoint-url", moto_endpoint])
+    assert result.exit_code == 0, result.output
+
+
+def test_text_output_is_one_tab_separated_record_a_line(
+    run_cli: Invoke, sqs: Any, queues: StackQueues
+) -> None:
+    fill(sqs, queues)
+    result = run_cli([*queues.args(), "dlq", "peek", "--dlq", "processing", "--output", "text"])
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    fields = [line.split("\t") for line in lines]
+    assert {len(f) for f in fields} == {
+        len(
+            json_result(run_cli([*queues.args(), "dlq", "peek", "--dlq", "processing", "--output", "json"]))[
+                "messages"
+            ][0]
+        )
+    }
+    assert any(LONG_ID in f for f in fields)
+
+
+def test_query_selects_from_the_json_result_as_in_the_aws_cli(
+    run_cli: Invoke, sqs: Any, queues: StackQueues
+) -> None:
+    fill(sqs, queues)
+    as_json = run_cli(
+        [
+            *queues.args(),
+            "dlq",
+            "stats",
+            "--output",
+            "json",
+            "--query",
+            "dlqs[?dlq=='processing'].depth | [0]",
+        ]
+    )
+    as_text = run_cli(
+        [*queues.args(), "dlq", "peek", "--output", "text", "--query", "messages[].[contact_id, error_code]"]
+    )
+    assert as_json.stdout.strip() == "2"
+    assert sorted(as_text.stdout.splitlines()) == sorted(
+        [f"{LONG_ID}\tValidationException", "c-2\tThrottlingException"]
+    )
+
+
+def test_a_bad_query_is_a_one_line_usage_error(run_cli: Invoke, queues: StackQueues) -> None:
+    result = run_cli([*queues.args(), "dlq", "stats", "--query", "dlqs[?"])
+    assert result.exit_code == ExitCode.USAGE
+    assert result.stderr.startswith("error: ")
+    assert result.stderr.count("\n") == 1
+
+
+def test_a_piped_table_keeps_ids_whole(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fill(sqs, queues)
+    monkeypatch.setenv("COLUMNS", "60")  # even when the environment claims a narrow terminal
+    result = run_cli([*queues.args(), "dlq", "peek"])
+    assert result.exit_code == 0, result.output
+    assert LONG_ID in result.stdout
+    assert "ValidationException" in result.stdout
+
+
+def test_no_colour_when_piped_and_none_with_no_color(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fill(sqs, queues)
+    assert not ANSI.search(run_cli([*queues.args(), "dlq", "peek"]).output)
+    monkeypatch.setenv("FORCE_COLOR", "1")  # as if on a terminal
+    assert ANSI.search(run_cli([*queues.args(), "dlq", "peek"]).output)
+    assert not ANSI.search(run_cli([*queues.args(), "dlq", "peek", "--no-color"]).output)
+
+
+def test_version_is_the_installed_distributions(run_cli: Invoke) -> None:
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    result = run_cli(["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"case-linker {__version__}"
+    assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "ops.__version__"}
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (["dlq", "stats", "--bogus"], "No such option: --bogus"),
+        (["dlq", "peek", "--max", "0"], "'--max'"),
+        (["dlq", "nope"], "No such command 'nope'"),
+        (["--output", "yaml", "dlq", "stats"], "'--output'"),
+        (["dlq", "replay", "--filter", "body=refund", "--yes"], "bad --filter"),
+    ],
+)
+def test_user_mistakes_are_one_line_on_stderr_with_exit_2(
+    run_cli: Invoke, queues: StackQueues, args: list[str], complaint: str
+) -> None:
+    result = run_cli([*queues.args(), *args])
+    assert result.exit_code == ExitCode.USAGE
+    assert result.stderr.startswith("error: ")
+    assert result.stderr.count("\n") == 1
+    assert complaint in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_an_unknown_profile_is_a_usage_error_naming_it(run_cli: Invoke, queues: StackQueues) -> None:
+    result = run_cli([*queues.args(), "dlq", "stats", "--profile", "no-such-profile"])
+    assert result.exit_code == ExitCode.USAGE
+    assert "no-such-profile" in result.stderr
+    assert "check --profile" in result.stderr

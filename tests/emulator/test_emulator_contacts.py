@@ -349,6 +349,7 @@ def test_list_associated_contacts_returns_the_whole_contact_tree(emu: Emulator, 
 
 def test_seeded_contacts_take_relative_and_absolute_times(emu: Emulator, connect: Any):
     emu.configure(quotas={"SearchContacts": None})
+    ended = ago(11)
     emu.load_seed(
         {
             "contacts": [
@@ -363,7 +364,7 @@ def test_seeded_contacts_take_relative_and_absolute_times(emu: Emulator, connect
                     "instanceId": INSTANCE_ID,
                     "contactId": "absolute",
                     "initiationTimestamp": ago(12).isoformat(),
-                    "disconnectTimestamp": ago(11).isoformat().replace("+00:00", "Z"),
+                    "disconnectTimestamp": ended.isoformat().replace("+00:00", "Z"),
                 },
                 {"instanceId": INSTANCE_ID, "contactId": "ongoing", "disconnectTimestamp": None},
             ]
@@ -375,7 +376,7 @@ def test_seeded_contacts_take_relative_and_absolute_times(emu: Emulator, connect
     ongoing = connect.describe_contact(InstanceId=INSTANCE_ID, ContactId="ongoing")["Contact"]
 
     assert abs((relative["DisconnectTimestamp"] - ago(20)).total_seconds()) < 60
-    assert absolute["DisconnectTimestamp"] == ago(11)
+    assert absolute["DisconnectTimestamp"] == ended
     assert "DisconnectTimestamp" not in ongoing
 
 

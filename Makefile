@@ -18,9 +18,13 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-demo.txt
+# Besides the pinned set, an older boto3/botocore apart in runtime-oldest/: a test runs the handler on it, as
+# on a Lambda runtime older than our pin.
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-demo.txt requirements-runtime-oldest.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --upgrade \
+		--target $(VENV)/runtime-oldest -r requirements-runtime-oldest.txt
 	touch $@ $(VENV)/.demo-installed
 
 # The demo (and the operator tool) need a fraction of the above: no CDK, no linters, no test tools.

@@ -99,7 +99,8 @@ def test_given_n_inputs_when_the_load_is_built_then_the_proportions_are_the_ones
     assert len(load.inputs) + load.contacts == 1000
     assert sum(n for kind, n in load.kinds.items() if kind.startswith("bad-")) == 80
     assert sum(load.kinds[kind] for kind in ("request", "request-custom", "twin", "resend")) == 300
-    assert load.kinds["twin"] == 30 and load.kinds["resend"] == 30
+    assert load.kinds["twin"] == 30
+    assert load.kinds["resend"] == 30
     assert sum(n for kind, n in load.kinds.items() if kind.startswith("skip-")) == 40
     assert {e["error_code"] for e in load.expected.values() if "error_code" in e} == set(BAD_KINDS.values())
 

@@ -349,6 +349,8 @@ def test_list_associated_contacts_returns_the_whole_contact_tree(emu: Emulator, 
 
 def test_seeded_contacts_take_relative_and_absolute_times(emu: Emulator, connect: Any):
     emu.configure(quotas={"SearchContacts": None})
+    ended = ago(11)
+    loaded = dt.datetime.now(dt.UTC)
     emu.load_seed(
         {
             "contacts": [
@@ -363,7 +365,7 @@ def test_seeded_contacts_take_relative_and_absolute_times(emu: Emulator, connect
                     "instanceId": INSTANCE_ID,
                     "contactId": "absolute",
                     "initiationTimestamp": ago(12).isoformat(),
-                    "disconnectTimestamp": ago(11).isoformat().replace("+00:00", "Z"),
+                    "disconnectTimestamp": ended.isoformat().replace("+00:00", "Z"),
                 },
                 {"instanceId": INSTANCE_ID, "contactId": "ongoing", "disconnectTimestamp": None},
             ]
@@ -374,8 +376,9 @@ def test_seeded_contacts_take_relative_and_absolute_times(emu: Emulator, connect
     absolute = connect.describe_contact(InstanceId=INSTANCE_ID, ContactId="absolute")["Contact"]
     ongoing = connect.describe_contact(InstanceId=INSTANCE_ID, ContactId="ongoing")["Contact"]
 
-    assert abs((relative["DisconnectTimestamp"] - ago(20)).total_seconds()) < 60
-    assert absolute["DisconnectTimestamp"] == ago(11)
+    # Relative times count from when the seed was loaded (NOW is this module's import time).
+    assert abs((relative["DisconnectTimestamp"] - (loaded - dt.timedelta(minutes=20))).total_seconds()) < 60
+    assert absolute["DisconnectTimestamp"] == ended
     assert "DisconnectTimestamp" not in ongoing
 
 

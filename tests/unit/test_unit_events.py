@@ -25,7 +25,9 @@ def test_every_event_file_has_an_expected_outcome_and_vice_versa() -> None:
     files = {
         p.relative_to(EVENTS).as_posix()
         for p in EVENTS.rglob("*")
-        if p.is_file() and p.name not in {"README.md", "expected.json", "seed.json"} and not p.name.startswith(".")
+        if p.is_file()
+        and p.name not in {"README.md", "expected.json", "seed.json"}
+        and not p.name.startswith(".")
     }
     assert files == set(EXPECTED["events"])
 

@@ -11,7 +11,7 @@ import botocore
 import pytest
 from case_linker.contact_search import found_contact
 from case_linker.mapping import LinkContact, classify
-from case_linker.settings import SWEEPER_ENVIRONMENT_VARIABLES, Settings, SettingsError, SweeperSettings
+from case_linker.settings import Settings, SettingsError, SweeperSettings
 from case_linker.sweeper import contact_message
 
 INSTANCE_ARN = "arn:aws:connect:eu-west-2:123456789012:instance/11111111-2222-3333-4444-555555555555"
@@ -86,20 +86,6 @@ def test_given_chains_off_when_no_domain_is_set_then_the_sweeper_needs_none() ->
     settings = SweeperSettings.from_env({**environment, "FOLLOW_CONTACT_CHAIN": "false"})
 
     assert settings.cases_domain_id is None
-
-
-def test_the_declared_sweeper_variables_are_the_contracts() -> None:
-    assert set(SWEEPER_ENVIRONMENT_VARIABLES) == {
-        "CONNECT_INSTANCE_ARN",
-        "MAIN_QUEUE_URL",
-        "IDEMPOTENCY_TABLE_NAME",
-        "CASES_DOMAIN_ID",
-        "CASE_ID_ATTRIBUTE",
-        "SWEEP_WINDOW_MINUTES",
-        "SWEEP_LAG_MINUTES",
-        "CONNECT_SEARCH_RPS",
-        "FOLLOW_CONTACT_CHAIN",
-    }
 
 
 # --- the message ----------------------------------------------------------------------------------------------

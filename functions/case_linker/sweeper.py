@@ -277,17 +277,13 @@ class Sweeper:
         search: SearchPort,
         ledger: LedgerPort,
         queue: QueuePort,
-        guard: BatchGuard,
         app_logger: Logger,
-        source: str = SWEEPER_SOURCE,
     ) -> None:
         self._settings = settings
         self._search = search
         self._ledger = ledger
         self._queue = queue
-        self._guard = guard
         self._logger = app_logger
-        self._source = source
 
     def window(self, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
         """[now - lag - window, now - lag]: contacts that ended then have finished their after-contact work."""
@@ -325,7 +321,7 @@ class Sweeper:
                 contact_message(
                     item.contact,
                     instance_arn=instance_arn,
-                    source=self._source,
+                    source=SWEEPER_SOURCE,
                     now=now,
                     chain_case_id=item.chain_case_id,
                 )
@@ -509,7 +505,6 @@ class SweeperApp:
             ),
             ledger=Ledger(clients.dynamodb, settings.idempotency_table_name),
             queue=QueueWriter(clients.sqs, settings.main_queue_url),
-            guard=self.guard,
             app_logger=app_logger,
         )
         self._clock = clock

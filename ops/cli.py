@@ -14,7 +14,7 @@ import typer
 from ops import __version__
 from ops.aws import Clients
 from ops.clikit import HoistingGroup
-from ops.commands import dlq_inspect, dlq_redrive, send
+from ops.commands import dlq_inspect, dlq_redrive, doctor, send
 from ops.context import Overrides, State
 from ops.errors import ExitCode
 from ops.output import Output, OutputFormat, compile_query
@@ -122,6 +122,7 @@ def _register_commands() -> None:
     dlq_redrive.register(dlq_app)
     app.add_typer(dlq_app, name="dlq")
     send.register(app)
+    doctor.register(app)
 
 
 _register_commands()

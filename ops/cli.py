@@ -22,16 +22,17 @@ from ops.queues import DEFAULT_STACK_NAME
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 done; 1 failed or partly failed (messages left in the DLQ, not sent/deleted, move task "
-    "failed, other AWS error); 2 usage (bad option, --yes missing without a terminal, unusable backup path, "
-    "queues that do not belong together); 3 stack, output or queue not found; 4 access denied or no "
-    "credentials; 5 nothing to do (empty DLQ, nothing matched); 6 a message move task is already running; "
-    "130 interrupted or declined at the prompt."
+    "failed, a doctor check found a problem, other AWS error); 2 usage (bad option, --yes missing without a "
+    "terminal, unusable backup path, queues that do not belong together); 3 stack, output or queue not found; 4 "
+    "access denied or no credentials; 5 nothing to do (empty DLQ, nothing matched); 6 a message move task is "
+    "already running; 130 interrupted or declined at the prompt."
 )
 
 app = typer.Typer(
     cls=HoistingGroup,
     name="case-linker",
-    help="case-linker operator tool: inspect, replay, discard and restore the dead-letter queues; send samples.\n\n"
+    help="case-linker operator tool: inspect, replay, discard and restore the dead-letter queues; send samples; "
+    "check a deploy before and after it (doctor).\n\n"
     "Queues come from the CloudFormation stack's outputs (--stack-name), or from --queue-url/--dlq-url/"
     "--rule-target-dlq-url: when any URL is given the stack is not read. Global options may come before or "
     "after the command, as in the AWS CLI.",

@@ -10,6 +10,7 @@ import typer
 from ops.cdk_project import parse_context_options, read_project
 from ops.context import handles_errors, state
 from ops.doctor import Status, Target, run_checks, summary
+from ops.doctor.verdict import counted
 from ops.errors import ExitCode, OpsError
 from ops.output import Column
 
@@ -95,7 +96,8 @@ def doctor_command(
     )
     if counts[Status.PROBLEM]:
         raise OpsError(
-            f"{counts[Status.PROBLEM]} checks found a problem: see each one's fix", ExitCode.FAILED
+            f"{counted(counts[Status.PROBLEM], 'check')} found a problem: see the fix beside each",
+            ExitCode.FAILED,
         )
 
 

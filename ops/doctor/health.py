@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 from infra.config import LINKER_METRIC_BREAKDOWNS, METRICS_NAMESPACE, SERVICE_NAME
 from ops.doctor import deployed as out
 from ops.doctor.deployed import Deployed
-from ops.doctor.verdict import REDEPLOY, Check, could_not_check, guarded, ok, problem
+from ops.doctor.verdict import REDEPLOY, Check, could_not_check, counted, guarded, ok, problem
 from ops.errors import error_code
 from ops.queues import queue_name
 
@@ -65,7 +65,7 @@ def _dlq_check(deployed: Deployed, check: str, output: str) -> Check:
     total = sum(_depth(attributes))
     if not total:
         return ok(check, f"{queue_name(url)} is empty")
-    return problem(check, f"{queue_name(url)} holds {total} messages", REPLAY)
+    return problem(check, f"{queue_name(url)} holds {counted(total, 'message')}", REPLAY)
 
 
 @guarded("processing-dlq")
@@ -173,7 +173,9 @@ def _function_errors(deployed: Deployed, check: str, function_output: str, log_g
         return ok(check, f"no errors from {function} in the last hour")
     log_group = deployed.outputs.get(log_group_output)
     logs = f"aws logs tail {log_group} --since 1h" if log_group else "read the function's log group"
-    return problem(check, f"{errors:.0f} errors from {function} in the last hour", f"{logs}; fix the cause")
+    return problem(
+        check, f"{counted(errors, 'error')} from {function} in the last hour", f"{logs}; fix the cause"
+    )
 
 
 @guarded("linker-errors")
@@ -217,5 +219,5 @@ def check_dead_lettered(deployed: Deployed) -> Check:
         f"{code} {count}" for code, count in sorted(by_code.items(), key=lambda item: -item[1])
     )
     return problem(
-        check, f"{sum(by_code.values())} records dead-lettered in the last hour ({counts})", REPLAY
+        check, f"{counted(sum(by_code.values()), 'record')} dead-lettered in the last hour ({counts})", REPLAY
     )

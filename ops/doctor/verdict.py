@@ -45,6 +45,11 @@ def could_not_check(name: str, detail: str, fix: str = "") -> Check:
     return Check(name, Status.COULD_NOT_CHECK, detail, fix)
 
 
+def counted(count: float, noun: str) -> str:
+    """`1 message`, `3 messages`."""
+    return f"{count:.0f} {noun}{'' if count == 1 else 's'}"
+
+
 #: Where the fixes point.
 DEPLOY = 'make deploy CDK_ARGS="-c casesDomainId=... -c connectInstanceArn=..." (README, Deploy)'
 REDEPLOY = f"deploy this checkout again with the same context: {DEPLOY}"

@@ -25,7 +25,7 @@ import pytest
 from emulator import Emulator, EmulatorConfig
 from infra.config import CaseLinkerConfig
 from ops.aws import Clients
-from ops.doctor import PRE_DEPLOY_CHECKS, Check, Status, Target, post_deploy_names, run_checks
+from ops.doctor import PERMISSIONS, PRE_DEPLOY_CHECKS, Check, Status, Target, post_deploy_names, run_checks
 from ops.doctor.alarms import check_topic_key, check_topic_policy
 from ops.doctor.deployed import Deployed
 from ops.doctor.health import (
@@ -56,6 +56,7 @@ from ops.doctor.stack import (
     check_sweeper_rule,
 )
 from ops.errors import ExitCode
+from tests.conftest import REPO_ROOT
 from tests.ops.conftest import Invoke
 from tests.ops.helpers import SECRET_COMMENT, comment_request, error_attributes, put
 
@@ -824,7 +825,7 @@ def test_the_table_shows_a_problem_with_its_fix_and_exits_1(
     assert "contact-event-rule" in result.stdout
     assert f"aws events enable-rule --name {CONTACT_RULE}" in result.stdout
     assert "22 ok, 1 problem, 0 could-not-check" in result.stdout
-    assert result.stderr.strip() == "error: 1 checks found a problem: see each one's fix"
+    assert result.stderr.strip() == "error: 1 check found a problem: see the fix beside each"
 
 
 def test_query_and_text_output_work_as_for_every_command(
@@ -845,7 +846,7 @@ def test_no_customer_data_is_printed_whatever_the_dlq_holds(
     )
     result = run_cli(["doctor"])
     assert result.exit_code == ExitCode.FAILED
-    assert "holds 1 messages" in result.stdout
+    assert "holds 1 message" in result.stdout
     assert SECRET_COMMENT not in result.output
     assert "case-1" not in result.output
 
@@ -909,3 +910,9 @@ def test_an_unreadable_cdk_json_is_a_usage_error(project: Path, run_cli: Invoke)
     result = run_cli(["doctor"])
     assert result.exit_code == ExitCode.USAGE
     assert result.stderr.startswith(f"error: cannot read {project / 'cdk.json'}")
+
+
+def test_every_permission_doctor_needs_is_documented() -> None:
+    documented = (REPO_ROOT / "docs" / "operations.md").read_text()
+    permissions = documented[documented.index("`doctor` needs only reads") :]
+    assert [action for action in PERMISSIONS.values() if f"`{action}`" not in permissions] == []

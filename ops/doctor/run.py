@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
-from botocore.exceptions import BotoCoreError
-
 from ops.aws import Clients
 from ops.doctor.alarms import check_topic_key, check_topic_policy
 from ops.doctor.deployed import Deployed
@@ -38,7 +36,7 @@ from ops.doctor.stack import (
     check_sweeper_rule,
 )
 from ops.doctor.target import Target
-from ops.doctor.verdict import Check, Status, could_not_check
+from ops.doctor.verdict import Check, Status, could_not_check, problem
 
 #: The checks that need the Connect instance and the domain, in order (after context and credentials).
 INSTANCE_CHECKS = ("account", "region", "connect-instance", "cases-domain", "cases-domain-association")
@@ -81,15 +79,26 @@ def run_checks(
 ) -> list[Check]:
     """Every check in order: the pre-deploy ones, then (unless `pre_deploy`) the stack's."""
     checks = [check_context(target)]
+    later = [] if pre_deploy else post_deploy_names(target)
+    region = clients.region  # a --profile that does not exist stops here, as a usage error
+    if region is None:  # no call can be made: say so once, where it belongs
+        region_check = (
+            check_region(None, target.instance)
+            if target.instance is not None
+            else problem("region", "no Region configured", "pass --region or set AWS_REGION")
+        )
+        return [
+            *checks,
+            *_skipped(PRE_DEPLOY_CHECKS[1:3], "needs a Region"),
+            region_check,
+            *_skipped([*PRE_DEPLOY_CHECKS[4:], *later], "needs a Region"),
+        ]
     credentials, identity = check_credentials(clients.sts)
     checks.append(credentials)
     if identity is None:
-        later = [*PRE_DEPLOY_CHECKS[2:], *([] if pre_deploy else post_deploy_names(target))]
-        return checks + _skipped(later, "needs working credentials", credentials.fix)
-    try:
-        region = clients.region
-    except BotoCoreError:  # a profile that does not exist: the credentials check said so already
-        region = None
+        return checks + _skipped(
+            [*PRE_DEPLOY_CHECKS[2:], *later], "needs working credentials", credentials.fix
+        )
     instance = target.instance
     if instance is None:
         checks += _skipped(
@@ -103,9 +112,7 @@ def run_checks(
             check_cases_domain(clients.connectcases, instance),
             check_cases_domain_association(clients.connect, instance),
         ]
-    checks.append(
-        check_bootstrap(clients.cloudformation, target, f"aws://{identity.account}/{region or '<region>'}")
-    )
+    checks.append(check_bootstrap(clients.cloudformation, target, f"aws://{identity.account}/{region}"))
     if not pre_deploy:
         checks += post_deploy_checks(clients, target, now=now or datetime.now(UTC))
     return checks

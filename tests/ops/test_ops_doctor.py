@@ -760,6 +760,22 @@ def test_without_the_stack_every_post_deploy_check_says_it_was_skipped(
     assert {checks[name].detail for name in skipped} == {"skipped: needs the stack CaseLinker"}
 
 
+def test_without_a_region_the_region_is_the_problem_and_nothing_is_called(
+    world: World, aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(variable)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    checks = run_checks(Clients(injected=aws), world.target(), pre_deploy=False)
+    assert {c.name: c.status for c in checks if c.status is not Status.COULD_NOT_CHECK} == {
+        "context": Status.OK,
+        "region": Status.PROBLEM,
+    }
+    assert [c.name for c in checks] == [*PRE_DEPLOY_CHECKS, *post_deploy_names(world.target())]
+    assert next(c for c in checks if c.name == "region").fix.startswith(f"pass --region {REGION}")
+    assert world.emu.calls == []
+
+
 def test_without_a_valid_instance_the_instance_checks_say_why(world: World, clients: Clients) -> None:
     checks = {
         c.name: c for c in run_checks(clients, Target(stack_name="CaseLinker", context={}), pre_deploy=True)

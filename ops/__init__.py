@@ -1,4 +1,4 @@
-"""case-linker's operator tool: inspect, replay, discard and restore the dead-letter queues.
+"""case-linker's operator tool: inspect, replay, discard and restore the dead-letter queues; check a deploy.
 
 Run it as `case-linker` (after `pip install .` or `pipx install .`) or `python -m ops` in the repository;
 `--help` lists the commands, docs/operations.md is the runbook.
@@ -7,7 +7,7 @@ Exit codes (every command):
 
 - 0: done.
 - 1: failed or partly failed: matching messages left in the DLQ, messages not sent or not deleted, a move task
-  failed, or an AWS call failed for a reason not listed below.
+  failed, a `doctor` check found a problem, or an AWS call failed for a reason not listed below.
 - 2: usage: a bad option or combination, `--yes` missing without a terminal, an unusable backup path, queues
   that do not belong together (the DLQ is not a dead-letter queue of the main queue).
 - 3: not found: the stack, one of its outputs, or a queue does not exist.

@@ -34,14 +34,24 @@ class Clients:
         self._session: boto3.Session | None = None
 
     def get(self, service: str) -> Any:
-        """The client for `service` ("sqs", "cloudformation", "cloudwatch", "events")."""
+        """The client for `service` ("sqs", "cloudformation", "cloudwatch", "events", "sts", ...)."""
         if service not in self._cache:
-            if self._session is None:
-                self._session = boto3.Session(profile_name=self._profile, region_name=self._region)
-            self._cache[service] = self._session.client(
+            self._cache[service] = self.session.client(
                 service, config=_CONFIG, endpoint_url=self._endpoint_url
             )
         return self._cache[service]
+
+    @property
+    def session(self) -> boto3.Session:
+        if self._session is None:
+            self._session = boto3.Session(profile_name=self._profile, region_name=self._region)
+        return self._session
+
+    @property
+    def region(self) -> str | None:
+        """The Region the clients call (`--region`, the profile, `AWS_REGION`...), None when none is set."""
+        region: str | None = self.session.region_name
+        return region
 
     @property
     def sqs(self) -> Any:
@@ -58,3 +68,27 @@ class Clients:
     @property
     def events(self) -> Any:
         return self.get("events")
+
+    @property
+    def sts(self) -> Any:
+        return self.get("sts")
+
+    @property
+    def connect(self) -> Any:
+        return self.get("connect")
+
+    @property
+    def connectcases(self) -> Any:
+        return self.get("connectcases")
+
+    @property
+    def lambda_(self) -> Any:
+        return self.get("lambda")
+
+    @property
+    def sns(self) -> Any:
+        return self.get("sns")
+
+    @property
+    def kms(self) -> Any:
+        return self.get("kms")

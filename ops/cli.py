@@ -14,7 +14,7 @@ import typer
 from ops import __version__
 from ops.aws import Clients
 from ops.clikit import HoistingGroup
-from ops.commands import backfill, dlq_inspect, dlq_redrive, send
+from ops.commands import backfill, dlq_inspect, dlq_redrive, doctor, send
 from ops.context import Overrides, State
 from ops.errors import ExitCode
 from ops.output import Output, OutputFormat, compile_query
@@ -22,17 +22,17 @@ from ops.queues import DEFAULT_STACK_NAME
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 done; 1 failed or partly failed (messages left in the DLQ, not sent/deleted, move task "
-    "failed, other AWS error); 2 usage (bad option, --yes missing without a terminal, unusable backup path, "
-    "queues that do not belong together); 3 stack, output or queue not found; 4 access denied or no "
-    "credentials; 5 nothing to do (empty DLQ, nothing matched); 6 a message move task is already running; "
-    "130 interrupted or declined at the prompt."
+    "failed, a doctor check found a problem, other AWS error); 2 usage (bad option, --yes missing without a "
+    "terminal, unusable backup path, queues that do not belong together); 3 stack, output or queue not found; 4 "
+    "access denied or no credentials; 5 nothing to do (empty DLQ, nothing matched); 6 a message move task is "
+    "already running; 130 interrupted or declined at the prompt."
 )
 
 app = typer.Typer(
     cls=HoistingGroup,
     name="case-linker",
     help="case-linker operator tool: inspect, replay, discard and restore the dead-letter queues; send samples; "
-    "backfill past contacts.\n\n"
+    "backfill past contacts; check a deploy before and after it (doctor).\n\n"
     "Queues come from the CloudFormation stack's outputs (--stack-name), or from --queue-url/--dlq-url/"
     "--rule-target-dlq-url: when any URL is given the stack is not read. Global options may come before or "
     "after the command, as in the AWS CLI.",
@@ -124,6 +124,7 @@ def _register_commands() -> None:
     app.add_typer(dlq_app, name="dlq")
     send.register(app)
     backfill.register(app)
+    doctor.register(app)
 
 
 _register_commands()

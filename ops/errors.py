@@ -64,12 +64,18 @@ def error_code(error: ClientError) -> str:
     return str(details.get("QueryErrorCode") or details.get("Code") or "Unknown")
 
 
+def is_access_denied(error: ClientError) -> bool:
+    """The call was refused for missing permissions or bad credentials (by code)."""
+    details = error.response.get("Error", {})
+    return bool({str(details.get("Code", "")), str(details.get("QueryErrorCode", ""))} & _ACCESS_DENIED_CODES)
+
+
 def translate_client_error(error: ClientError, doing: str) -> OpsError:
     """Map an AWS error to our outcome by its code, never by its message text."""
     details = error.response.get("Error", {})
     codes = {str(details.get("Code", "")), str(details.get("QueryErrorCode", ""))}
     text = f"{doing}: {error_code(error)}: {details.get('Message', '')}".rstrip(": ")
-    if codes & _ACCESS_DENIED_CODES:
+    if is_access_denied(error):
         return OpsError(
             text,
             ExitCode.ACCESS_DENIED,

@@ -12,6 +12,8 @@ from pathlib import Path
 from tests.conftest import REPO_ROOT
 
 OPS_DEPENDENCIES = {"boto3", "botocore", "jmespath", "rich", "typer"}
+#: The one module ops imports from outside ops: the stack's derived settings, for `doctor` (plain Python).
+SHARED_WITH_THE_STACK = "infra.config"
 PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
 
 
@@ -43,19 +45,33 @@ def test_the_demo_pins_are_the_development_pins() -> None:
     assert not {"aws-cdk-lib", "constructs", "cdk-nag", "pytest", "mypy", "ruff"} & set(demo)
 
 
+def imported(path: Path) -> list[str]:
+    """The absolute module names a file imports."""
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.append(node.module)
+    return names
+
+
 def test_ops_imports_only_the_standard_library_and_its_dependencies() -> None:
     allowed = OPS_DEPENDENCIES | {"ops"} | set(sys.stdlib_module_names)
     for path in (REPO_ROOT / "ops").rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = (
-                [alias.name for alias in node.names]
-                if isinstance(node, ast.Import)
-                else [node.module]
-                if isinstance(node, ast.ImportFrom) and node.module and not node.level
-                else []
+        for name in imported(path):
+            assert name.split(".")[0] in allowed or name == SHARED_WITH_THE_STACK, (
+                f"{path.relative_to(REPO_ROOT)} imports {name}"
             )
-            for name in names:
-                assert name.split(".")[0] in allowed, f"{path.relative_to(REPO_ROOT)} imports {name}"
+
+
+def test_the_stack_settings_ops_imports_need_nothing_but_the_standard_library() -> None:
+    # The installed tool has no aws-cdk-lib: infra/config.py must stay plain Python.
+    for path in (REPO_ROOT / "infra" / "__init__.py", REPO_ROOT / "infra" / "config.py"):
+        for name in imported(path):
+            assert name.split(".")[0] in sys.stdlib_module_names, (
+                f"{path.relative_to(REPO_ROOT)} imports {name}"
+            )
 
 
 def test_the_distribution_ships_every_ops_package_and_the_case_linker_command() -> None:
@@ -64,7 +80,7 @@ def test_the_distribution_ships_every_ops_package_and_the_case_linker_command() 
         path.parent.relative_to(REPO_ROOT).as_posix().replace("/", ".")
         for path in (REPO_ROOT / "ops").rglob("__init__.py")
     }
-    assert set(PYPROJECT["tool"]["setuptools"]["packages"]) == packages
+    assert set(PYPROJECT["tool"]["setuptools"]["packages"]) == packages | {"infra"}
     assert PYPROJECT["project"]["scripts"] == {"case-linker": "ops.cli:main"}
     from ops.cli import main
 

@@ -83,7 +83,10 @@ def test_every_runbook_command_runs_verbatim_against_the_local_stack(
             input="y\n",
             catch_exceptions=False,
         )
-        assert result.exit_code == 0, (command, result.output)
+        # doctor's answer about a laptop (no bootstrap stack, no Connect instance, few outputs) is "problems":
+        # exit 1. What must hold is that the documented command line parses and runs.
+        allowed = (0, 1) if args[0] == "doctor" else (0,)
+        assert result.exit_code in allowed, (command, result.output)
 
 
 def move_task_sqs(pipeline: LocalPipeline) -> Any:
@@ -120,6 +123,7 @@ def test_the_json_documents_are_the_documented_ones(local_stack: LocalPipeline) 
         "peek": ["dlq", "peek"],
         "replay": ["dlq", "replay", "--dry-run"],
         "send": ["send", "events/", "--dry-run"],
+        "doctor": ["doctor"],
     }
     for name, args in outputs.items():
         result = runner.invoke(app, [*args, "--output", "json"], obj=Overrides(), catch_exceptions=False)

@@ -312,6 +312,7 @@ def test_it_asks_before_enqueueing_naming_the_queue_and_the_range(
         ((NOW - dt.timedelta(days=800)).isoformat(), SINCE.isoformat(), "two years"),
         ("last tuesday", UNTIL.isoformat(), "not an ISO-8601 time"),
     ],
+    ids=["reversed", "future", "older-than-two-years", "not-iso"],  # stable ids: the times move
 )
 def test_a_range_the_api_cannot_search_is_a_one_line_usage_error(
     run_cli: Invoke, queues: StackQueues, since: str, until: str, complaint: str

@@ -48,8 +48,10 @@ lint: install ## ruff (lint + format check) and mypy over everything
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
+# Two workers (the machines have two cores); a test module stays on one worker, so its module-scoped fixtures
+# (a chaos run, a synthesized template) are built once.
 pytest: install ## the test suite only
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 test: lint pytest ## what CI runs: lint, type check, every test
 

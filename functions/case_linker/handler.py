@@ -58,6 +58,8 @@ class Tuning:
     backoff: Backoff = field(default_factory=Backoff)
     # Burst of the per-operation token bucket, overriding CASES_MAX_BURST (experiments only).
     bucket_capacity: float | None = None
+    # Longest delay before a record handed back for want of Cases capacity comes again.
+    capacity_delay_cap: float = 60.0
 
     @property
     def attempt_seconds(self) -> float:
@@ -158,6 +160,7 @@ class App:
             guard=self.guard,
             counters=self.counters,
             logger=app_logger,
+            capacity_delay_cap=tuning.capacity_delay_cap,
         )
         self._executor = ThreadPoolExecutor(max_workers=tuning.max_workers, thread_name_prefix="record")
         self._logger = app_logger

@@ -6,12 +6,20 @@ Returns an outcome name when the record may be deleted from the queue; raises wh
 from __future__ import annotations
 
 import dataclasses
+import random
 from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from case_linker.errors import LinkerError, PermanentError, TransientError
+from case_linker.errors import (
+    CircuitOpenError,
+    LinkerError,
+    OutOfTimeError,
+    PermanentError,
+    ThrottledError,
+    TransientError,
+)
 from case_linker.ledger import DEAD_LETTERED as CONTACT_DEAD_LETTERED
 from case_linker.ledger import LINKED as CONTACT_LINKED
 from case_linker.ledger import NO_CASE_ID as CONTACT_NO_CASE_ID
@@ -32,8 +40,10 @@ from case_linker.telemetry import (
     ALREADY_LINKED,
     DEAD_LETTERED,
     EVENT_IGNORED,
+    HANDED_BACK,
     NO_CASE_ID,
     RELATED_ITEM_CREATED,
+    REQUEUED,
     Counters,
 )
 
@@ -47,6 +57,11 @@ ALREADY = "already_linked"
 IGNORED = "ignored"
 NO_CASE = "no_case_id"
 DEAD_LETTERED_OUTCOME = "dead_lettered"
+# Handed back for want of Cases capacity close to maxReceiveCount: acknowledged, and sent again as a new message.
+REQUEUED_OUTCOME = "requeued"
+# Hand-backs for want of Cases capacity (throttled after retries, the batch's breaker, no paced slot before the
+# deadline): the record itself is fine, so it comes back soon, and never reaches the DLQ by maxReceiveCount.
+CAPACITY_ERRORS = (ThrottledError, CircuitOpenError, OutOfTimeError)
 
 
 class ContactsPort(Protocol):
@@ -83,6 +98,10 @@ class DeadLetterPort(Protocol):
 
 class RedeliveryPort(Protocol):
     def defer(self, record: SQSRecord, seconds: float) -> None: ...
+
+    def can_requeue(self) -> bool: ...
+
+    def requeue(self, record: SQSRecord, seconds: float) -> int: ...
 
 
 class CaseResolver:
@@ -125,6 +144,7 @@ class RecordProcessor:
         guard: BatchGuard,
         counters: Counters,
         logger: Logger,
+        capacity_delay_cap: float = 60.0,
     ) -> None:
         self._settings = settings
         self._contacts = contacts
@@ -136,6 +156,8 @@ class RecordProcessor:
         self._guard = guard
         self._counters = counters
         self._logger = logger
+        # A capacity hand-back's delay: full jitter over a ceiling that doubles per receive, up to this.
+        self._capacity_delay_cap = capacity_delay_cap
 
     def process(self, record: SQSRecord) -> str:
         """Handle one record; raise to hand it back to SQS."""
@@ -143,13 +165,7 @@ class RecordProcessor:
         try:
             outcome = self._process(record)
         except TransientError as error:
-            self._logger.warning(
-                "record handed back for redelivery",
-                extra={"error_code": error.code, "retry_after": error.retry_after},
-            )
-            if error.retry_after is not None:
-                self._redelivery.defer(record, error.retry_after)
-            raise
+            return self._hand_back(record, error)
         except LinkerError as error:
             self._logger.warning("record handed back for redelivery", extra={"error_code": error.code})
             raise
@@ -161,6 +177,39 @@ class RecordProcessor:
             return outcome
         finally:
             self._logger.thread_safe_clear_keys()
+
+    def _hand_back(self, record: SQSRecord, error: TransientError) -> str:
+        """Raise `error` so SQS redelivers the record, sooner when we know when; or re-send it near the limit."""
+        delay = error.retry_after
+        capacity = isinstance(error, CAPACITY_ERRORS)
+        if capacity and delay is None:
+            count = receive_count(record)
+            delay = random.uniform(0.5, 1.0) * min(self._capacity_delay_cap, 2.0 ** (count - 1))  # noqa: S311
+        limit = self._settings.max_receive_count
+        if (
+            capacity
+            and limit is not None
+            and receive_count(record) >= limit - 1
+            and self._redelivery.can_requeue()
+        ):
+            try:
+                requeues = self._redelivery.requeue(record, delay or 0.0)
+            except TransientError as failed:
+                self._logger.warning("could not re-send the record", extra={"error_code": failed.code})
+            else:
+                self._counters.incr(REQUEUED)
+                self._logger.info(
+                    "record re-sent before maxReceiveCount",
+                    extra={"outcome": REQUEUED_OUTCOME, "error_code": error.code, "requeues": requeues},
+                )
+                return REQUEUED_OUTCOME
+        self._counters.incr(HANDED_BACK, ("reason", error.code))
+        self._logger.warning(
+            "record handed back for redelivery", extra={"error_code": error.code, "retry_after": delay}
+        )
+        if delay is not None:
+            self._redelivery.defer(record, delay)
+        raise error
 
     def _process(self, record: SQSRecord) -> str:
         decision = classify(record.body, self._settings)
@@ -251,3 +300,11 @@ class RecordProcessor:
         self._counters.incr(DEAD_LETTERED, ("errorCode", code))
         self._logger.warning("dead-lettered", extra={"error_code": code, "error_message": message})
         return DEAD_LETTERED_OUTCOME
+
+
+def receive_count(record: SQSRecord) -> int:
+    """ApproximateReceiveCount, 1 when absent or unreadable."""
+    try:
+        return int(record.attributes.approximate_receive_count)
+    except (KeyError, TypeError, ValueError):
+        return 1

@@ -1,8 +1,13 @@
-"""When a record handed back should come again: its visibility on the main queue.
+"""When a record handed back should come again: its visibility on the main queue, or a fresh copy.
 
 Lambda's event source leaves a failed record invisible for the queue's whole visibility timeout (six
 function timeouts). A record that must wait a known time (an earlier create settling, a case being merged,
-a lease held by another delivery) is made visible again after that time instead.
+a lease held by another delivery, Cases capacity) is made visible again after that time instead.
+
+A record handed back only for want of Cases capacity must not reach the DLQ through maxReceiveCount: close to
+that count it is sent again as a new message (same body and attributes, its hand-backs counted in
+`CASE_LINKER_REQUEUES` and its first send time kept in `CASE_LINKER_FIRST_SENT`), and the original is
+acknowledged. The ledger makes the copy harmless: it is the same item.
 """
 
 from __future__ import annotations
@@ -14,8 +19,14 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import BotoCoreError, ClientError
 
-# SQS's longest visibility timeout (12 hours).
+from case_linker.dlq import MAX_ATTRIBUTES, ORIGINAL_ATTRIBUTES, original_attributes, pack
+from case_linker.errors import TransientError
+
+# SQS's longest visibility timeout (12 hours) and delivery delay (15 minutes).
 MAX_VISIBILITY_SECONDS = 43_200
+MAX_DELAY_SECONDS = 900
+REQUEUES = "CASE_LINKER_REQUEUES"
+FIRST_SENT = "CASE_LINKER_FIRST_SENT"
 
 
 class Redelivery:
@@ -40,3 +51,36 @@ class Redelivery:
             self._logger.warning(
                 "could not change the record's visibility", extra={"error": type(error).__name__}
             )
+
+    def can_requeue(self) -> bool:
+        return self._queue_url is not None
+
+    def requeue(self, record: SQSRecord, seconds: float) -> int:
+        """Send `record` again as a new message, delivered after `seconds`; return its hand-back count.
+
+        Raises TransientError when the copy could not be sent (the original is then handed back as usual).
+        """
+        if self._queue_url is None:
+            raise TransientError("RequeueUnavailable", "MAIN_QUEUE_URL is not configured")
+        raw = record.raw_event
+        originals = original_attributes(raw)
+        count = int(originals.pop(REQUEUES, {}).get("StringValue", "0") or 0) + 1
+        first = originals.pop(FIRST_SENT, None) or {
+            "DataType": "Number",
+            "StringValue": str((raw.get("attributes") or {}).get("SentTimestamp", "0") or "0"),
+        }
+        ours = {REQUEUES: {"DataType": "Number", "StringValue": str(count)}, FIRST_SENT: first}
+        if len(originals) + len(ours) > MAX_ATTRIBUTES:
+            originals = {ORIGINAL_ATTRIBUTES: {"DataType": "String", "StringValue": pack(originals)}}
+        try:
+            self._sqs.send_message(
+                QueueUrl=self._queue_url,
+                MessageBody=str(raw["body"]),
+                MessageAttributes={**originals, **ours},
+                DelaySeconds=min(MAX_DELAY_SECONDS, max(0, math.ceil(seconds))),
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise TransientError(
+                "RequeueFailed", f"could not re-send the record: {type(error).__name__}"
+            ) from error
+        return count

@@ -16,6 +16,10 @@ EVENT_IGNORED = "EventIgnored"
 THROTTLED = "Throttled"
 RETRIED = "Retried"
 DEAD_LETTERED = "DeadLettered"
+# A record handed back for redelivery (dimension `reason`: our error code, e.g. ThrottlingException).
+HANDED_BACK = "HandedBack"
+# A record handed back for want of Cases capacity close to maxReceiveCount: re-sent as a new message instead.
+REQUEUED = "Requeued"
 
 MetricKey = tuple[str, str | None, str | None]  # name, dimension name, dimension value
 

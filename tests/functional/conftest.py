@@ -39,6 +39,7 @@ FAST = Tuning(
     create_attempts=4,
     safety_margin=0.5,
     backoff=Backoff(throttle_base=0.02, other_base=0.01, settle=0.05),
+    capacity_delay_cap=2.0,
 )
 
 

@@ -26,10 +26,18 @@ LINKER_METRICS: Final = (
     "Throttled",
     "Retried",
     "DeadLettered",
+    "HandedBack",
+    "Requeued",
 )
 
 #: Metrics the linker emits only broken down by one more dimension (besides `service`), never plain.
-LINKER_METRIC_BREAKDOWNS: Final = {"RelatedItemCreated": "type", "DeadLettered": "errorCode"}
+LINKER_METRIC_BREAKDOWNS: Final = {
+    "RelatedItemCreated": "type",
+    "DeadLettered": "errorCode",
+    "HandedBack": "reason",
+}
+#: Throttling that persists: Cases refused calls in each of this many consecutive 5-minute periods.
+THROTTLING_ALARM_PERIODS: Final = 3
 
 CONNECT_EVENT_SOURCE: Final = "aws.connect"
 CONTACT_EVENT_DETAIL_TYPE: Final = "Amazon Connect Contact Event"

@@ -24,6 +24,7 @@ from infra.config import (
     METRICS_NAMESPACE,
     SERVICE_NAME,
     SWEEPER_METRICS,
+    THROTTLING_ALARM_PERIODS,
 )
 from infra.sweeper import Sweeper
 
@@ -137,6 +138,18 @@ class CaseLinkerMonitoring(Construct):
             description=(
                 f"A message has waited over {oldest_message_alarm_seconds} s on the main queue: the linker is "
                 "failing, throttled for long, or not consuming."
+            ),
+            action=action,
+        )
+        self.throttling_alarm = self._alarm(
+            "ThrottlingPersists",
+            linker_metric("Throttled"),
+            threshold=0,
+            evaluation_periods=THROTTLING_ALARM_PERIODS,
+            description=(
+                f"Cases refused the linker's calls in each of the last {THROTTLING_ALARM_PERIODS * 5} minutes: "
+                "the account's Cases quota is spent (by the linker's backlog or by others). Records wait and are "
+                "re-sent before maxReceiveCount (metric Requeued); raise the quota or casesRequestsPerSecond."
             ),
             action=action,
         )

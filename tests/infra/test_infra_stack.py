@@ -534,7 +534,7 @@ def test_the_request_rule_has_its_own_delivery_alarms(full_template: Template) -
 
 def test_idle_periods_do_not_raise_alarms_except_a_sweeper_that_stopped_running(template: Template) -> None:
     alarms = template.find_resources("AWS::CloudWatch::Alarm")
-    assert len(alarms) == 10  # 6 for the linker's path, 4 for the sweeper
+    assert len(alarms) == 11  # 7 for the linker's path, 4 for the sweeper
     missing = {a["Properties"]["MetricName"]: a["Properties"]["TreatMissingData"] for a in alarms.values()}
     assert missing.pop("Invocations") == "breaching"  # no sweeper invocation for two intervals
     assert set(missing.values()) == {"notBreaching"}
@@ -725,3 +725,17 @@ def test_the_construct_exposes_its_resources_as_attributes(default_synth: Synthe
         "sweeper",
     ):
         assert getattr(linker, attribute) is not None
+
+
+def test_throttling_that_persists_for_fifteen_minutes_raises_an_alarm(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "Throttled",
+            "Namespace": "CaseLinker",
+            "Period": 300,
+            "EvaluationPeriods": 3,
+            "Threshold": 0,
+            "ComparisonOperator": "GreaterThanThreshold",
+        },
+    )

@@ -310,7 +310,7 @@ def test_sweeper_enabled_false_leaves_no_sweeper_behind(no_sweeper_synth: Synthe
         if "ScheduleExpression" in r["Properties"]
     ] == []
     assert not {key for key in template.to_json()["Outputs"] if key.startswith("Sweeper")}
-    assert len(template.find_resources("AWS::CloudWatch::Alarm")) == 6
+    assert len(template.find_resources("AWS::CloudWatch::Alarm")) == 7
     assert no_sweeper_synth.stack.linker.sweeper is None
 
 

@@ -82,7 +82,9 @@ def test_given_throttling_near_max_receive_count_when_handed_back_then_resent_as
     assert count(result.counts, REQUEUED) == 1
     assert aws.dead_letters() == []
     copies: list[dict[str, Any]] = []
-    deadline = time.monotonic() + 10  # the copy is delayed by the jittered hand-back delay (FAST: 2 s at most)
+    deadline = (
+        time.monotonic() + 10
+    )  # the copy is delayed by the jittered hand-back delay (FAST: 2 s at most)
     while not copies and time.monotonic() < deadline:
         copies = main_messages(aws, main_queue)
         time.sleep(0.5)

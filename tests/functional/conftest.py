@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -199,3 +202,31 @@ def rig(aws: Aws, emu: Emulator, make_app: Callable[..., App]) -> Rig:
     from tests.functional.sweeper_rig import make_rig
 
     return make_rig(aws, emu, make_app())
+
+
+REPO = Path(__file__).resolve().parents[2]
+# boto3/botocore from requirements-runtime-oldest.txt, installed apart by `make install`.
+OLD_RUNTIME = REPO / ".venv" / "runtime-oldest"
+
+
+def run_on_oldest_runtime(script: str, env: dict[str, str], stdin: str = "") -> dict[str, Any]:
+    """Run `script` in a fresh interpreter whose boto3/botocore are the oldest runtime's; its last line of
+    output, as JSON."""
+    assert OLD_RUNTIME.is_dir(), "run `make install` (it installs requirements-runtime-oldest.txt)"
+    completed = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", script],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            **env,
+            "PYTHONPATH": os.pathsep.join([str(OLD_RUNTIME), str(REPO / "functions"), str(REPO)]),
+        },
+        cwd=REPO,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    report: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return report

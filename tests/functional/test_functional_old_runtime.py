@@ -9,16 +9,19 @@ emulator over HTTP.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 from emulator import Emulator
-from tests.functional.conftest import DOMAIN_ID, EXPECTED, Aws, comment_request, sqs_event, sqs_record
+from tests.functional.conftest import (
+    DOMAIN_ID,
+    EXPECTED,
+    REPO,
+    Aws,
+    comment_request,
+    run_on_oldest_runtime,
+    sqs_event,
+    sqs_record,
+)
 
-REPO = Path(__file__).resolve().parents[2]
-OLD_RUNTIME = REPO / ".venv" / "runtime-oldest"
 PINNED = {
     line.split("==")[0]: line.split("==")[1].strip()
     for line in (REPO / "requirements-runtime-oldest.txt").read_text().splitlines()
@@ -45,30 +48,16 @@ print(json.dumps({"botocore": botocore.__version__, "plain_has_batch": "BatchCre
 def test_given_a_runtime_botocore_without_the_batch_api_when_a_comment_is_handled_then_it_is_created_with_it(
     aws: Aws, emu: Emulator
 ) -> None:
-    assert OLD_RUNTIME.is_dir(), "run `make install` (it installs requirements-runtime-oldest.txt)"
     body = comment_request(COMMENT_CASE, "From an old runtime")
     env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(OLD_RUNTIME), str(REPO / "functions"), str(REPO)]),
         "CASES_DOMAIN_ID": DOMAIN_ID,
         "DEAD_LETTER_QUEUE_URL": aws.dlq_url,
         "IDEMPOTENCY_TABLE_NAME": aws.table_name,
         "CASES_MAX_RPS": "100",
     }
 
-    completed = subprocess.run(  # noqa: S603 - our own interpreter and script
-        [sys.executable, "-c", SCRIPT],
-        input=json.dumps(sqs_event(sqs_record(body))),
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=120,
-        check=False,
-    )
+    report = run_on_oldest_runtime(SCRIPT, env, stdin=json.dumps(sqs_event(sqs_record(body))))
 
-    assert completed.returncode == 0, completed.stderr[-2000:]
-    report = json.loads(completed.stdout.strip().splitlines()[-1])
     assert report["botocore"] == PINNED["botocore"]
     assert report["plain_has_batch"] is False  # the runtime's own model lacks the operation
     assert report["response"] == {"batchItemFailures": []}

@@ -9,17 +9,10 @@ emulator over HTTP.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
+from tests.functional.conftest import run_on_oldest_runtime
 from tests.functional.sweeper_rig import CASE_C, INSTANCE_ARN, Rig, contact_ids, finished
-
-REPO = Path(__file__).resolve().parents[2]
-OLD_RUNTIME = REPO / ".venv" / "runtime-oldest"
 
 SCRIPT = """
 import json
@@ -41,11 +34,8 @@ print(json.dumps({"botocore": botocore.__version__, "plain_has_tags": "Tags" in 
 def test_given_a_runtime_botocore_without_contact_tags_when_swept_then_tag_case_ids_still_reach_the_linker(
     rig: Rig,
 ) -> None:
-    assert OLD_RUNTIME.is_dir(), "run `make install` (it installs requirements-runtime-oldest.txt)"
     tagged = finished(rig.emu, str(uuid.uuid4()), tag_case_id=CASE_C)
     env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(OLD_RUNTIME), str(REPO / "functions"), str(REPO)]),
         "CONNECT_INSTANCE_ARN": INSTANCE_ARN,
         "MAIN_QUEUE_URL": rig.queue_url,
         "IDEMPOTENCY_TABLE_NAME": rig.aws.table_name,
@@ -53,18 +43,8 @@ def test_given_a_runtime_botocore_without_contact_tags_when_swept_then_tag_case_
         "CONNECT_SEARCH_RPS": "50",
     }
 
-    completed = subprocess.run(  # noqa: S603 - our own interpreter and script
-        [sys.executable, "-c", SCRIPT],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=120,
-        check=False,
-    )
+    report = run_on_oldest_runtime(SCRIPT, env)
 
-    assert completed.returncode == 0, completed.stderr[-2000:]
-    report = json.loads(completed.stdout.strip().splitlines()[-1])
     assert report["botocore"] == "1.36.0"
     assert report["plain_has_tags"] is False  # the runtime's own model would drop them
     messages = rig.enqueued()

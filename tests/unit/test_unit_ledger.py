@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -19,38 +18,13 @@ from case_linker.ledger import (
     LedgerUnavailable,
     PayloadConflict,
 )
-from moto import mock_aws
 
-TABLE = "ledger"
+from tests.unit.conftest import LEDGER_TABLE, Clock
+
+TABLE = LEDGER_TABLE
 IDENTITY = identity_of(
     domain_id="d", case="c", type_="Custom", content={"x": 1}, performed_by=None, idempotency_key="k"
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def dynamodb() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield client
 
 
 @pytest.fixture

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-import boto3
 import pytest
 from case_linker.cases import Created
 from case_linker.errors import (
@@ -22,7 +22,8 @@ from case_linker.linker import Backoff, Linker
 from case_linker.mapping import RelatedItem
 from case_linker.pacing import BatchGuard
 from case_linker.telemetry import RETRIED, Counters
-from moto import mock_aws
+
+from tests.unit.conftest import LEDGER_TABLE, Clock
 
 US = {"customEntity": "case-linker"}
 CONTACT = RelatedItem("d", "case-1", "Contact", {"contact": {"contactArn": "arn:contact/1"}}, US)
@@ -30,20 +31,7 @@ COMMENT = RelatedItem("d", "case-1", "Comment", {"comment": {"body": "b", "conte
 CUSTOM = RelatedItem(
     "d", "case-1", "Custom", {"custom": {"fields": [{"id": "f", "value": {"stringValue": "v"}}]}}, US
 )
-TABLE = "ledger"
-
-
-class Clock:
-    """Wall time for the ledger and the linker; sleeping moves it on."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
+TABLE = LEDGER_TABLE
 
 
 @dataclass
@@ -114,21 +102,8 @@ class FakeCases:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def ledger(clock: Clock) -> Iterator[Ledger]:
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield Ledger(dynamodb, TABLE, clock=clock)
+def ledger(dynamodb: Any, clock: Clock) -> Ledger:
+    return Ledger(dynamodb, TABLE, clock=clock)
 
 
 @dataclass

@@ -42,6 +42,7 @@ from typing import Annotated, Any
 import typer
 
 from emulator import EmulatorConfig, Faults
+from emulator.faults import faults_from_specs
 from local.inputs import CONTACT_DETAIL_TYPE, REQUEST_DETAIL_TYPE, Input
 from local.pipeline import LocalPipeline, PipelineOptions
 from local.poller import ChaosHooks, DuplicateMode
@@ -144,6 +145,8 @@ class ChaosOptions:
     search_lag_s: float = 1.0
     merge_after_s: float = 1.0
     merge_duration_s: float = 3.0
+    # Per-operation faults (`--fault OP=KIND:RATE`): replace the rates above for the operations they name.
+    faults: dict[str, Faults] = field(default_factory=dict)
     # Emulator: real quotas times quota_scale; random faults on FAULTED_OPERATIONS.
     quota_scale: float = 10.0
     server_error: float = 0.04
@@ -395,9 +398,10 @@ def emulator_config(options: ChaosOptions) -> EmulatorConfig:
         slow_response=options.slow_response,
     )
     late = dataclasses.replace(faults, late_commit=options.late_commit)
+    by_operation = {op: late if op in CREATE_OPERATIONS else faults for op in FAULTED_OPERATIONS}
     return EmulatorConfig(
         quota_scale=options.quota_scale,
-        faults={op: late if op in CREATE_OPERATIONS else faults for op in FAULTED_OPERATIONS},
+        faults={**by_operation, **options.faults},
         slow_response_s=options.slow_response_s,
         after_commit_share=options.after_commit_share,
         late_commit_s=options.late_commit_s,
@@ -807,6 +811,14 @@ def _command_line(
     duplicate_mode: Annotated[
         DuplicateMode, typer.Option(help="How a duplicate arrives.")
     ] = DEFAULTS.duplicate_mode,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fault",
+            help="OP=KIND:RATE, repeatable: that operation's faults instead of the rates above "
+            "(e.g. SearchRelatedItems=server_error:0.2).",
+        ),
+    ] = None,
     max_receive_count: Annotated[int, typer.Option(min=1)] = DEFAULTS.max_receive_count,
     timeout: Annotated[
         float | None, typer.Option(min=1.0, help="Seconds per drain (default: from the number of inputs).")
@@ -817,6 +829,10 @@ def _command_line(
     events = contacts_old if contacts_old is not None else contacts
     if events < len(BAD_KINDS) * 2:
         usage_error(f"--contacts must be at least {len(BAD_KINDS) * 2} (one of each bad input, twice)")
+    try:
+        faults = faults_from_specs(fault or [])
+    except ValueError as error:
+        usage_error(f"--fault: {error}")
     return ChaosOptions(
         events=events,
         seed=rng_seed_old if rng_seed_old is not None else rng_seed,
@@ -833,6 +849,7 @@ def _command_line(
         max_receive_count=max_receive_count,
         drain_timeout_s=timeout,
         quiet=quiet,
+        faults=faults,
     )
 
 

@@ -18,6 +18,8 @@ from local.chaos import parse_args as chaos_args
         (chaos_args, ["--kill-rate", "1.5"], "'--kill-rate'"),
         (chaos_args, ["--duplicate-mode", "twice"], "'--duplicate-mode'"),
         (chaos_args, ["--bogus"], "No such option: --bogus"),
+        (chaos_args, ["--fault", "NoSuchOp=server_error:0.1"], "--fault"),
+        (chaos_args, ["--fault", "SearchRelatedItems=melt:0.1"], "--fault"),
         (bench_args, ["--only", "everything"], "--only 'everything': one of drain"),
         (bench_args, ["--contacts", "0"], "'--contacts'"),
         (bench_args, ["--batch-size", "101"], "'--batch-size'"),
@@ -55,3 +57,12 @@ def test_help_exits_0_without_running(capsys: pytest.CaptureFixture[str]) -> Non
             parse(["--help"])
         assert raised.value.code == 0
         assert "--report" in capsys.readouterr().out
+
+
+def test_chaos_takes_fault_specs_in_the_emulator_s_syntax(tmp_path: Path) -> None:
+    options = chaos_args(
+        ["--fault", "SearchRelatedItems=server_error:0.2", "--fault", "SearchRelatedItems=drop:0.1"]
+    )
+
+    assert options.faults["SearchRelatedItems"].server_error == 0.2
+    assert options.faults["SearchRelatedItems"].drop_connection == 0.1

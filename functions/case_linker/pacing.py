@@ -17,11 +17,16 @@ Clock = Callable[[], float]
 
 
 class TokenBucket:
-    """Thread-safe token bucket. Callers reserve a token and wait outside the lock until it is theirs."""
+    """Thread-safe token bucket. Callers reserve a token and wait outside the lock until it is theirs.
+
+    The capacity may be a fraction of one token: a request then waits until the bucket has filled to one
+    token. Either way, the requests it lets through in any interval of t seconds number at most
+    capacity + rate * t, so N buckets of capacity B/N and rate R/N together never exceed B + R * t.
+    """
 
     def __init__(self, rate: float, capacity: float, clock: Clock = time.monotonic) -> None:
-        if rate <= 0 or capacity < 1:
-            raise ValueError("rate must be positive and capacity at least 1")
+        if not (rate > 0 and capacity > 0 and math.isfinite(rate) and math.isfinite(capacity)):
+            raise ValueError("rate and capacity must be positive and finite")
         self._rate = rate
         self._capacity = capacity
         self._clock = clock
@@ -41,13 +46,17 @@ class TokenBucket:
             wait = 0.0 if self._tokens >= 1 else (1 - self._tokens) / self._rate
             if now + wait > not_after:
                 raise OutOfTimeError("the Cases request rate leaves no slot before the deadline")
-            # Tokens go negative: each waiting caller holds a later slot, so waits queue up fairly.
+            # Tokens go negative: each waiting caller holds a later slot, so waits queue up fairly. With a
+            # capacity below one, the first caller after an idle spell waits for the missing fraction.
             self._tokens -= 1
             return wait
 
 
 class Pacer:
-    """One token bucket per Cases operation (AWS sets the quotas per API)."""
+    """One token bucket per Cases operation (AWS sets the quotas per API).
+
+    `capacity` is this environment's share of the account burst and may be below one (see TokenBucket).
+    """
 
     def __init__(self, rate: float, capacity: float | None = None, clock: Clock = time.monotonic) -> None:
         self._rate = rate

@@ -1,0 +1,306 @@
+"""The fleet-wide Cases budget on a fake clock and the in-memory store (no network).
+
+Several SharedBudget instances on one store stand for several execution environments.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+import pytest
+from case_linker.budget import (
+    KEY_PREFIX,
+    BudgetConfig,
+    BudgetState,
+    MemoryBudgetStore,
+    SharedBudget,
+    StaleBudget,
+)
+from case_linker.errors import OutOfTimeError
+from case_linker.pacing import Pacer
+
+OP = "CreateRelatedItem"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Caller:
+    """Which simulated thread is calling (the budget pairs reserve and record per caller)."""
+
+    def __init__(self) -> None:
+        self.current = 0
+
+    def __call__(self) -> int:
+        return self.current
+
+
+def budget(
+    store: Any,
+    clock: FakeClock,
+    *,
+    environments: int = 2,
+    caller: Caller | None = None,
+    **overrides: Any,
+) -> SharedBudget:
+    config = BudgetConfig(rate=overrides.pop("rate", 2.0), burst=overrides.pop("burst", 10.0), **overrides)
+    fallback = Pacer(config.rate / environments, config.burst / environments, clock=clock)
+    return SharedBudget(
+        store, config, fallback, clock=clock, wall=clock, caller=caller or Caller(), rand=lambda: 0.5
+    )
+
+
+def burst_used(sends: list[float], rate: float) -> float:
+    """The largest (calls in [s_i, s_j]) - rate * (s_j - s_i) over all pairs: at most the burst if conforming."""
+    best, lowest = 0.0, math.inf
+    for j, at in enumerate(sorted(sends)):
+        lowest = min(lowest, j - rate * at)
+        best = max(best, (j + 1) - rate * at - lowest)
+    return best
+
+
+def take(shared: SharedBudget, clock: FakeClock, count: int, **kwargs: Any) -> list[float]:
+    return [clock.now + shared.reserve(OP, **kwargs) for _ in range(count)]
+
+
+def test_given_an_idle_fleet_when_one_environment_drains_then_it_gets_the_whole_burst_and_rate() -> None:
+    clock = FakeClock()
+    store = MemoryBudgetStore()
+    busy, _idle = budget(store, clock), budget(store, clock)
+
+    sends = take(busy, clock, 30)
+
+    assert sends[:10] == [clock.now] * 10  # the account's burst, at once
+    assert sends[-1] == pytest.approx(clock.now + 20 / 2.0)  # then the whole quota, 2 per second
+    assert burst_used(sends, 2.0) == pytest.approx(10.0)
+
+
+def test_given_a_backlog_when_the_budget_is_busy_then_one_store_request_serves_at_least_five_calls() -> None:
+    clock = FakeClock()
+    store = MemoryBudgetStore()
+    shared = budget(store, clock)
+
+    for _ in range(200):
+        clock.now += shared.reserve(OP)  # each call sent when its slot comes
+
+    assert shared.stats.requests / 200 <= 1 / 5
+
+
+@pytest.mark.parametrize("environments", [2, 10, 100])
+def test_given_many_environments_asking_at_random_then_the_fleet_never_exceeds_the_burst(
+    environments: int,
+) -> None:
+    # GIVEN environments sharing one store, each with 10 threads that call whenever their last call is out
+    clock = FakeClock()
+    store = MemoryBudgetStore()
+    rng = random.Random(environments)
+    fleet = [budget(store, clock, environments=environments) for _ in range(environments)]
+    sends: list[float] = []
+
+    # WHEN they ask at random moments, with idle spells that refill the bucket
+    for _ in range(20):
+        clock.now += rng.expovariate(1.0)
+        for shared in rng.sample(fleet, k=max(1, environments // 3)):
+            sends.extend(take(shared, clock, rng.randint(1, 10)))
+
+    # THEN the fleet's calls in any interval t number at most burst + rate * t
+    assert len(sends) > 100
+    assert burst_used(sends, 2.0) <= 10.0 + 1e-6
+
+
+def test_given_a_trickle_when_calls_come_one_at_a_time_then_leases_stay_small() -> None:
+    clock = FakeClock()
+    store = MemoryBudgetStore()
+    shared = budget(store, clock)
+
+    for _ in range(20):
+        shared.reserve(OP)
+        clock.now += 5.0  # a lone call every five seconds
+
+    # An idle environment gives up what it did not use: one slot leased (and at most one wasted) per call.
+    assert shared.stats.leased <= 2 * 20
+    assert shared.stats.expired <= 20
+
+
+def test_given_a_deadline_when_no_slot_fits_then_out_of_time_and_the_schedule_is_untouched() -> None:
+    clock = FakeClock()
+    store = MemoryBudgetStore()
+    shared = budget(store, clock, max_lease=1)
+    take(shared, clock, 10)  # the burst is spent
+    before = store.items[KEY_PREFIX + OP]
+
+    with pytest.raises(OutOfTimeError):
+        shared.reserve(OP, not_after=clock.now + 0.2)
+
+    assert store.items[KEY_PREFIX + OP] == before
+    assert shared.reserve(OP, not_after=clock.now + 0.5) == pytest.approx(0.5)
+
+
+def test_given_a_throttle_when_several_environments_report_it_then_the_fleet_slows_once() -> None:
+    # GIVEN two environments whose calls were granted under the same epoch
+    clock = FakeClock()
+    store = MemoryBudgetStore()
+    first, second = budget(store, clock), budget(store, clock)
+    first.reserve(OP)
+    second.reserve(OP)
+
+    # WHEN both are throttled
+    first.record(OP, throttled=True)
+    second.record(OP, throttled=True)
+
+    # THEN one decrease (x0.7), and the second environment learned it instead of decreasing again
+    state = store.items[KEY_PREFIX + OP]
+    assert (state.epoch, state.rate) == (1, pytest.approx(1.4))
+    assert second.fleet_rate(OP) == pytest.approx(1.4)
+
+
+def test_given_a_decrease_when_time_passes_then_the_rate_grows_back_to_the_quota_and_no_further() -> None:
+    clock = FakeClock()
+    store = MemoryBudgetStore()
+    shared = budget(store, clock, increase_per_s=0.05)
+    shared.reserve(OP)
+    shared.record(OP, throttled=True)
+
+    rates = []
+    for _ in range(40):
+        clock.now += 1.0
+        rates.append(shared.fleet_rate(OP))
+
+    assert rates[0] == pytest.approx(1.4 + 0.1)
+    assert max(r for r in rates if r is not None) == 2.0  # never above the configured quota
+    assert rates[-1] == 2.0
+
+
+def test_given_a_throttle_then_the_new_slots_are_paced_at_the_lower_rate() -> None:
+    clock = FakeClock()
+    store = MemoryBudgetStore()
+    shared = budget(store, clock, increase_per_s=0.0, max_lease=1)
+    take(shared, clock, 10)  # burst spent
+    shared.record(OP, throttled=True)
+
+    waits = [shared.reserve(OP) for _ in range(3)]
+
+    gaps = [b - a for a, b in zip(waits, waits[1:], strict=False)]
+    assert gaps == [pytest.approx(1 / 1.4)] * 2
+
+
+def test_given_a_success_then_nothing_is_written() -> None:
+    clock = FakeClock()
+    store = MemoryBudgetStore()
+    shared = budget(store, clock)
+    shared.reserve(OP)
+    requests = shared.stats.requests
+
+    shared.record(OP, throttled=False)
+
+    assert shared.stats.requests == requests
+
+
+class BrokenStore(MemoryBudgetStore):
+    """Unreachable until `healthy`; optionally slow (advances the clock per call)."""
+
+    def __init__(self, clock: FakeClock, latency: float = 0.0) -> None:
+        super().__init__()
+        self.healthy = False
+        self.clock = clock
+        self.latency = latency
+
+    def extend(self, key: str, **kwargs: Any) -> BudgetState:
+        return self._call(super().extend, key, **kwargs)
+
+    def refill(self, key: str, **kwargs: Any) -> BudgetState:
+        return self._call(super().refill, key, **kwargs)
+
+    def _call(self, method: Any, key: str, **kwargs: Any) -> BudgetState:
+        self.clock.now += self.latency
+        if not self.healthy:
+            raise ConnectionError("endpoint unreachable")
+        result: BudgetState = method(key, **kwargs)
+        return result
+
+
+def test_given_an_unreachable_store_then_the_environment_paces_itself_and_tries_again_later() -> None:
+    # GIVEN the store is down; the fallback is the static share: 1 req/s, burst 5 (2 environments)
+    clock = FakeClock()
+    store = BrokenStore(clock)
+    shared = budget(store, clock)
+
+    # WHEN calls are made
+    waits = [shared.reserve(OP) for _ in range(7)]
+
+    # THEN they are paced locally, never refused
+    assert waits == [0.0] * 5 + [pytest.approx(1.0), pytest.approx(2.0)]
+    assert shared.stats.degraded == 1
+    assert shared.stats.fallback_calls == 7
+
+    # AND once the store is back and the pause is over, the shared budget is used again
+    store.healthy = True
+    clock.now += 30 * 1.2 + 1
+    shared.reserve(OP)
+    assert shared.stats.leased >= 1
+
+
+def test_given_a_slow_store_then_its_answer_is_used_once_and_the_environment_paces_itself() -> None:
+    clock = FakeClock()
+    store = BrokenStore(clock, latency=0.5)
+    store.healthy = True
+    shared = budget(store, clock)
+
+    shared.reserve(OP)
+    shared.reserve(OP)
+
+    assert shared.stats.degraded == 1
+    assert shared.stats.requests == 1
+    assert shared.stats.fallback_calls == 1
+
+
+def test_given_live_and_background_work_competing_then_background_gets_at_most_its_share() -> None:
+    # GIVEN one environment with live and one with background work, both with more to do than the quota
+    clock = FakeClock()
+    store = MemoryBudgetStore()
+    live_env = budget(store, clock, max_lease=5)
+    background_env = budget(store, clock, max_lease=5)
+    live: list[float] = []
+    background: list[float] = []
+    next_live = next_background = clock.now
+
+    # WHEN each sends a call as soon as its previous one is out, for 200 seconds
+    while clock.now < 1_700_000_200:
+        if next_live <= next_background:
+            clock.now = next_live
+            next_live = clock.now + live_env.reserve(OP)
+            live.append(next_live)
+        else:
+            clock.now = next_background
+            next_background = clock.now + background_env.reserve(OP, background=True)
+            background.append(next_background)
+
+    # THEN background work had about a quarter of the quota, never more, and was not starved
+    share = len(background) / (len(live) + len(background))
+    assert 0.15 <= share <= 0.27
+    assert burst_used(live + background, 2.0) <= 10.0 + 1e-6
+
+
+def test_memory_store_conditions() -> None:
+    store = MemoryBudgetStore()
+    created = store.refill("k", tat=10.0, floor=5.0, epoch=0, rate=2.0, expires=0)
+    assert created == BudgetState(10.0, 2.0, 0.0, 0)
+
+    with pytest.raises(StaleBudget) as stale:
+        store.refill("k", tat=20.0, floor=9.0, epoch=0, rate=2.0, expires=0)  # not idle: tat >= floor
+    assert stale.value.current == created
+    with pytest.raises(StaleBudget):
+        store.extend("k", seconds=1.0, floor=0.0, ceiling=9.0, epoch=0, expires=0)  # too far ahead
+    assert store.extend("k", seconds=1.0, floor=0.0, ceiling=10.0, epoch=0, expires=0).tat == 11.0
+    assert store.decrease("k", rate=1.4, since=3.0, push=2.0, epoch=0, expires=0) == BudgetState(
+        13.0, 1.4, 3.0, 1
+    )
+    with pytest.raises(StaleBudget):
+        store.decrease("k", rate=1.0, since=4.0, push=0.0, epoch=0, expires=0)  # epoch moved on

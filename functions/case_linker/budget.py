@@ -84,7 +84,7 @@ class StaleBudget(Exception):
         self.current = current
 
 
-class BudgetUnavailable(Exception):  # noqa: N818 - a state of the store, as StaleBudget
+class BudgetUnavailable(Exception):
     """The store failed or answered too slowly: pace locally for a while."""
 
 
@@ -531,7 +531,8 @@ class SharedBudget:
             return method(key, **kwargs)
         except StaleBudget:
             raise
-        except Exception as error:  # noqa: BLE001 - whatever broke in the store: degrade, never stop
+        except Exception as error:
+            # Whatever broke in the store (botocore, network, throttling of the table): degrade, never stop.
             self._degrade(type(error).__name__)
             raise BudgetUnavailable(type(error).__name__) from error
         finally:

@@ -105,7 +105,8 @@ def test_given_the_dynamodb_store_then_the_item_holds_numbers_only_and_expires(t
 
     waits = [budget.reserve(OP) for _ in range(12)]
 
-    assert waits[:10] == [0.0] * 10 and waits[10:] == [pytest.approx(0.5), pytest.approx(1.0)]
+    assert waits[:10] == [0.0] * 10
+    assert waits[10:] == [pytest.approx(0.5), pytest.approx(1.0)]
     items = table.scan(TableName=TABLE)["Items"]
     assert [item["id"]["S"] for item in items] == [KEY_PREFIX + OP]
     assert set(items[0]) == {"id", "tat", "rate", "since", "epoch", "expiration"}
@@ -127,6 +128,7 @@ def test_given_an_unreachable_dynamodb_then_calls_are_paced_locally_not_refused(
 
     waits = [budget.reserve(OP) for _ in range(6)]
 
-    assert waits[:5] == [0.0] * 5 and waits[5] == pytest.approx(1.0, abs=0.05)
+    assert waits[:5] == [0.0] * 5
+    assert waits[5] == pytest.approx(1.0, abs=0.05)
     assert reasons == ["EndpointConnectionError"]
     assert budget.stats.fallback_calls == 6

@@ -5,6 +5,7 @@ Several SharedBudget instances on one store stand for several execution environm
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from typing import Any
@@ -157,7 +158,8 @@ def test_given_a_throttle_when_several_environments_report_it_then_the_fleet_slo
 
     # THEN one decrease (x0.7), and the second environment learned it instead of decreasing again
     state = store.items[KEY_PREFIX + OP]
-    assert (state.epoch, state.rate) == (1, pytest.approx(1.4))
+    assert state.epoch == 1
+    assert state.rate == pytest.approx(1.4)
     assert second.fleet_rate(OP) == pytest.approx(1.4)
 
 
@@ -187,7 +189,7 @@ def test_given_a_throttle_then_the_new_slots_are_paced_at_the_lower_rate() -> No
 
     waits = [shared.reserve(OP) for _ in range(3)]
 
-    gaps = [b - a for a, b in zip(waits, waits[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(waits)]
     assert gaps == [pytest.approx(1 / 1.4)] * 2
 
 

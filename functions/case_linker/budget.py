@@ -251,7 +251,10 @@ class BudgetConfig:
     max_lease: int = 10  # slots per DynamoDB request at most
     lease_ttl_s: float = 1.0  # a slot unused this long after its time is given up
     decrease_factor: float = 0.7  # multiplicative decrease on throttling (botocore's adaptive mode: 0.7)
-    increase_per_s: float = 0.02  # additive increase: this fraction of `rate` regained per second
+    # Additive increase: this fraction of `rate` regained per second, a slope that doubles every
+    # `increase_doubling_s` without a throttle (slow near the last throttle, quick once others have left).
+    increase_per_s: float = 0.005
+    increase_doubling_s: float = 10.0
     min_rate_fraction: float = 0.05  # never slower than this fraction of `rate`
     background_share: float = 0.25  # at most this fraction of the fleet's rate for background work
     degraded_for_s: float = 30.0  # after a store failure, pace locally this long before trying again
@@ -286,6 +289,17 @@ class _Slot:
     at: float  # wall clock: not before
     until: float  # wall clock: given up after
     epoch: int
+    spread: float  # 1 / the fleet's rate when granted: the slot's width
+
+
+@dataclass
+class _Held:
+    """A slot handed to a caller and not yet used (its attempt not yet recorded)."""
+
+    send_at: float  # wall clock
+    spread: float
+    generation: int  # the lane's generation when handed out: a throttle since revokes it
+    epoch: int | None  # the fleet's epoch it was granted under (None: paced locally)
 
 
 @dataclass
@@ -296,8 +310,17 @@ class _Lane:
     share: float  # of the fleet's rate and burst
     slots: deque[_Slot] = field(default_factory=deque)
     known: BudgetState | None = None
+    # Lease sizing. A batch is recognised by its deadline (every call of a batch passes the same
+    # `not_after`): the calls the previous batch made are what this one is expected to need. Without a
+    # deadline, the size doubles while leases are used up and falls back to what was used when slots expire.
     lease_size: int = 1
     handed_out: int = 0  # from the current lease
+    batch: float = math.nan  # `not_after` of the batch being served
+    calls: int = 0  # reserve calls in this batch
+    expected: int = 0  # reserve calls in the previous batch (before the first: max_lease)
+    held: dict[Hashable, _Held] = field(default_factory=dict)  # by caller (thread)
+    generation: int = 0  # bumped by each throttle: slots held from before are revoked
+    revoked: int = 0  # callers whose slot was revoked and who have not asked again yet
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -331,7 +354,6 @@ class SharedBudget:
         self._lanes: dict[tuple[str, bool], _Lane] = {}
         self._lanes_lock = threading.Lock()
         self._known: dict[str, BudgetState] = {}
-        self._slot_epochs: dict[tuple[str, Hashable], int] = {}
         self._degraded_until = -math.inf
         self.stats = BudgetStats()
 
@@ -340,42 +362,75 @@ class SharedBudget:
     def reserve(self, operation: str, not_after: float = math.inf, *, background: bool = False) -> float:
         """Seconds to wait before sending `operation`; OutOfTimeError when no slot fits before `not_after`.
 
-        `not_after` is on the monotonic clock, as BatchGuard.last_start is.
+        Ask again after waiting: the answer is 0 when the slot still stands, or a new wait when a throttle
+        in this environment revoked it meanwhile (calls already promised must not keep going at the old
+        rate). `not_after` is on the monotonic clock, as BatchGuard.last_start is.
         """
-        if self._clock() < self._degraded_until:
-            return self._paced_locally(operation, not_after)
         lane = self._lane(operation, background)
+        caller = self._caller()
         with lane.lock:
             wall = self._wall()
+            held = lane.held.pop(caller, None)
+            if held is not None and held.generation == lane.generation:
+                if wall <= held.send_at + max(held.spread, self._config.lease_ttl_s):
+                    lane.held[caller] = held
+                    return max(0.0, held.send_at - wall)
+                held = None  # handed out and never used: this is another call
+            if held is not None:
+                lane.revoked = max(0, lane.revoked - 1)  # revoked: the same call, asking for a new slot
+            else:
+                if not_after != lane.batch:
+                    lane.expected = lane.calls or lane.expected
+                    lane.batch, lane.calls = not_after, 0
+                lane.calls += 1
+            if self._clock() < self._degraded_until:
+                wait = self._paced_locally(operation, not_after)
+                lane.held[caller] = _Held(wall + wait, 0.0, lane.generation, None)
+                return wait
             deadline = wall + (not_after - self._clock())
             self._expire(lane, wall)
             if not lane.slots:
                 try:
-                    self._lease(lane, operation, wall, deadline, background)
+                    self._lease(lane, operation, self._lease_size(lane), wall, deadline, background)
                 except BudgetUnavailable:
-                    return self._paced_locally(operation, not_after)
+                    wait = self._paced_locally(operation, not_after)
+                    lane.held[caller] = _Held(wall + wait, 0.0, lane.generation, None)
+                    return wait
             slot = lane.slots[0]
-            if slot.at > deadline:
+            wait = max(0.0, slot.at - wall)
+            if wait > 0:
+                # Land at a random point of the slot, not on its edge: calls paced exactly at the rate the
+                # account's bucket refills would win every race for a fresh token, leaving the refusals
+                # (and so the signal to slow down) to the other callers on the quota.
+                wait += self._rand() * slot.spread
+            if wall + wait > deadline:
                 raise OutOfTimeError("the shared Cases budget leaves no slot before the deadline")
             lane.slots.popleft()
             lane.handed_out += 1
             if not lane.slots and lane.handed_out >= lane.lease_size:
                 lane.lease_size = min(self._config.max_lease, lane.lease_size * 2)
-            self._slot_epochs[(operation, self._caller())] = slot.epoch
-            return max(0.0, slot.at - wall)
+            lane.held[caller] = _Held(wall + wait, slot.spread, lane.generation, slot.epoch)
+            return wait
 
     def record(self, operation: str, throttled: bool) -> None:
         """Feedback after each HTTP attempt: a throttle slows the whole fleet down (once per epoch)."""
-        epoch = self._slot_epochs.pop((operation, self._caller()), None)
-        if not throttled or epoch is None or self._clock() < self._degraded_until:
-            return
-        for background in (False, True):
-            lane = self._lanes.get((operation, background))
-            if lane is not None:
-                with lane.lock:
-                    self.stats.dropped += len(lane.slots)
+        caller = self._caller()
+        epoch: int | None = None
+        lanes = [lane for b in (False, True) if (lane := self._lanes.get((operation, b))) is not None]
+        for lane in lanes:
+            with lane.lock:
+                held = lane.held.pop(caller, None)
+                if held is not None:
+                    epoch = held.epoch
+                if throttled:
+                    # Every slot this environment holds was granted at a rate the account just refused.
+                    self.stats.dropped += len(lane.slots) + len(lane.held)
                     lane.slots.clear()
+                    lane.generation += 1
+                    lane.revoked = len(lane.held)  # those callers will ask again
                     lane.lease_size = max(1, lane.lease_size // 2)
+        if not throttled or epoch is None:
+            return
         known = self._known.get(operation)
         if known is None or known.epoch != epoch:
             return  # granted before a decrease this environment already knows of
@@ -416,7 +471,9 @@ class SharedBudget:
             if lane is None:
                 key = KEY_PREFIX + operation + (BACKGROUND_SUFFIX if background else "")
                 share = self._config.background_share if background else 1.0
-                lane = self._lanes[(operation, background)] = _Lane(key=key, share=share)
+                lane = self._lanes[(operation, background)] = _Lane(
+                    key=key, share=share, expected=self._config.max_lease
+                )
             return lane
 
     def _expire(self, lane: _Lane, wall: float) -> None:
@@ -428,8 +485,15 @@ class SharedBudget:
             self.stats.expired += expired
             lane.lease_size = max(1, lane.handed_out)
 
-    def _lease(self, lane: _Lane, operation: str, wall: float, deadline: float, background: bool) -> None:
-        size = lane.lease_size
+    def _lease_size(self, lane: _Lane) -> int:
+        if math.isinf(lane.batch):
+            return lane.lease_size + lane.revoked
+        # What the rest of this batch is expected to ask for, this call and the revoked ones included.
+        return max(1, min(self._config.max_lease, max(0, lane.expected - lane.calls) + lane.revoked + 1))
+
+    def _lease(
+        self, lane: _Lane, operation: str, size: int, wall: float, deadline: float, background: bool
+    ) -> None:
         background_times: list[float] = []
         if background:
             # The background schedule first (its share of the fleet's rate), then the fleet's own.
@@ -440,10 +504,14 @@ class SharedBudget:
         granted = self._take(operation, None, size, wall, deadline, None, 1.0)
         if background_times:
             granted = [max(a, b) for a, b in zip(background_times, granted, strict=False)]
-        epoch = self._known[operation].epoch
+        known = self._known[operation]
+        spread = 1.0 / self._rate(known, wall)
+        # A slot handed out late is sent late: at most one slot width, so the fleet's calls stay within the
+        # burst (one token of it is kept back for this, see _take).
+        keep = min(self._config.lease_ttl_s, spread)
         lane.handed_out = 0
         for at in granted:
-            lane.slots.append(_Slot(at=at, until=max(at, wall) + self._config.lease_ttl_s, epoch=epoch))
+            lane.slots.append(_Slot(at=at, until=max(at, wall) + keep, epoch=known.epoch, spread=spread))
         self.stats.leased += len(granted)
 
     def _take(
@@ -463,7 +531,8 @@ class SharedBudget:
         """
         key = KEY_PREFIX + operation if lane is None else lane.key
         known: BudgetState | None = self._known.get(operation) if lane is None else lane.known
-        burst = self._config.burst * share
+        # One token of the account's burst is kept back: a call may land up to one slot width late.
+        burst = (self._config.burst - 1 if self._config.burst >= 2 else self._config.burst) * share
         for _ in range(4):
             current_rate = self._rate(known, wall) if rate is None else rate
             floor = wall - burst / current_rate
@@ -520,7 +589,14 @@ class SharedBudget:
         config = self._config
         if state is None:
             return config.rate
-        grown = state.rate + config.increase_per_s * config.rate * max(0.0, wall - state.since)
+        elapsed = max(0.0, wall - state.since)
+        doubling = config.increase_doubling_s
+        # The slope starts at increase_per_s and doubles every `doubling` seconds without a throttle.
+        if math.isinf(doubling):
+            ramp = elapsed
+        else:  # capped: 2**60 slopes later the quota was long reached
+            ramp = doubling / math.log(2) * math.expm1(min(elapsed / doubling, 60.0) * math.log(2))
+        grown = state.rate + config.increase_per_s * config.rate * ramp
         return max(config.rate * config.min_rate_fraction, min(config.rate, grown))
 
     def _call(self, method: Callable[..., BudgetState], key: str, **kwargs: Any) -> BudgetState:

@@ -93,20 +93,33 @@ def test_given_either_store_when_the_same_writes_are_made_then_the_same_conditio
     assert refilled == BudgetState(NOW + 100, 1.4, NOW + 1, 1)
 
 
+def calls(budget: SharedBudget, threads: list[int], count: int) -> list[float]:
+    """`count` calls, each from a new thread: their waits."""
+    waits = []
+    for _ in range(count):
+        threads.append(len(threads))
+        waits.append(budget.reserve(OP))
+        budget.record(OP, throttled=False)
+    return waits
+
+
 def test_given_the_dynamodb_store_then_the_item_holds_numbers_only_and_expires(table: Any) -> None:
     clock = [NOW]
+    threads: list[int] = []
     budget = SharedBudget(
         DynamoDBBudgetStore(table, TABLE),
         BudgetConfig(rate=2.0, burst=10.0),
         Pacer(1.0, 5.0),
         clock=lambda: clock[0],
         wall=lambda: clock[0],
+        caller=lambda: threads[-1],
+        rand=lambda: 0.0,
     )
 
-    waits = [budget.reserve(OP) for _ in range(12)]
+    waits = calls(budget, threads, 11)
 
-    assert waits[:10] == [0.0] * 10
-    assert waits[10:] == [pytest.approx(0.5), pytest.approx(1.0)]
+    assert waits[:9] == [0.0] * 9  # the burst, less the token kept back for late calls
+    assert waits[9:] == [pytest.approx(0.5), pytest.approx(1.0)]
     items = table.scan(TableName=TABLE)["Items"]
     assert [item["id"]["S"] for item in items] == [KEY_PREFIX + OP]
     assert set(items[0]) == {"id", "tat", "rate", "since", "epoch", "expiration"}
@@ -119,14 +132,16 @@ def test_given_an_unreachable_dynamodb_then_calls_are_paced_locally_not_refused(
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     reasons: list[str] = []
+    threads: list[int] = []
     budget = SharedBudget(
         DynamoDBBudgetStore(dynamodb_client(f"http://127.0.0.1:{port}"), TABLE),
         BudgetConfig(rate=2.0, burst=10.0),
         Pacer(1.0, 5.0),
+        caller=lambda: threads[-1],
         on_degraded=reasons.append,
     )
 
-    waits = [budget.reserve(OP) for _ in range(6)]
+    waits = calls(budget, threads, 6)
 
     assert waits[:5] == [0.0] * 5
     assert waits[5] == pytest.approx(1.0, abs=0.05)

@@ -99,7 +99,7 @@ class LinkerEnvironment:
     def invoke(self, batch: list[Message]) -> Generator[float | Event, None, Outcome]:
         sim, timing = self._sim, self._timing
         started = sim.clock()
-        self._guard.start_batch(timing.function_timeout, timing.safety_margin)
+        self._guard.start_batch(timing.function_timeout, timing.safety_margin, records=len(batch))
         done = Event(sim)
         outcome = Outcome()
         pending = [len(batch)]
@@ -140,7 +140,10 @@ class LinkerEnvironment:
         """One HTTP attempt through install_guards' before-send and needs-retry hooks."""
         guard = self._guard
         guard.check_breaker()
-        wait = self._pacing.reserve(operation, not_after=guard.last_start)
+        if isinstance(self._pacing, SharedBudget):
+            wait = self._pacing.reserve(operation, not_after=guard.last_start, expected=guard.records)
+        else:
+            wait = self._pacing.reserve(operation, not_after=guard.last_start)
         while wait > 0:
             guard.check_time(wait)
             yield wait

@@ -311,13 +311,14 @@ class _Lane:
     slots: deque[_Slot] = field(default_factory=deque)
     known: BudgetState | None = None
     # Lease sizing. A batch is recognised by its deadline (every call of a batch passes the same
-    # `not_after`): the calls the previous batch made are what this one is expected to need. Without a
-    # deadline, the size doubles while leases are used up and falls back to what was used when slots expire.
+    # `not_after`). It is expected to make `expected` calls (the caller's hint: the batch's records), or
+    # as many as the previous batch made. Without either, the size doubles while leases are used up and
+    # falls back to what was used when slots expire.
     lease_size: int = 1
     handed_out: int = 0  # from the current lease
     batch: float = math.nan  # `not_after` of the batch being served
     calls: int = 0  # reserve calls in this batch
-    expected: int = 0  # reserve calls in the previous batch (before the first: max_lease)
+    expected: int = 0  # calls this batch is expected to make (0: unknown)
     held: dict[Hashable, _Held] = field(default_factory=dict)  # by caller (thread)
     generation: int = 0  # bumped by each throttle: slots held from before are revoked
     revoked: int = 0  # callers whose slot was revoked and who have not asked again yet
@@ -359,12 +360,21 @@ class SharedBudget:
 
     # --- the interface the function calls -------------------------------------------------------------
 
-    def reserve(self, operation: str, not_after: float = math.inf, *, background: bool = False) -> float:
+    def reserve(
+        self,
+        operation: str,
+        not_after: float = math.inf,
+        *,
+        background: bool = False,
+        expected: int | None = None,
+    ) -> float:
         """Seconds to wait before sending `operation`; OutOfTimeError when no slot fits before `not_after`.
 
         Ask again after waiting: the answer is 0 when the slot still stands, or a new wait when a throttle
         in this environment revoked it meanwhile (calls already promised must not keep going at the old
-        rate). `not_after` is on the monotonic clock, as BatchGuard.last_start is.
+        rate). `not_after` is on the monotonic clock, as BatchGuard.last_start is. `background`: sweeper,
+        backfill and replays, which get a lower share. `expected`: how many calls of `operation` the batch
+        will make (its number of records), so leases fit the batch.
         """
         lane = self._lane(operation, background)
         caller = self._caller()
@@ -380,8 +390,10 @@ class SharedBudget:
                 lane.revoked = max(0, lane.revoked - 1)  # revoked: the same call, asking for a new slot
             else:
                 if not_after != lane.batch:
-                    lane.expected = lane.calls or lane.expected
+                    lane.expected = lane.calls
                     lane.batch, lane.calls = not_after, 0
+                if expected:
+                    lane.expected = expected
                 lane.calls += 1
             if self._clock() < self._degraded_until:
                 wait = self._paced_locally(operation, not_after)
@@ -471,9 +483,7 @@ class SharedBudget:
             if lane is None:
                 key = KEY_PREFIX + operation + (BACKGROUND_SUFFIX if background else "")
                 share = self._config.background_share if background else 1.0
-                lane = self._lanes[(operation, background)] = _Lane(
-                    key=key, share=share, expected=self._config.max_lease
-                )
+                lane = self._lanes[(operation, background)] = _Lane(key=key, share=share)
             return lane
 
     def _expire(self, lane: _Lane, wall: float) -> None:
@@ -486,7 +496,7 @@ class SharedBudget:
             lane.lease_size = max(1, lane.handed_out)
 
     def _lease_size(self, lane: _Lane) -> int:
-        if math.isinf(lane.batch):
+        if math.isinf(lane.batch) or not lane.expected:
             return lane.lease_size + lane.revoked
         # What the rest of this batch is expected to ask for, this call and the revoked ones included.
         return max(1, min(self._config.max_lease, max(0, lane.expected - lane.calls) + lane.revoked + 1))
@@ -619,6 +629,8 @@ class SharedBudget:
     def _degrade(self, reason: str) -> None:
         jitter = 0.8 + 0.4 * self._rand()  # environments that failed together retry apart
         self._degraded_until = self._clock() + self._config.degraded_for_s * jitter
+        # The shared schedule may have promised the burst already: pace locally at the rate only.
+        self._fallback.empty()
         self.stats.degraded += 1
         if self._on_degraded is not None:
             self._on_degraded(reason)

@@ -51,6 +51,12 @@ class TokenBucket:
             self._tokens -= 1
             return wait
 
+    def empty(self) -> None:
+        """Spend whatever burst the bucket holds: from now on it only refills."""
+        with self._lock:
+            self._updated = self._clock()
+            self._tokens = min(self._tokens, 0.0)
+
 
 class Pacer:
     """One token bucket per Cases operation (AWS sets the quotas per API).
@@ -64,6 +70,7 @@ class Pacer:
         self._clock = clock
         self._buckets: dict[str, TokenBucket] = {}
         self._lock = threading.Lock()
+        self._empty = False
 
     def reserve(self, operation: str, not_after: float = math.inf) -> float:
         """Seconds to wait before sending `operation`."""
@@ -71,7 +78,16 @@ class Pacer:
             bucket = self._buckets.get(operation)
             if bucket is None:
                 bucket = self._buckets[operation] = TokenBucket(self._rate, self._capacity, self._clock)
+                if self._empty:
+                    bucket.empty()
         return bucket.reserve(not_after)
+
+    def empty(self) -> None:
+        """Start every bucket, present and future, without its burst (when taking over mid-flight)."""
+        with self._lock:
+            self._empty = True
+            for bucket in self._buckets.values():
+                bucket.empty()
 
 
 class BatchGuard:
@@ -92,11 +108,13 @@ class BatchGuard:
         self._sleep = sleep
         self._deadline = math.inf
         self._tripped = threading.Event()
+        self.records = 0
 
-    def start_batch(self, remaining_seconds: float, safety_margin: float) -> None:
-        """Reset for a new batch: close the breaker and set the deadline."""
+    def start_batch(self, remaining_seconds: float, safety_margin: float, records: int = 0) -> None:
+        """Reset for a new batch of `records` records: close the breaker and set the deadline."""
         self._deadline = self._clock() + remaining_seconds - safety_margin
         self._tripped.clear()
+        self.records = records
 
     @property
     def last_start(self) -> float:

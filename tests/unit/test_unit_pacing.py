@@ -152,3 +152,24 @@ def test_given_environments_sharing_the_burst_when_they_start_together_then_the_
 def test_given_a_zero_or_negative_capacity_then_the_bucket_is_refused() -> None:
     with pytest.raises(ValueError, match="capacity"):
         TokenBucket(rate=1.0, capacity=0.0)
+
+
+def test_given_a_pacer_taking_over_mid_flight_when_emptied_then_it_sends_at_its_rate_without_a_burst() -> (
+    None
+):
+    clock = FakeClock()
+    pacer = Pacer(rate=2.0, capacity=5.0, clock=clock)
+    pacer.reserve("Op")
+
+    pacer.empty()
+
+    assert pacer.reserve("Op") == pytest.approx(0.5)
+    assert pacer.reserve("Other") == pytest.approx(0.5)  # buckets made later start empty too
+
+
+def test_given_a_batch_then_the_guard_knows_how_many_records_it_holds() -> None:
+    guard = BatchGuard(attempt_seconds=1.0, clock=FakeClock())
+
+    guard.start_batch(60, 1, records=7)
+
+    assert guard.records == 7

@@ -356,6 +356,9 @@ class SharedBudget:
         self._lanes_lock = threading.Lock()
         self._known: dict[str, BudgetState] = {}
         self._degraded_until = -math.inf
+        # After pacing locally, rejoin the schedule without its burst for a while: other environments may
+        # still be pacing locally, on top of the schedule.
+        self._no_burst_until = -math.inf
         self.stats = BudgetStats()
 
     # --- the interface the function calls -------------------------------------------------------------
@@ -543,6 +546,8 @@ class SharedBudget:
         known: BudgetState | None = self._known.get(operation) if lane is None else lane.known
         # One token of the account's burst is kept back: a call may land up to one slot width late.
         burst = (self._config.burst - 1 if self._config.burst >= 2 else self._config.burst) * share
+        if self._clock() < self._no_burst_until:
+            burst = 0.0
         for _ in range(4):
             current_rate = self._rate(known, wall) if rate is None else rate
             floor = wall - burst / current_rate
@@ -629,6 +634,7 @@ class SharedBudget:
     def _degrade(self, reason: str) -> None:
         jitter = 0.8 + 0.4 * self._rand()  # environments that failed together retry apart
         self._degraded_until = self._clock() + self._config.degraded_for_s * jitter
+        self._no_burst_until = self._degraded_until + self._config.degraded_for_s
         # The shared schedule may have promised the burst already: pace locally at the rate only.
         self._fallback.empty()
         self.stats.degraded += 1

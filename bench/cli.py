@@ -17,12 +17,13 @@ from rich.console import Console
 
 from bench.coldstart import run_coldstart
 from bench.drain import BASELINE_HANDLER, DrainSettings, ideal_goodput_over_quota, run_drain
+from bench.fleet.cli import run_fleet
 from bench.inproc import InprocSettings, run_inproc
 from bench.report import evaluate, render
 from local.pipeline import HANDLER
 
 VARIANT_HANDLER = "bench.variants.lambda_handler"
-BENCHMARKS = ("drain", "batch", "overhead", "coldstart")
+BENCHMARKS = ("drain", "batch", "overhead", "coldstart", "fleet")
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.json"
 
 
@@ -164,6 +165,12 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
                 **({"experiment": runs["experiment"].to_json()} if "experiment" in runs else {}),
             },
         }
+    if "fleet" in selected:
+        console.log("fleet simulation (virtual clock): bench/fleet-results.json")
+        started = time.monotonic()
+        results["fleet"] = run_fleet(quick=args.quick, console=console)
+        timings["fleet"] = time.monotonic() - started
+
     results["context"]["runtime_s"] = timings
     results["goals"] = evaluate(results)
     return results

@@ -1,53 +1,5 @@
-"""`python -m bench.fleet`: the fleet simulation (issue 15); writes bench/fleet-results.json.
+"""`python -m bench.fleet`; see bench/fleet/cli.py and docs/bench.md."""
 
-Also run by `make bench` (`python -m bench --only fleet`).
-"""
+from bench.fleet.cli import app
 
-from __future__ import annotations
-
-import json
-from pathlib import Path
-from typing import Annotated, Any
-
-import typer
-from rich.console import Console
-
-from bench.fleet.report import render
-from bench.fleet.scenarios import GROUPS, run_all
-
-DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "fleet-results.json"
-
-app = typer.Typer(add_completion=False, help=__doc__)
-
-
-def write(results: dict[str, Any], output: Path) -> None:
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-
-
-@app.command()
-def main(
-    quick: Annotated[bool, typer.Option("--quick", help="one scenario per size class (~1 min)")] = False,
-    only: Annotated[
-        list[str] | None,
-        typer.Option("--only", help=f"scenario groups to run (repeatable): {', '.join(GROUPS)}"),
-    ] = None,
-    report: Annotated[Path, typer.Option("--report", help="results file")] = DEFAULT_OUTPUT,
-    strict: Annotated[bool, typer.Option("--strict", help="exit 1 when a goal is missed")] = False,
-) -> None:
-    """Run the simulation, write the results file and print the tables."""
-    unknown = sorted(set(only or ()) - set(GROUPS))
-    if unknown:
-        typer.echo(f"error: unknown scenario group {unknown[0]!r} (known: {', '.join(GROUPS)})", err=True)
-        raise typer.Exit(2)
-    console = Console()
-    results = run_all(quick, only or GROUPS, progress=lambda text: console.log(text))
-    write(results, report)
-    render(results, console)
-    console.print(f"results: {report}  ({results['context']['wall_s']:.0f} s)")
-    if strict and any(row["pass"] is False for row in results["goals"]):
-        raise typer.Exit(1)
-
-
-if __name__ == "__main__":
-    app()
+app()

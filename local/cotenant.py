@@ -78,7 +78,6 @@ class CoTenant:
             window = [c for c in self.calls if start <= c.at <= end]
         return sum(c.refused for c in window) / len(window) if window else 0.0
 
-
     def _client(self) -> Any:
         return boto3.session.Session(**LOCAL_CREDENTIALS, region_name=self.region).client(
             "connectcases",

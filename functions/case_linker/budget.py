@@ -44,6 +44,7 @@ import random
 import threading
 import time
 from collections import deque
+from contextvars import ContextVar
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -53,6 +54,9 @@ from case_linker.errors import OutOfTimeError
 from case_linker.pacing import Clock, Pacer
 
 KEY_PREFIX = "case-linker#budget#v1#"
+# Set (per record: each runs in its own copy of the context) for work that may wait for live contacts:
+# replays, the sweeper's and backfill's messages. The pacing hook passes it to reserve(background=...).
+BACKGROUND_WORK: ContextVar[bool] = ContextVar("case_linker_background_work", default=False)
 BACKGROUND_SUFFIX = "#background"
 # Stands for "no deadline" in a condition (DynamoDB numbers cannot be infinite): year 2286.
 _FAR = 1e10

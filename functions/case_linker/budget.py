@@ -44,8 +44,8 @@ import random
 import threading
 import time
 from collections import deque
-from contextvars import ContextVar
 from collections.abc import Callable, Hashable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol

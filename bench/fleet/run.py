@@ -68,6 +68,10 @@ class Scenario:
     batching_window: float | None = None  # None: the stack's
     horizon: float = 3600.0  # give up after this many simulated seconds
     budget: tuple[tuple[str, float], ...] = ()  # BudgetConfig overrides (experiments)
+    # Issue 15 also asks that a record handed back for throttling return after a short, jittered delay
+    # (its visibility changed) instead of the visibility timeout: (low, high) seconds models that for
+    # case-linker's consumers; None: today's behaviour, the visibility timeout.
+    handback_delay: tuple[float, float] | None = None
     seed: int = 1
 
     @property
@@ -152,6 +156,13 @@ class Fleet:
         self.environments: list[Environment] = []
         self.cold_starts = 0
         self.stopped = False
+        self.short_handback = False  # case-linker with issue 15's short, jittered return (see Scenario)
+
+    def _handback_delay(self) -> float | None:
+        low_high = self._scenario.handback_delay
+        if low_high is None or not self.short_handback:
+            return None  # the queue's visibility timeout
+        return self._rng.uniform(*low_high)
 
     def start(self) -> None:
         for _ in range(self._scenario.environments):
@@ -185,7 +196,7 @@ class Fleet:
             for message in outcome.deleted:
                 queue.delete(message)
             for message in outcome.handed_back:
-                queue.hand_back(message)
+                queue.hand_back(message, self._handback_delay())
 
 
 def _arrivals(sim: Sim, queue: Queue, scenario: Scenario, rng: random.Random) -> Task:
@@ -252,6 +263,7 @@ def simulate(scenario: Scenario, consumer: Consumer) -> Result:
         cold_start=timing.cold_start,
         rng=random.Random(scenario.seed + 2),
     )
+    fleet.short_handback = consumer in ("shared", "static")
     queue.publish(scenario.backlog)
     if scenario.arrival_rate > 0:
         sim.spawn(_arrivals(sim, queue, scenario, random.Random(scenario.seed + 3)))

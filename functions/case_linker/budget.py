@@ -359,6 +359,7 @@ class SharedBudget:
         self._lanes: dict[tuple[str, bool], _Lane] = {}
         self._lanes_lock = threading.Lock()
         self._known: dict[str, BudgetState] = {}
+        self._busy: dict[str, bool] = {}  # by schedule key: was it busy (extended) at the last lease
         self._degraded_until = -math.inf
         # After pacing locally, rejoin the schedule without its burst for a while: other environments may
         # still be pacing locally, on top of the schedule.
@@ -552,6 +553,7 @@ class SharedBudget:
         burst = (self._config.burst - 1 if self._config.burst >= 2 else self._config.burst) * share
         if self._clock() < self._no_burst_until:
             burst = 0.0
+        fresh = False  # `known` came from the store just now (not from this environment's last lease)
         for _ in range(4):
             current_rate = self._rate(known, wall) if rate is None else rate
             floor = wall - burst / current_rate
@@ -560,8 +562,12 @@ class SharedBudget:
             if fits < 1:
                 raise OutOfTimeError("the shared Cases budget leaves no slot before the deadline")
             count = min(size, fits)
+            # Which write fits: a reset of an idle (full) bucket, or an extension of a busy one. What this
+            # environment saw at its last lease may be old; if the schedule was busy then, it likely still
+            # is (one write, not a failed reset and then an extension, at full load).
+            idle = known is None or (known.tat < floor and (fresh or not self._busy.get(key, False)))
             try:
-                if known is None or known.tat < floor:
+                if idle or known is None:
                     state = self._call(
                         self._store.refill,
                         key,
@@ -583,9 +589,10 @@ class SharedBudget:
                     )
             except StaleBudget as stale:
                 self.stats.stale += 1
-                known = stale.current
+                known, fresh = stale.current, True
                 self._remember(operation, lane, known)
                 continue
+            self._busy[key] = not idle
             self._remember(operation, lane, state)
             return [state.tat - (count - i) / current_rate for i in range(1, count + 1)]
         self._degrade("contention")

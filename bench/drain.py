@@ -89,6 +89,7 @@ class DrainRun:
     handler_metrics: dict[str, int]
     poller_errors: list[str]
     handed_back_after_10s: int = 0  # hand-backs more than 10 s after the first Cases call
+    cases_span_s: float = 0.0  # first Cases call (not Connect's) to the last successful CreateRelatedItem
     latency_p50_s: float | None = None  # publish to the item on the case
     latency_p95_s: float | None = None
     # With a co-tenant: the quota it left (its accepted rate alone), goodput over that, its refused shares.
@@ -217,6 +218,7 @@ def run_drain(
         handler_metrics=dict(result.handler_metrics),
         poller_errors=list(result.poller_errors),
         handed_back_after_10s=sum(1 for d in handed_back if d.at > first_call + 10.0),
+        cases_span_s=_span([c for c in calls if c.operation in CASES_OPERATIONS], created),
         latency_p50_s=_quantile(latencies, 0.5),
         latency_p95_s=_quantile(latencies, 0.95),
         **extra,

@@ -169,6 +169,7 @@ def _summary(scenario: Scenario, run: DrainRun) -> dict[str, Any]:
         "dead_lettered": run.dead_lettered,
         "lost": run.lost,
         "span_s": run.span_s,
+        "cases_span_s": run.cases_span_s,
         "throttled_share": run.throttled_share,
         "list_throttled_share": run.list_throttled / run.list_calls if run.list_calls else 0.0,
         "handed_back": run.handed_back,

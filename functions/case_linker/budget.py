@@ -58,6 +58,8 @@ KEY_PREFIX = "case-linker#budget#v1#"
 # replays, the sweeper's and backfill's messages. The pacing hook passes it to reserve(background=...).
 BACKGROUND_WORK: ContextVar[bool] = ContextVar("case_linker_background_work", default=False)
 BACKGROUND_SUFFIX = "#background"
+# How late a call may land after its slot, at most (see SharedBudget._kept_back).
+_LATE_S = 0.1
 # Stands for "no deadline" in a condition (DynamoDB numbers cannot be infinite): year 2286.
 _FAR = 1e10
 _ATTRIBUTE_NAMES = {
@@ -523,14 +525,24 @@ class SharedBudget:
         if background_times:
             granted = [max(a, b) for a, b in zip(background_times, granted, strict=False)]
         known = self._known[operation]
-        spread = 1.0 / self._rate(known, wall)
-        # A slot handed out late is sent late: at most one slot width, so the fleet's calls stay within the
-        # burst (one token of it is kept back for this, see _take).
-        keep = min(self._config.lease_ttl_s, spread)
+        current_rate = self._rate(known, wall)
+        # A slot of the burst (its time already past) is a token the bucket holds: it keeps for lease_ttl_s.
+        # A later slot may be used at most `late` after its time: the calls it lets through late are covered
+        # by the tokens of the burst the schedule keeps back (_kept_back), so the fleet stays within it.
+        late = min(self._config.lease_ttl_s, self._kept_back() / current_rate)
         lane.handed_out = 0
         for at in granted:
-            lane.slots.append(_Slot(at=at, until=max(at, wall) + keep, epoch=known.epoch, spread=spread))
+            until = wall + self._config.lease_ttl_s if at <= wall else at + late
+            lane.slots.append(_Slot(at=at, until=until, epoch=known.epoch, spread=1.0 / current_rate))
         self.stats.leased += len(granted)
+
+    def _kept_back(self) -> float:
+        """Tokens of the account's burst the schedule never promises: room for calls that land late (up to
+        0.1 s of the quota, at least one token, at most half the burst)."""
+        config = self._config
+        if config.burst < 2:
+            return 0.0
+        return min(max(1.0, config.rate * _LATE_S), config.burst / 2)
 
     def _take(
         self,
@@ -549,8 +561,7 @@ class SharedBudget:
         """
         key = KEY_PREFIX + operation if lane is None else lane.key
         known: BudgetState | None = self._known.get(operation) if lane is None else lane.known
-        # One token of the account's burst is kept back: a call may land up to one slot width late.
-        burst = (self._config.burst - 1 if self._config.burst >= 2 else self._config.burst) * share
+        burst = (self._config.burst - self._kept_back()) * share
         if self._clock() < self._no_burst_until:
             burst = 0.0
         fresh = False  # `known` came from the store just now (not from this environment's last lease)

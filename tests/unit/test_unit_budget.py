@@ -396,3 +396,25 @@ def test_memory_store_conditions() -> None:
     )
     with pytest.raises(StaleBudget):
         store.decrease("k", rate=1.0, since=4.0, push=0.0, epoch=0, expires=0)  # epoch moved on
+
+
+def test_given_a_burst_lease_when_the_batch_threads_arrive_over_a_second_then_they_still_get_its_slots() -> (
+    None
+):
+    # GIVEN a batch of 10 in an idle fleet: its first call leases 10 slots of the burst
+    clock = FakeClock()
+    shared = budget(MemoryBudgetStore(), clock)
+    deadline = clock.now + 60
+    take(shared, clock, 1, not_after=deadline, expected=10)
+    requests = shared.stats.requests
+
+    # WHEN the other threads reach the hook over the next 0.9 s (idempotency writes, Connect calls)
+    waits = []
+    for _ in range(8):
+        clock.now += 0.1
+        waits.extend(send - clock.now for send in take(shared, clock, 1, not_after=deadline, expected=10))
+
+    # THEN they send at once, from the same lease
+    assert waits == [0.0] * 8
+    assert shared.stats.requests == requests
+    assert shared.stats.expired == 0

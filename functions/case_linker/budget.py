@@ -58,7 +58,9 @@ KEY_PREFIX = "case-linker#budget#v1#"
 # replays, the sweeper's and backfill's messages. The pacing hook passes it to reserve(background=...).
 BACKGROUND_WORK: ContextVar[bool] = ContextVar("case_linker_background_work", default=False)
 BACKGROUND_SUFFIX = "#background"
-# How late a call may land after its slot, at most (see SharedBudget._kept_back).
+# How late a call may land after its slot, at most (see SharedBudget._kept_back). Longer would let a batch
+# whose threads reach the hook over a second keep its burst lease, but the simulation shows the fleet
+# then overshooting with a co-tenant on a large quota (slots held a second are sent in bunches).
 _LATE_S = 0.1
 # Stands for "no deadline" in a condition (DynamoDB numbers cannot be infinite): year 2286.
 _FAR = 1e10
@@ -526,19 +528,19 @@ class SharedBudget:
             granted = [max(a, b) for a, b in zip(background_times, granted, strict=False)]
         known = self._known[operation]
         current_rate = self._rate(known, wall)
-        # A slot of the burst (its time already past) is a token the bucket holds: it keeps for lease_ttl_s.
-        # A later slot may be used at most `late` after its time: the calls it lets through late are covered
-        # by the tokens of the burst the schedule keeps back (_kept_back), so the fleet stays within it.
+        # A slot may be used at most `late` after its time (after the lease, for a slot of the burst): the
+        # calls that land late are covered by the tokens of the burst the schedule keeps back (_kept_back),
+        # so the fleet stays within the burst. Held longer, the slot is given up.
         late = min(self._config.lease_ttl_s, self._kept_back() / current_rate)
         lane.handed_out = 0
         for at in granted:
-            until = wall + self._config.lease_ttl_s if at <= wall else at + late
+            until = max(at, wall) + late
             lane.slots.append(_Slot(at=at, until=until, epoch=known.epoch, spread=1.0 / current_rate))
         self.stats.leased += len(granted)
 
     def _kept_back(self) -> float:
-        """Tokens of the account's burst the schedule never promises: room for calls that land late (up to
-        0.1 s of the quota, at least one token, at most half the burst)."""
+        """Tokens of the account's burst the schedule never promises: room for calls that land late (0.1 s
+        of the quota, at least one token, at most half the burst)."""
         config = self._config
         if config.burst < 2:
             return 0.0
@@ -572,11 +574,11 @@ class SharedBudget:
             fits = size if math.isinf(deadline) else math.floor((deadline - start) * current_rate + 1e-9)
             if fits < 1:
                 raise OutOfTimeError("the shared Cases budget leaves no slot before the deadline")
-            count = min(size, fits)
             # Which write fits: a reset of an idle (full) bucket, or an extension of a busy one. What this
             # environment saw at its last lease may be old; if the schedule was busy then, it likely still
             # is (one write, not a failed reset and then an extension, at full load).
             idle = known is None or (known.tat < floor and (fresh or not self._busy.get(key, False)))
+            count = min(size, fits)
             try:
                 if idle or known is None:
                     state = self._call(

@@ -58,10 +58,6 @@ KEY_PREFIX = "case-linker#budget#v1#"
 # replays, the sweeper's and backfill's messages. The pacing hook passes it to reserve(background=...).
 BACKGROUND_WORK: ContextVar[bool] = ContextVar("case_linker_background_work", default=False)
 BACKGROUND_SUFFIX = "#background"
-# How late a call may land after its slot, at most (see SharedBudget._kept_back). Longer would let a batch
-# whose threads reach the hook over a second keep its burst lease, but the simulation shows the fleet
-# then overshooting with a co-tenant on a large quota (slots held a second are sent in bunches).
-_LATE_S = 0.1
 # Stands for "no deadline" in a condition (DynamoDB numbers cannot be infinite): year 2286.
 _FAR = 1e10
 _ATTRIBUTE_NAMES = {
@@ -539,12 +535,10 @@ class SharedBudget:
         self.stats.leased += len(granted)
 
     def _kept_back(self) -> float:
-        """Tokens of the account's burst the schedule never promises: room for calls that land late (0.1 s
-        of the quota, at least one token, at most half the burst)."""
-        config = self._config
-        if config.burst < 2:
-            return 0.0
-        return min(max(1.0, config.rate * _LATE_S), config.burst / 2)
+        """Tokens of the account's burst the schedule never promises: room for calls that land up to one
+        slot width late. One token: more (and slots held longer) made the fleet overshoot with a co-tenant
+        on a large quota in the simulation, slots held a second being sent in bunches."""
+        return 1.0 if self._config.burst >= 2 else 0.0
 
     def _take(
         self,

@@ -18,13 +18,15 @@ from rich.console import Console
 
 from bench.coldstart import run_coldstart
 from bench.drain import BASELINE_HANDLER, DrainSettings, ideal_goodput_over_quota, run_drain
+from bench.fleet.cli import run_fleet
 from bench.inproc import InprocSettings, run_inproc
+from bench.quota import run_quota
 from bench.report import evaluate, render
 from local.pipeline import HANDLER
 from ops.clikit import OneLineErrorsCommand, parse_command_line, usage_error
 
 VARIANT_HANDLER = "bench.variants.lambda_handler"
-BENCHMARKS = ("drain", "batch", "overhead", "coldstart")
+BENCHMARKS = ("drain", "batch", "overhead", "coldstart", "fleet", "quota")
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.json"
 
 
@@ -215,6 +217,18 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
                 **({"experiment": runs["experiment"].to_json()} if "experiment" in runs else {}),
             },
         }
+    if "quota" in selected:
+        console.log("quota scenarios on the pipeline: small backlog, co-tenant 30% / 60%, light load")
+        started = time.monotonic()
+        results["quota"] = run_quota(args.quick, console.log)
+        timings["quota"] = time.monotonic() - started
+
+    if "fleet" in selected:
+        console.log("fleet simulation (virtual clock): bench/fleet-results.json")
+        started = time.monotonic()
+        results["fleet"] = run_fleet(quick=args.quick, console=console)
+        timings["fleet"] = time.monotonic() - started
+
     results["context"]["runtime_s"] = timings
     results["goals"] = evaluate(results)
     return results

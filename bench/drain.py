@@ -17,6 +17,8 @@ from typing import Any
 
 from emulator import DEFAULT_QUOTAS, Call, EmulatorConfig, Quota
 from local import LocalPipeline, PipelineOptions
+from local.cotenant import CoTenant
+from local.inputs import Input
 from local.poller import Delivery, RecordOutcome
 
 BASELINE_HANDLER = "bench.baseline.lambda_handler"
@@ -36,6 +38,13 @@ class DrainSettings:
     function_timeout_s: float
     visibility_timeout_s: int
     timeout_s: float  # bound on each drain
+    # Issue 15's scenarios. A co-tenant spending this share of the quota on each API, steadily, running
+    # alone for `cotenant_alone_s` before the events are published (its refusals alone, for comparison).
+    cotenant_share: float = 0.0
+    cotenant_alone_s: float = 15.0
+    # Publish one event every 1/arrival_rate seconds while the pipeline runs, instead of a backlog.
+    arrival_rate: float | None = None
+    batching_window_s: float | None = None  # None: the stack's
 
     @property
     def quota_scale(self) -> float:
@@ -79,6 +88,16 @@ class DrainRun:
     throttled_share: float
     handler_metrics: dict[str, int]
     poller_errors: list[str]
+    handed_back_after_10s: int = 0  # hand-backs more than 10 s after the first Cases call
+    cases_span_s: float = 0.0  # first Cases call (not Connect's) to the last successful CreateRelatedItem
+    latency_p50_s: float | None = None  # publish to the item on the case
+    latency_p95_s: float | None = None
+    # With a co-tenant: the quota it left (its accepted rate alone), goodput over that, its refused shares.
+    remaining_rate: float | None = None
+    goodput_over_remaining: float | None = None
+    cotenant_refused_alone: float | None = None
+    cotenant_refused_with_drain: float | None = None
+    cotenant_refused_rise_points: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,18 +128,36 @@ def run_drain(
         context={"maxConcurrency": settings.max_concurrency, "batchSize": settings.batch_size},
         function_timeout_s=settings.function_timeout_s,
         visibility_timeout_s=settings.visibility_timeout_s,
+        batching_window_s=settings.batching_window_s,
         handler=handler,
         extra_environment=extra_environment or {},
         # moto in its own process: with it in the poller's process, that one process (moto's SQS and DynamoDB,
         # the emulator, the poller) saturated one core and, not the quota, set the pace.
         moto_process=True,
     )
-    with LocalPipeline(options) as pipeline:
+    published_at: dict[str, float] = {}
+    cotenant_rate = settings.cotenant_share * settings.quota
+    with LocalPipeline(options) as pipeline, CoTenant(pipeline.emulator, cotenant_rate) as cotenant:
+        alone_from = time.monotonic()
+        if cotenant_rate > 0:
+            time.sleep(settings.cotenant_alone_s)
+        alone_until = time.monotonic()
         started = time.monotonic()
-        pipeline.publish_all()
+        if settings.arrival_rate:
+            pipeline.poller.start()
+            for index, item in enumerate(pipeline.inputs):
+                time.sleep(max(0.0, started + index / settings.arrival_rate - time.monotonic()))
+                published_at[_contact_arn(item)] = time.monotonic()
+                pipeline.publish([item])
+        else:
+            now = time.monotonic()
+            published_at.update((_contact_arn(item), now) for item in pipeline.inputs)
+            pipeline.publish_all()
         result = pipeline.drain(timeout_s=settings.timeout_s, quiet_period_s=1.0)
         wall = time.monotonic() - started
-        calls = pipeline.emulator.calls
+        cotenant.stop()
+        domain = pipeline.config.cases_domain_id
+        calls = [c for c in pipeline.emulator.calls if c.params.get("domainId", domain) == domain]
         deliveries = list(pipeline.poller.deliveries)
         invocations = list(pipeline.poller.invocations)
         quota_rate = pipeline.emulator.config.quota_for("CreateRelatedItem")
@@ -129,6 +166,28 @@ def run_drain(
     created = [c for c in creates if c.status == 200]
     span = _span(calls, created)
     rate = quota_rate.rate if quota_rate is not None else settings.quota
+    first_call = min((c.monotonic for c in calls), default=started)
+    handed_back = [d for d in deliveries if d.outcome is not RecordOutcome.DELETED]
+    latencies = sorted(
+        c.monotonic - published_at[arn]
+        for c in created
+        if (arn := c.params.get("content", {}).get("contact", {}).get("contactArn")) in published_at
+    )
+    extra: dict[str, Any] = {}
+    if cotenant_rate > 0 and created:
+        end = max(c.monotonic for c in created)
+        alone = cotenant.refused_share(alone_from, alone_until)
+        during = cotenant.refused_share(first_call, end)
+        # What the co-tenant leaves of the quota: its rate, less what is refused even when it is alone.
+        remaining = rate - cotenant_rate * (1 - alone)
+        distinct = result.items_created - result.duplicates
+        extra = {
+            "remaining_rate": remaining,
+            "goodput_over_remaining": distinct / span / remaining if span > 0 and remaining > 0 else 0.0,
+            "cotenant_refused_alone": alone,
+            "cotenant_refused_with_drain": during,
+            "cotenant_refused_rise_points": (during - alone) * 100,
+        }
     return DrainRun(
         consumer=consumer,
         events=settings.events,
@@ -143,7 +202,7 @@ def run_drain(
         create_throttled=_throttled(creates),
         list_calls=len(lists),
         list_throttled=_throttled(lists),
-        handed_back=sum(1 for d in deliveries if d.outcome is not RecordOutcome.DELETED),
+        handed_back=len(handed_back),
         redelivered=sum(1 for d in deliveries if d.receive_count > 1),
         invocations=len(invocations),
         invocation_status=dict(Counter(str(i.status) for i in invocations)),
@@ -158,7 +217,23 @@ def run_drain(
         throttled_share=_throttled(creates) / len(creates) if creates else 0.0,
         handler_metrics=dict(result.handler_metrics),
         poller_errors=list(result.poller_errors),
+        handed_back_after_10s=sum(1 for d in handed_back if d.at > first_call + 10.0),
+        cases_span_s=_span([c for c in calls if c.operation in CASES_OPERATIONS], created),
+        latency_p50_s=_quantile(latencies, 0.5),
+        latency_p95_s=_quantile(latencies, 0.95),
+        **extra,
     )
+
+
+def _contact_arn(item: Input) -> str:
+    detail = item.detail or {}
+    return f"{detail.get('instanceArn')}/contact/{detail.get('contactId')}"
+
+
+def _quantile(values: list[float], share: float) -> float | None:
+    if not values:
+        return None
+    return values[min(len(values) - 1, round(share * (len(values) - 1)))]
 
 
 def _median_cycle(deliveries: list[Delivery]) -> float:

@@ -46,6 +46,47 @@ GOALS: tuple[Goal, ...] = (
     Goal("overhead.ratio_vs_raw_boto3", "<= 1.5", lambda v, _: v <= 1.5),
     Goal("overhead.details.ratio_vs_raw_cases_only", "(context)", None),
     Goal("coldstart.ratio_vs_boto3", "(reported)", None),
+    # Issue 15 on the pipeline (bench/quota.py); plain and adaptive consumers beside case-linker.
+    Goal("quota.rig_ceiling_items_per_s", "(the rig's own ceiling)", None),
+    Goal(
+        "quota.small_backlog.case_linker.cases_span_s",
+        "<= 1.5 x what the quota allows",
+        lambda v, r: v <= 1.5 * (_get(r, "quota.small_backlog.case_linker.quota_allows_s") or 0.0),
+    ),
+    Goal("quota.small_backlog.case_linker.span_s", "(with Connect and the rig's start)", None),
+    Goal("quota.small_backlog.plain.cases_span_s", "(baseline)", None),
+    Goal("quota.small_backlog.adaptive.cases_span_s", "(baseline)", None),
+    *(
+        goal
+        for share in ("30", "60")
+        for goal in (
+            Goal(
+                f"quota.cotenant_{share}.case_linker.goodput_over_remaining", ">= 0.9", lambda v, _: v >= 0.9
+            ),
+            Goal(f"quota.cotenant_{share}.case_linker.throttled_share", "<= 0.05", lambda v, _: v <= 0.05),
+            Goal(f"quota.cotenant_{share}.case_linker.handed_back_after_10s", "0", lambda v, _: v == 0),
+            Goal(f"quota.cotenant_{share}.case_linker.dead_lettered", "0", lambda v, _: v == 0),
+            Goal(f"quota.cotenant_{share}.case_linker.cotenant_refused_rise_points", "(reported)", None),
+            Goal(f"quota.cotenant_{share}.plain.goodput_over_remaining", "(baseline)", None),
+            Goal(f"quota.cotenant_{share}.plain.throttled_share", "(baseline)", None),
+            Goal(f"quota.cotenant_{share}.adaptive.goodput_over_remaining", "(baseline)", None),
+            Goal(f"quota.cotenant_{share}.adaptive.throttled_share", "(baseline)", None),
+        )
+    ),
+    Goal("quota.cotenant_60.case_linker.cotenant_refused_rise_points", "<= 5", lambda v, _: v <= 5.0),
+    Goal("quota.cotenant_60.plain.cotenant_refused_rise_points", "(baseline)", None),
+    Goal("quota.cotenant_60.adaptive.cotenant_refused_rise_points", "(baseline)", None),
+    *(
+        Goal(
+            f"quota.light_mc{mc}.{consumer}.latency_p95_s",
+            "<= 1" if consumer == "case_linker" else "(baseline)",
+            (lambda v, _: v <= 1.0) if consumer == "case_linker" else None,
+        )
+        for mc in (2, 10)
+        for consumer in ("case_linker", "plain", "adaptive")
+    ),
+    Goal("quota.light_mc10_window0.case_linker.latency_p95_s", "(batching window 0 s)", None),
+    Goal("fleet.goals_missed", "0 (bench/fleet-results.json)", lambda v, _: v == 0),
 )
 
 

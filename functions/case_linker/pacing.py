@@ -17,11 +17,16 @@ Clock = Callable[[], float]
 
 
 class TokenBucket:
-    """Thread-safe token bucket. Callers reserve a token and wait outside the lock until it is theirs."""
+    """Thread-safe token bucket. Callers reserve a token and wait outside the lock until it is theirs.
+
+    The capacity may be a fraction of one token: a request then waits until the bucket has filled to one
+    token. Either way, the requests it lets through in any interval of t seconds number at most
+    capacity + rate * t, so N buckets of capacity B/N and rate R/N together never exceed B + R * t.
+    """
 
     def __init__(self, rate: float, capacity: float, clock: Clock = time.monotonic) -> None:
-        if rate <= 0 or capacity < 1:
-            raise ValueError("rate must be positive and capacity at least 1")
+        if not (rate > 0 and capacity > 0 and math.isfinite(rate) and math.isfinite(capacity)):
+            raise ValueError("rate and capacity must be positive and finite")
         self._rate = rate
         self._capacity = capacity
         self._clock = clock
@@ -41,13 +46,23 @@ class TokenBucket:
             wait = 0.0 if self._tokens >= 1 else (1 - self._tokens) / self._rate
             if now + wait > not_after:
                 raise OutOfTimeError("the Cases request rate leaves no slot before the deadline")
-            # Tokens go negative: each waiting caller holds a later slot, so waits queue up fairly.
+            # Tokens go negative: each waiting caller holds a later slot, so waits queue up fairly. With a
+            # capacity below one, the first caller after an idle spell waits for the missing fraction.
             self._tokens -= 1
             return wait
 
+    def empty(self) -> None:
+        """Spend whatever burst the bucket holds: from now on it only refills."""
+        with self._lock:
+            self._updated = self._clock()
+            self._tokens = min(self._tokens, 0.0)
+
 
 class Pacer:
-    """One token bucket per Cases operation (AWS sets the quotas per API)."""
+    """One token bucket per Cases operation (AWS sets the quotas per API).
+
+    `capacity` is this environment's share of the account burst and may be below one (see TokenBucket).
+    """
 
     def __init__(self, rate: float, capacity: float | None = None, clock: Clock = time.monotonic) -> None:
         self._rate = rate
@@ -55,6 +70,7 @@ class Pacer:
         self._clock = clock
         self._buckets: dict[str, TokenBucket] = {}
         self._lock = threading.Lock()
+        self._empty = False
 
     def reserve(self, operation: str, not_after: float = math.inf) -> float:
         """Seconds to wait before sending `operation`."""
@@ -62,7 +78,16 @@ class Pacer:
             bucket = self._buckets.get(operation)
             if bucket is None:
                 bucket = self._buckets[operation] = TokenBucket(self._rate, self._capacity, self._clock)
+                if self._empty:
+                    bucket.empty()
         return bucket.reserve(not_after)
+
+    def empty(self) -> None:
+        """Start every bucket, present and future, without its burst (when taking over mid-flight)."""
+        with self._lock:
+            self._empty = True
+            for bucket in self._buckets.values():
+                bucket.empty()
 
 
 class BatchGuard:
@@ -84,12 +109,14 @@ class BatchGuard:
         self._deadline = math.inf
         self._end = math.inf
         self._tripped = threading.Event()
+        self.records = 0
 
-    def start_batch(self, remaining_seconds: float, safety_margin: float) -> None:
-        """Reset for a new batch: close the breaker and set the deadline."""
+    def start_batch(self, remaining_seconds: float, safety_margin: float, records: int = 0) -> None:
+        """Reset for a new batch of `records` records: close the breaker and set the deadline."""
         self._end = self._clock() + remaining_seconds
         self._deadline = self._end - safety_margin
         self._tripped.clear()
+        self.records = records
 
     def remaining(self) -> float:
         """Seconds until the invocation ends (safety margin included): how long a lease taken now must last."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import random
 import threading
 
 import pytest
@@ -105,3 +107,69 @@ def test_given_a_tripped_breaker_when_checked_then_circuit_open_until_the_next_b
         guard.check_breaker()
     guard.start_batch(60, 1)
     guard.check_breaker()
+
+
+def test_given_a_capacity_below_one_when_idle_then_the_first_request_waits_for_the_missing_fraction() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate=2.0, capacity=0.5, clock=clock)
+
+    assert bucket.reserve() == pytest.approx(0.25)
+    assert bucket.reserve() == pytest.approx(0.75)
+    clock.now += 100
+    assert bucket.reserve() == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize("environments", [2, 7, 20, 1000])
+def test_given_environments_sharing_the_burst_when_they_start_together_then_the_fleet_sends_at_most_b_plus_rt(
+    environments: int,
+) -> None:
+    # GIVEN the account's rate R and burst B split over N environments (capacity B/N, below one for N > B),
+    # every bucket full at time 0, as after a quiet spell
+    rate, burst = 2.0, 10.0
+    clock = FakeClock()
+    start = clock.now
+    rng = random.Random(environments)
+    pacers = [Pacer(rate / environments, burst / environments, clock=clock) for _ in range(environments)]
+    per_environment: list[list[float]] = [[] for _ in pacers]
+
+    # WHEN each environment asks for several calls at random moments
+    for _ in range(6):
+        for pacer, sent in zip(pacers, per_environment, strict=True):
+            for _ in range(rng.randint(0, 3)):
+                sent.append(clock.now + pacer.reserve("CreateRelatedItem"))
+        clock.now += rng.uniform(0, 2 * environments / rate)
+
+    # THEN by any time T after the start the fleet has sent at most B + R * T
+    sends = sorted(at for sent in per_environment for at in sent)
+    assert len(sends) > environments
+    assert all(count <= burst + rate * (at - start) + 1e-9 for count, at in enumerate(sends, start=1))
+    # and with a share of at most one token, no environment sends two calls closer than 1 / (R / N)
+    if burst / environments <= 1:
+        gaps = [b - a for sent in per_environment for a, b in itertools.pairwise(sent)]
+        assert min(gaps) >= environments / rate - 1e-9
+
+
+def test_given_a_zero_or_negative_capacity_then_the_bucket_is_refused() -> None:
+    with pytest.raises(ValueError, match="capacity"):
+        TokenBucket(rate=1.0, capacity=0.0)
+
+
+def test_given_a_pacer_taking_over_mid_flight_when_emptied_then_it_sends_at_its_rate_without_a_burst() -> (
+    None
+):
+    clock = FakeClock()
+    pacer = Pacer(rate=2.0, capacity=5.0, clock=clock)
+    pacer.reserve("Op")
+
+    pacer.empty()
+
+    assert pacer.reserve("Op") == pytest.approx(0.5)
+    assert pacer.reserve("Other") == pytest.approx(0.5)  # buckets made later start empty too
+
+
+def test_given_a_batch_then_the_guard_knows_how_many_records_it_holds() -> None:
+    guard = BatchGuard(attempt_seconds=1.0, clock=FakeClock())
+
+    guard.start_batch(60, 1, records=7)
+
+    assert guard.records == 7

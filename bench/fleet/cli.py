@@ -1,0 +1,64 @@
+"""`python -m bench.fleet`: the fleet simulation (issue 15); writes bench/fleet-results.json.
+
+Also run by `make bench` (`python -m bench`, or `--only fleet`), through `run_fleet`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from bench.fleet.report import render
+from bench.fleet.scenarios import GROUPS, run_all
+
+DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "fleet-results.json"
+
+app = typer.Typer(add_completion=False, help=__doc__)
+
+
+def write(results: dict[str, Any], output: Path) -> None:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+
+
+def run_fleet(
+    *, quick: bool, console: Console, groups: list[str] | None = None, report: Path = DEFAULT_OUTPUT
+) -> dict[str, Any]:
+    """Run the simulation, write `report`, print the tables; a summary for bench/results.json."""
+    results = run_all(quick, groups or GROUPS, progress=lambda text: console.log(text))
+    write(results, report)
+    render(results, console)
+    failed = [f"{row['scenario']}: {row['measure']}" for row in results["goals"] if not row["pass"]]
+    return {
+        "results_file": str(report),
+        "goals": len(results["goals"]),
+        "goals_missed": len(failed),
+        "missed": failed,
+        "wall_s": results["context"]["wall_s"],
+    }
+
+
+@app.command()
+def main(
+    quick: Annotated[bool, typer.Option("--quick", help="one scenario per size class (~1 min)")] = False,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help=f"scenario groups to run (repeatable): {', '.join(GROUPS)}"),
+    ] = None,
+    report: Annotated[Path, typer.Option("--report", help="results file")] = DEFAULT_OUTPUT,
+    strict: Annotated[bool, typer.Option("--strict", help="exit 1 when a goal is missed")] = False,
+) -> None:
+    """Run the simulation, write the results file and print the tables."""
+    unknown = sorted(set(only or ()) - set(GROUPS))
+    if unknown:
+        typer.echo(f"error: unknown scenario group {unknown[0]!r} (known: {', '.join(GROUPS)})", err=True)
+        raise typer.Exit(2)
+    console = Console()
+    summary = run_fleet(quick=quick, console=console, groups=only, report=report)
+    console.print(f"results: {report}  ({summary['wall_s']:.0f} s, {summary['goals_missed']} goals missed)")
+    if strict and summary["goals_missed"]:
+        raise typer.Exit(1)

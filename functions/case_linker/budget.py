@@ -1,0 +1,667 @@
+"""One Cases-call budget per API, shared by every execution environment of the function (issue 15).
+
+The account quota (CreateRelatedItem 2 requests/s, burst 10 by default, per account, Region and API) is one
+bucket that every caller drains. A fixed share per environment (quota / maxConcurrency) wastes the shares of
+idle environments and knows nothing of other callers. Here the whole fleet draws from one schedule per API,
+kept in the function's DynamoDB table, and slows down together when Cases throttles.
+
+How it works
+- Schedule: one item per operation, `id = case-linker#budget#v1#<operation>`, holds a GCRA schedule (the
+  token bucket written as a time): `tat`, the moment up to which calls are already promised. At time t the
+  bucket holds min(burst, (t - tat) * rate) tokens. Taking k tokens moves `tat` from max(tat, t - burst/rate)
+  to that plus k/rate, in ONE conditional UpdateItem (`tat = tat + :d` when the bucket is not full; a
+  conditional reset when it is). The k calls get the k consecutive slots; the fleet's calls in any interval
+  of t seconds therefore never exceed burst + rate * t, whatever the number of environments.
+- Leases: an environment takes up to `max_lease` slots per request, so the budget costs one DynamoDB request
+  per several Cases calls. The lease size follows demand: it doubles while every slot is used and falls back
+  to what was used when slots expire, so a trickle costs one slot per call and a backlog ten. A slot not used
+  within `lease_ttl_s` of its time is dropped: an idle environment never sits on the fleet's budget.
+- AIMD: the item also holds the fleet's rate. It grows back linearly after each decrease (`increase_per_s`
+  of the quota per second, computed by every reader from `since`, so growth costs no writes) and is never
+  above the configured quota. A throttled call (429) multiplies it by `decrease_factor` once per epoch: the
+  decrease is conditional on the epoch under which the throttled call's slot was granted, so one congestion
+  event is one decrease however many environments saw it, as in TCP. The environment that was throttled
+  also drops its own remaining slots (granted at the old rate), and the decrease pushes the end of the
+  schedule out so new leases start after the old-rate slots.
+- Background work (sweeper, backfill, replays) first takes its slots from a second schedule that runs at
+  `background_share` of the fleet's current rate, then from the main one: live contacts keep at least
+  1 - background_share of the budget and background work is never starved.
+
+Failing safe
+- Every store call has a short timeout (the caller's DynamoDB client). When it fails, or answers slower than
+  `slow_call_s`, the environment uses its own Pacer (the static share, quota / maxConcurrency) for
+  `degraded_for_s` and then tries the shared budget again: degrade, never stop.
+- Only operation names and numbers are stored: no customer data.
+
+Hand-written because neither botocore (its `adaptive` mode limits one client in one process) nor the
+Powertools layer shares a rate across processes.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Hashable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+from case_linker.errors import OutOfTimeError
+from case_linker.pacing import Clock, Pacer
+
+KEY_PREFIX = "case-linker#budget#v1#"
+# Set (per record: each runs in its own copy of the context) for work that may wait for live contacts:
+# replays, the sweeper's and backfill's messages. The pacing hook passes it to reserve(background=...).
+BACKGROUND_WORK: ContextVar[bool] = ContextVar("case_linker_background_work", default=False)
+BACKGROUND_SUFFIX = "#background"
+# Stands for "no deadline" in a condition (DynamoDB numbers cannot be infinite): year 2286.
+_FAR = 1e10
+_ATTRIBUTE_NAMES = {
+    "#id": "id",
+    "#tat": "tat",
+    "#rate": "rate",
+    "#since": "since",
+    "#epoch": "epoch",
+    "#exp": "expiration",
+}
+
+
+@dataclass(frozen=True)
+class BudgetState:
+    """One operation's shared schedule, as stored."""
+
+    tat: float  # epoch seconds: calls are promised up to here
+    rate: float  # the fleet's rate right after the last decrease, requests/s
+    since: float  # epoch seconds of the last decrease (0: never)
+    epoch: int  # number of decreases so far
+
+
+class StaleBudget(Exception):
+    """A conditional write found the item changed; `current` is what is stored now (None: no item)."""
+
+    def __init__(self, current: BudgetState | None) -> None:
+        super().__init__("the shared budget changed")
+        self.current = current
+
+
+class BudgetUnavailable(Exception):
+    """The store failed or answered too slowly: pace locally for a while."""
+
+
+class BudgetStore(Protocol):
+    """The three conditional writes the budget makes; each returns the item as written.
+
+    Each raises StaleBudget(current) when its condition fails, and anything else when the store is
+    unreachable. Implementations: DynamoDBBudgetStore (the function), MemoryBudgetStore (tests, simulation).
+    """
+
+    def extend(
+        self, key: str, *, seconds: float, floor: float, ceiling: float, epoch: int, expires: int
+    ) -> BudgetState:
+        """tat += seconds, if floor <= tat <= ceiling and the epoch is `epoch`."""
+        ...
+
+    def refill(
+        self, key: str, *, tat: float, floor: float, epoch: int, rate: float, expires: int
+    ) -> BudgetState:
+        """tat = `tat`, if there is no item yet (created with `rate`, epoch 0) or tat < floor at `epoch`."""
+        ...
+
+    def decrease(
+        self, key: str, *, rate: float, since: float, push: float, epoch: int, expires: int
+    ) -> BudgetState:
+        """rate = `rate`, since = `since`, epoch += 1, tat += push, if the epoch is `epoch`."""
+        ...
+
+
+class MemoryBudgetStore:
+    """BudgetStore in memory with the same conditions as DynamoDBBudgetStore (tests, fleet simulation)."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, BudgetState] = {}
+        self._lock = threading.Lock()
+
+    def extend(
+        self, key: str, *, seconds: float, floor: float, ceiling: float, epoch: int, expires: int
+    ) -> BudgetState:
+        with self._lock:
+            item = self.items.get(key)
+            if item is None or not (floor <= item.tat <= ceiling and item.epoch == epoch):
+                raise StaleBudget(item)
+            self.items[key] = item = BudgetState(item.tat + seconds, item.rate, item.since, item.epoch)
+            return item
+
+    def refill(
+        self, key: str, *, tat: float, floor: float, epoch: int, rate: float, expires: int
+    ) -> BudgetState:
+        with self._lock:
+            item = self.items.get(key)
+            if item is None:
+                item = BudgetState(tat, rate, 0.0, 0)
+            elif item.tat < floor and item.epoch == epoch:
+                item = BudgetState(tat, item.rate, item.since, item.epoch)
+            else:
+                raise StaleBudget(item)
+            self.items[key] = item
+            return item
+
+    def decrease(
+        self, key: str, *, rate: float, since: float, push: float, epoch: int, expires: int
+    ) -> BudgetState:
+        with self._lock:
+            item = self.items.get(key)
+            if item is None or item.epoch != epoch:
+                raise StaleBudget(item)
+            self.items[key] = item = BudgetState(item.tat + push, rate, since, epoch + 1)
+            return item
+
+
+class DynamoDBBudgetStore:
+    """BudgetStore on the function's DynamoDB table (partition key `id`, TTL attribute `expiration`).
+
+    Each write is one UpdateItem; a failed condition returns the stored item (ReturnValuesOnConditionCheckFailure)
+    so the caller can retry at once without a read. Give it a client with short timeouts and few attempts:
+    a slow store must make the budget degrade, not stall the batch.
+    """
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def extend(
+        self, key: str, *, seconds: float, floor: float, ceiling: float, epoch: int, expires: int
+    ) -> BudgetState:
+        return self._update(
+            key,
+            "SET #tat = #tat + :d, #exp = :exp",
+            "#tat BETWEEN :floor AND :ceiling AND #epoch = :e",
+            {":d": seconds, ":floor": floor, ":ceiling": ceiling, ":e": epoch, ":exp": expires},
+        )
+
+    def refill(
+        self, key: str, *, tat: float, floor: float, epoch: int, rate: float, expires: int
+    ) -> BudgetState:
+        return self._update(
+            key,
+            "SET #tat = :tat, #rate = if_not_exists(#rate, :rate), #since = if_not_exists(#since, :zero), "
+            "#epoch = if_not_exists(#epoch, :zero), #exp = :exp",
+            "attribute_not_exists(#id) OR (#tat < :floor AND #epoch = :e)",
+            {":tat": tat, ":rate": rate, ":zero": 0, ":floor": floor, ":e": epoch, ":exp": expires},
+        )
+
+    def decrease(
+        self, key: str, *, rate: float, since: float, push: float, epoch: int, expires: int
+    ) -> BudgetState:
+        return self._update(
+            key,
+            "SET #rate = :rate, #since = :since, #epoch = #epoch + :one, #tat = #tat + :push, #exp = :exp",
+            "#epoch = :e",
+            {":rate": rate, ":since": since, ":one": 1, ":push": push, ":e": epoch, ":exp": expires},
+        )
+
+    def _update(self, key: str, update: str, condition: str, values: dict[str, float | int]) -> BudgetState:
+        from botocore.exceptions import ClientError
+
+        names = {
+            name: value for name, value in _ATTRIBUTE_NAMES.items() if name in update or name in condition
+        }
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key={"id": {"S": key}},
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={name: {"N": _number(value)} for name, value in values.items()},
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise StaleBudget(_state(error.response.get("Item"))) from error
+            raise
+        state = _state(response.get("Attributes"))
+        if state is None:  # unreachable: a successful update returns the item
+            raise RuntimeError("DynamoDB returned no budget item")
+        return state
+
+
+def _number(value: float | int) -> str:
+    # Microseconds are plenty, and a fixed precision keeps DynamoDB's decimals exact.
+    return str(value) if isinstance(value, int) else f"{Decimal(repr(value)):.6f}"
+
+
+def _state(item: dict[str, Any] | None) -> BudgetState | None:
+    if not item or "tat" not in item:
+        return None
+    return BudgetState(
+        tat=float(item["tat"]["N"]),
+        rate=float(item["rate"]["N"]),
+        since=float(item["since"]["N"]),
+        epoch=int(Decimal(item["epoch"]["N"])),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class BudgetConfig:
+    """The account quota of each Cases API and how the fleet shares it."""
+
+    rate: float  # the account's quota per API, requests/s (CASES_QUOTA_RPS)
+    burst: float  # the account's burst per API (CASES_QUOTA_BURST)
+    max_lease: int = 10  # slots per DynamoDB request at most
+    lease_ttl_s: float = 1.0  # a slot unused this long after its time is given up
+    decrease_factor: float = 0.7  # multiplicative decrease on throttling (botocore's adaptive mode: 0.7)
+    # Additive increase: this fraction of `rate` regained per second, a slope that doubles every
+    # `increase_doubling_s` without a throttle (slow near the last throttle, quick once others have left).
+    increase_per_s: float = 0.005
+    increase_doubling_s: float = 10.0
+    min_rate_fraction: float = 0.05  # never slower than this fraction of `rate`
+    background_share: float = 0.25  # at most this fraction of the fleet's rate for background work
+    degraded_for_s: float = 30.0  # after a store failure, pace locally this long before trying again
+    slow_call_s: float = 0.25  # a store answer slower than this counts as a failure
+    expires_after_s: int = 7 * 24 * 3600  # TTL of the budget items after their last write
+
+    def __post_init__(self) -> None:
+        if not (self.rate > 0 and math.isfinite(self.rate)):
+            raise ValueError("rate must be a positive number of requests per second")
+        if not (self.burst >= 1 and math.isfinite(self.burst)):
+            raise ValueError("burst must be at least one request")
+        if self.max_lease < 1 or not 0 < self.decrease_factor < 1 or not 0 < self.background_share < 1:
+            raise ValueError("max_lease >= 1, 0 < decrease_factor < 1 and 0 < background_share < 1")
+
+
+@dataclass
+class BudgetStats:
+    """What the budget did in this environment (for metrics and the simulation)."""
+
+    requests: int = 0  # store calls, successful or not
+    stale: int = 0  # conditional writes that found the item changed
+    leased: int = 0  # slots granted by the store
+    expired: int = 0  # slots given up unused
+    dropped: int = 0  # slots dropped after a throttle
+    decreases: int = 0  # decreases this environment wrote
+    degraded: int = 0  # times the budget fell back to local pacing
+    fallback_calls: int = 0  # calls paced locally while degraded
+
+
+@dataclass
+class _Slot:
+    at: float  # wall clock: not before
+    until: float  # wall clock: given up after
+    epoch: int
+    spread: float  # 1 / the fleet's rate when granted: the slot's width
+
+
+@dataclass
+class _Held:
+    """A slot handed to a caller and not yet used (its attempt not yet recorded)."""
+
+    send_at: float  # wall clock
+    spread: float
+    generation: int  # the lane's generation when handed out: a throttle since revokes it
+    epoch: int | None  # the fleet's epoch it was granted under (None: paced locally)
+
+
+@dataclass
+class _Lane:
+    """One operation and class of work in this environment: its local slots and lease size."""
+
+    key: str
+    share: float  # of the fleet's rate and burst
+    slots: deque[_Slot] = field(default_factory=deque)
+    known: BudgetState | None = None
+    # Lease sizing. A batch is recognised by its deadline (every call of a batch passes the same
+    # `not_after`). It is expected to make `expected` calls (the caller's hint: the batch's records), or
+    # as many as the previous batch made. Without either, the size doubles while leases are used up and
+    # falls back to what was used when slots expire.
+    lease_size: int = 1
+    handed_out: int = 0  # from the current lease
+    batch: float = math.nan  # `not_after` of the batch being served
+    calls: int = 0  # reserve calls in this batch
+    expected: int = 0  # calls this batch is expected to make (0: unknown)
+    held: dict[Hashable, _Held] = field(default_factory=dict)  # by caller (thread)
+    generation: int = 0  # bumped by each throttle: slots held from before are revoked
+    revoked: int = 0  # callers whose slot was revoked and who have not asked again yet
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class SharedBudget:
+    """The fleet's Cases-call budget, as one execution environment sees it. Thread-safe.
+
+    `reserve(operation, not_after)` returns how long to wait before sending, like Pacer.reserve;
+    `record(operation, throttled)` feeds back each HTTP attempt's result.
+    """
+
+    def __init__(
+        self,
+        store: BudgetStore,
+        config: BudgetConfig,
+        fallback: Pacer,
+        *,
+        clock: Clock = time.monotonic,
+        wall: Clock = time.time,
+        caller: Callable[[], Hashable] = threading.get_ident,
+        rand: Callable[[], float] = random.random,
+        on_degraded: Callable[[str], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._config = config
+        self._fallback = fallback
+        self._clock = clock
+        self._wall = wall
+        self._caller = caller
+        self._rand = rand
+        self._on_degraded = on_degraded
+        self._lanes: dict[tuple[str, bool], _Lane] = {}
+        self._lanes_lock = threading.Lock()
+        self._known: dict[str, BudgetState] = {}
+        self._busy: dict[str, bool] = {}  # by schedule key: was it busy (extended) at the last lease
+        self._degraded_until = -math.inf
+        # After pacing locally, rejoin the schedule without its burst for a while: other environments may
+        # still be pacing locally, on top of the schedule.
+        self._no_burst_until = -math.inf
+        self.stats = BudgetStats()
+
+    # --- the interface the function calls -------------------------------------------------------------
+
+    def reserve(
+        self,
+        operation: str,
+        not_after: float = math.inf,
+        *,
+        background: bool = False,
+        expected: int | None = None,
+    ) -> float:
+        """Seconds to wait before sending `operation`; OutOfTimeError when no slot fits before `not_after`.
+
+        Ask again after waiting: the answer is 0 when the slot still stands, or a new wait when a throttle
+        in this environment revoked it meanwhile (calls already promised must not keep going at the old
+        rate). `not_after` is on the monotonic clock, as BatchGuard.last_start is. `background`: sweeper,
+        backfill and replays, which get a lower share. `expected`: how many calls of `operation` the batch
+        will make (its number of records), so leases fit the batch.
+        """
+        lane = self._lane(operation, background)
+        caller = self._caller()
+        with lane.lock:
+            wall = self._wall()
+            held = lane.held.pop(caller, None)
+            if held is not None and held.generation == lane.generation:
+                if wall <= held.send_at + max(held.spread, self._config.lease_ttl_s):
+                    lane.held[caller] = held
+                    return max(0.0, held.send_at - wall)
+                held = None  # handed out and never used: this is another call
+            if held is not None:
+                lane.revoked = max(0, lane.revoked - 1)  # revoked: the same call, asking for a new slot
+            else:
+                if not_after != lane.batch:
+                    lane.expected = lane.calls
+                    lane.batch, lane.calls = not_after, 0
+                if expected:
+                    lane.expected = expected
+                lane.calls += 1
+            if self._clock() < self._degraded_until:
+                wait = self._paced_locally(operation, not_after)
+                lane.held[caller] = _Held(wall + wait, 0.0, lane.generation, None)
+                return wait
+            deadline = wall + (not_after - self._clock())
+            self._expire(lane, wall)
+            if not lane.slots:
+                try:
+                    self._lease(lane, operation, self._lease_size(lane), wall, deadline, background)
+                except BudgetUnavailable:
+                    wait = self._paced_locally(operation, not_after)
+                    lane.held[caller] = _Held(wall + wait, 0.0, lane.generation, None)
+                    return wait
+            slot = lane.slots[0]
+            wait = max(0.0, slot.at - wall)
+            if wait > 0:
+                # Land at a random point of the slot, not on its edge: calls paced exactly at the rate the
+                # account's bucket refills would win every race for a fresh token, leaving the refusals
+                # (and so the signal to slow down) to the other callers on the quota.
+                wait += self._rand() * slot.spread
+            if wall + wait > deadline:
+                raise OutOfTimeError("the shared Cases budget leaves no slot before the deadline")
+            lane.slots.popleft()
+            lane.handed_out += 1
+            if not lane.slots and lane.handed_out >= lane.lease_size:
+                lane.lease_size = min(self._config.max_lease, lane.lease_size * 2)
+            lane.held[caller] = _Held(wall + wait, slot.spread, lane.generation, slot.epoch)
+            return wait
+
+    def record(self, operation: str, throttled: bool) -> None:
+        """Feedback after each HTTP attempt: a throttle slows the whole fleet down (once per epoch)."""
+        caller = self._caller()
+        epoch: int | None = None
+        lanes = [lane for b in (False, True) if (lane := self._lanes.get((operation, b))) is not None]
+        for lane in lanes:
+            with lane.lock:
+                held = lane.held.pop(caller, None)
+                if held is not None:
+                    epoch = held.epoch
+                if throttled:
+                    # Every slot this environment holds was granted at a rate the account just refused.
+                    self.stats.dropped += len(lane.slots) + len(lane.held)
+                    lane.slots.clear()
+                    lane.generation += 1
+                    lane.revoked = len(lane.held)  # those callers will ask again
+                    lane.lease_size = max(1, lane.lease_size // 2)
+        if not throttled or epoch is None:
+            return
+        known = self._known.get(operation)
+        if known is None or known.epoch != epoch:
+            return  # granted before a decrease this environment already knows of
+        wall = self._wall()
+        rate = self._rate(known, wall)
+        lower = max(self._config.rate * self._config.min_rate_fraction, rate * self._config.decrease_factor)
+        # Push the end of the schedule out as if the promised calls had been promised at the lower rate.
+        push = max(0.0, known.tat - wall) * (rate / lower - 1)
+        state: BudgetState | None
+        try:
+            state = self._call(
+                self._store.decrease,
+                KEY_PREFIX + operation,
+                rate=lower,
+                since=wall,
+                push=push,
+                epoch=epoch,
+                expires=self._expires(wall),
+            )
+            self.stats.decreases += 1
+        except StaleBudget as stale:
+            state = stale.current
+        except BudgetUnavailable:
+            return
+        if state is not None:
+            self._learn(operation, state)
+
+    # --- inside -------------------------------------------------------------------------------------------
+
+    def fleet_rate(self, operation: str) -> float | None:
+        """The fleet's current rate for `operation` as this environment last saw it (None: not yet)."""
+        known = self._known.get(operation)
+        return None if known is None else self._rate(known, self._wall())
+
+    def _lane(self, operation: str, background: bool) -> _Lane:
+        with self._lanes_lock:
+            lane = self._lanes.get((operation, background))
+            if lane is None:
+                key = KEY_PREFIX + operation + (BACKGROUND_SUFFIX if background else "")
+                share = self._config.background_share if background else 1.0
+                lane = self._lanes[(operation, background)] = _Lane(key=key, share=share)
+            return lane
+
+    def _expire(self, lane: _Lane, wall: float) -> None:
+        expired = 0
+        while lane.slots and lane.slots[0].until < wall:
+            lane.slots.popleft()
+            expired += 1
+        if expired:
+            self.stats.expired += expired
+            lane.lease_size = max(1, lane.handed_out)
+
+    def _lease_size(self, lane: _Lane) -> int:
+        if math.isinf(lane.batch) or not lane.expected:
+            return lane.lease_size + lane.revoked
+        # What the rest of this batch is expected to ask for, this call and the revoked ones included.
+        return max(1, min(self._config.max_lease, max(0, lane.expected - lane.calls) + lane.revoked + 1))
+
+    def _lease(
+        self, lane: _Lane, operation: str, size: int, wall: float, deadline: float, background: bool
+    ) -> None:
+        background_times: list[float] = []
+        if background:
+            # The background schedule first (its share of the fleet's rate), then the fleet's own.
+            share = self._config.background_share
+            rate = self._rate(self._known.get(operation), wall) * share
+            background_times = self._take(operation, lane, size, wall, deadline, rate, share)
+            size = len(background_times)
+        granted = self._take(operation, None, size, wall, deadline, None, 1.0)
+        if background_times:
+            granted = [max(a, b) for a, b in zip(background_times, granted, strict=False)]
+        known = self._known[operation]
+        current_rate = self._rate(known, wall)
+        # A slot may be used at most `late` after its time (after the lease, for a slot of the burst): the
+        # calls that land late are covered by the tokens of the burst the schedule keeps back (_kept_back),
+        # so the fleet stays within the burst. Held longer, the slot is given up.
+        late = min(self._config.lease_ttl_s, self._kept_back() / current_rate)
+        lane.handed_out = 0
+        for at in granted:
+            until = max(at, wall) + late
+            lane.slots.append(_Slot(at=at, until=until, epoch=known.epoch, spread=1.0 / current_rate))
+        self.stats.leased += len(granted)
+
+    def _kept_back(self) -> float:
+        """Tokens of the account's burst the schedule never promises: room for calls that land up to one
+        slot width late. One token: more (and slots held longer) made the fleet overshoot with a co-tenant
+        on a large quota in the simulation, slots held a second being sent in bunches."""
+        return 1.0 if self._config.burst >= 2 else 0.0
+
+    def _take(
+        self,
+        operation: str,
+        lane: _Lane | None,
+        size: int,
+        wall: float,
+        deadline: float,
+        rate: float | None,
+        share: float,
+    ) -> list[float]:
+        """Take up to `size` consecutive slots; their times (wall clock).
+
+        From the fleet's schedule of `operation` (lane None: its rate is the item's AIMD rate), or from the
+        lane's own schedule at `rate` (background work).
+        """
+        key = KEY_PREFIX + operation if lane is None else lane.key
+        known: BudgetState | None = self._known.get(operation) if lane is None else lane.known
+        burst = (self._config.burst - self._kept_back()) * share
+        if self._clock() < self._no_burst_until:
+            burst = 0.0
+        fresh = False  # `known` came from the store just now (not from this environment's last lease)
+        for _ in range(4):
+            current_rate = self._rate(known, wall) if rate is None else rate
+            floor = wall - burst / current_rate
+            start = floor if known is None else max(known.tat, floor)
+            fits = size if math.isinf(deadline) else math.floor((deadline - start) * current_rate + 1e-9)
+            if fits < 1:
+                raise OutOfTimeError("the shared Cases budget leaves no slot before the deadline")
+            # Which write fits: a reset of an idle (full) bucket, or an extension of a busy one. What this
+            # environment saw at its last lease may be old; if the schedule was busy then, it likely still
+            # is (one write, not a failed reset and then an extension, at full load).
+            idle = known is None or (known.tat < floor and (fresh or not self._busy.get(key, False)))
+            count = min(size, fits)
+            try:
+                if idle or known is None:
+                    state = self._call(
+                        self._store.refill,
+                        key,
+                        tat=floor + count / current_rate,
+                        floor=floor,
+                        epoch=0 if known is None else known.epoch,
+                        rate=self._config.rate * share,
+                        expires=self._expires(wall),
+                    )
+                else:
+                    state = self._call(
+                        self._store.extend,
+                        key,
+                        seconds=count / current_rate,
+                        floor=floor,
+                        ceiling=min(deadline - count / current_rate, _FAR),
+                        epoch=known.epoch,
+                        expires=self._expires(wall),
+                    )
+            except StaleBudget as stale:
+                self.stats.stale += 1
+                known, fresh = stale.current, True
+                self._remember(operation, lane, known)
+                continue
+            self._busy[key] = not idle
+            self._remember(operation, lane, state)
+            return [state.tat - (count - i) / current_rate for i in range(1, count + 1)]
+        self._degrade("contention")
+        raise BudgetUnavailable("the shared budget kept changing under this environment")
+
+    def _remember(self, operation: str, lane: _Lane | None, state: BudgetState | None) -> None:
+        if state is None:
+            return
+        if lane is not None:
+            lane.known = state
+        else:
+            self._learn(operation, state)
+
+    def _learn(self, operation: str, state: BudgetState) -> None:
+        known = self._known.get(operation)
+        if known is None or state.epoch >= known.epoch:
+            self._known[operation] = state
+
+    def _rate(self, state: BudgetState | None, wall: float) -> float:
+        config = self._config
+        if state is None:
+            return config.rate
+        elapsed = max(0.0, wall - state.since)
+        doubling = config.increase_doubling_s
+        # The slope starts at increase_per_s and doubles every `doubling` seconds without a throttle.
+        if math.isinf(doubling):
+            ramp = elapsed
+        else:  # capped: 2**60 slopes later the quota was long reached
+            ramp = doubling / math.log(2) * math.expm1(min(elapsed / doubling, 60.0) * math.log(2))
+        grown = state.rate + config.increase_per_s * config.rate * ramp
+        return max(config.rate * config.min_rate_fraction, min(config.rate, grown))
+
+    def _call(self, method: Callable[..., BudgetState], key: str, **kwargs: Any) -> BudgetState:
+        """One store request. StaleBudget passes through; any other failure degrades the budget."""
+        self.stats.requests += 1
+        started = self._clock()
+        try:
+            return method(key, **kwargs)
+        except StaleBudget:
+            raise
+        except Exception as error:
+            # Whatever broke in the store (botocore, network, throttling of the table): degrade, never stop.
+            self._degrade(type(error).__name__)
+            raise BudgetUnavailable(type(error).__name__) from error
+        finally:
+            if self._clock() - started > self._config.slow_call_s and self._clock() >= self._degraded_until:
+                # Answered, but too slowly to pace by: use it this time, pace locally for a while.
+                self._degrade("slow")
+
+    def _degrade(self, reason: str) -> None:
+        jitter = 0.8 + 0.4 * self._rand()  # environments that failed together retry apart
+        self._degraded_until = self._clock() + self._config.degraded_for_s * jitter
+        self._no_burst_until = self._degraded_until + self._config.degraded_for_s
+        # The shared schedule may have promised the burst already: pace locally at the rate only.
+        self._fallback.empty()
+        self.stats.degraded += 1
+        if self._on_degraded is not None:
+            self._on_degraded(reason)
+
+    def _paced_locally(self, operation: str, not_after: float) -> float:
+        self.stats.fallback_calls += 1
+        return self._fallback.reserve(operation, not_after)
+
+    def _expires(self, wall: float) -> int:
+        return int(wall) + self._config.expires_after_s

@@ -1,0 +1,91 @@
+"""The fleet simulation on small scenarios: the invariants of issue 15 hold for the shared budget.
+
+GIVEN a simulated fleet and account quota, WHEN it drains a backlog, THEN the fleet never exceeds the
+account's burst and the fleet-wide rate never exceeds the quota. The same measures catch today's static
+split exceeding the burst when environments outnumber it, so they can fail.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.fleet.consumers import AdaptiveLimiter
+from bench.fleet.engine import Sim
+from bench.fleet.run import Scenario, burst_used, deployable, simulate
+from bench.fleet.scenarios import cases, evaluate
+from bench.fleet.world import CoTenant
+
+
+@pytest.mark.parametrize(("environments", "quota"), [(2, 2.0), (20, 2.0), (50, 20.0)])
+def test_given_a_backlog_when_the_fleet_shares_the_budget_then_it_never_exceeds_the_account_burst(
+    environments: int, quota: float
+) -> None:
+    scenario = Scenario(name="backlog", environments=environments, quota=quota, burst=10, backlog=400)
+
+    result = simulate(scenario, "shared")
+
+    assert result.linked == 400
+    assert result.fleet_alone_refused == 0  # the fleet's calls alone: never a 429
+    assert result.max_burst_used <= 10.0 + 1e-6
+    assert result.handed_back == 0
+
+
+def test_given_more_environments_than_the_burst_then_the_static_split_exceeds_it_and_the_measure_shows_it() -> (
+    None
+):
+    # Today's split floors each environment's burst at one token: 20 environments burst 20 (issue 13).
+    scenario = Scenario(name="backlog", environments=20, quota=2.0, burst=10, backlog=400)
+
+    result = simulate(scenario, "static")
+
+    assert result.max_burst_used > 10.0
+    assert result.fleet_alone_refused > 0
+
+
+def test_given_a_co_tenant_when_the_fleet_backs_off_then_its_rate_never_exceeds_the_quota() -> None:
+    scenario = Scenario(
+        name="co-tenant", environments=10, quota=20.0, burst=10, backlog=1500, cotenant=CoTenant(0.6)
+    )
+
+    result = simulate(scenario, "shared")
+
+    assert result.max_fleet_rate is not None
+    assert result.max_fleet_rate <= 20.0
+    assert result.fleet_alone_refused == 0
+    assert result.dead_lettered == 0
+    assert result.linked == 1500
+    assert result.dynamodb_requests_per_call is not None
+
+
+def test_given_botocore_adaptive_classes_on_the_virtual_clock_then_a_throttle_engages_the_limiter() -> None:
+    sim = Sim()
+    limiter = AdaptiveLimiter(sim)
+    assert limiter.wait_to_send() == 0.0  # not engaged before the first throttle
+
+    sim.now = 10.0
+    limiter.received(throttled=True, attempt=1)
+
+    # Engaged at botocore's minimum rate (0.5/s), a bucket of one token: one call now, the next in 2 s.
+    assert limiter.wait_to_send() == 0.0
+    assert limiter.wait_to_send() == pytest.approx(2.0)
+
+
+def test_burst_used_is_the_largest_excess_over_the_rate_in_any_interval() -> None:
+    assert burst_used([0.0, 0.0, 0.0, 1.0], rate=1.0) == pytest.approx(3.0)
+    assert burst_used([0.0, 1.0, 2.0, 3.0], rate=1.0) == pytest.approx(1.0)
+
+
+def test_given_the_quick_grid_then_every_case_is_deployable_and_judged() -> None:
+    selected = cases(quick=True, groups=["backlog", "small"])
+
+    assert selected
+    assert all(deployable(case.scenario) for case in selected)
+    run = {
+        "scenario": {"name": selected[0].scenario.name},
+        "results": {
+            "case-linker, shared budget (issue 15)": simulate(selected[0].scenario, "shared").to_json()
+        },
+    }
+    rows = evaluate([run], {case.scenario.name: case for case in selected})
+    assert {row["measure"] for row in rows} >= {"goodput_over_remaining", "fleet_alone_refused"}
+    assert all(isinstance(row["pass"], bool) for row in rows)

@@ -1,0 +1,152 @@
+"""The shared Cases budget's DynamoDB adapter against moto's DynamoDB over HTTP.
+
+The same conditional-write contract runs against the in-memory store the fleet simulation uses, so the
+simulation's figures hold for the adapter the function ships.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from case_linker.budget import (
+    KEY_PREFIX,
+    BudgetConfig,
+    BudgetState,
+    BudgetStore,
+    DynamoDBBudgetStore,
+    MemoryBudgetStore,
+    SharedBudget,
+    StaleBudget,
+)
+from case_linker.pacing import Pacer
+
+TABLE = "case-linker-idempotency"
+OP = "CreateRelatedItem"
+NOW = 1_700_000_000.0
+
+
+def dynamodb_client(endpoint: str, timeout: float = 0.5) -> Any:
+    # What the function should use for the budget: short timeouts, one retry, so a slow store degrades.
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        config=Config(
+            retries={"mode": "standard", "total_max_attempts": 2},
+            connect_timeout=timeout,
+            read_timeout=timeout,
+        ),
+    )
+
+
+@pytest.fixture
+def table(moto_endpoint: str) -> Any:
+    # moto on a busy test machine is slower than DynamoDB: more time than the function would allow.
+    client = dynamodb_client(moto_endpoint, timeout=10.0)
+    client.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return client
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def store(request: pytest.FixtureRequest) -> Iterator[BudgetStore]:
+    if request.param == "memory":
+        yield MemoryBudgetStore()
+    else:
+        yield DynamoDBBudgetStore(request.getfixturevalue("table"), TABLE)
+
+
+def test_given_either_store_when_the_same_writes_are_made_then_the_same_conditions_hold(
+    store: BudgetStore,
+) -> None:
+    key = KEY_PREFIX + OP
+    # An absent item is created by a refill, with the configured rate and epoch 0.
+    created = store.refill(key, tat=NOW + 0.5, floor=NOW - 5, epoch=0, rate=2.0, expires=0)
+    assert created == BudgetState(NOW + 0.5, 2.0, 0.0, 0)
+
+    # A refill of a busy bucket fails and returns what is stored.
+    with pytest.raises(StaleBudget) as stale:
+        store.refill(key, tat=NOW + 9, floor=NOW, epoch=0, rate=2.0, expires=0)
+    assert stale.value.current == created
+
+    # An extension past the ceiling fails; within it, it moves tat.
+    with pytest.raises(StaleBudget):
+        store.extend(key, seconds=1.0, floor=NOW - 5, ceiling=NOW, epoch=0, expires=0)
+    assert store.extend(key, seconds=1.5, floor=NOW - 5, ceiling=NOW + 1, epoch=0, expires=0).tat == NOW + 2.0
+
+    # A decrease moves the epoch on; a second one at the old epoch fails.
+    decreased = store.decrease(key, rate=1.4, since=NOW + 1, push=0.25, epoch=0, expires=0)
+    assert decreased == BudgetState(NOW + 2.25, 1.4, NOW + 1, 1)
+    with pytest.raises(StaleBudget) as stale:
+        store.decrease(key, rate=1.0, since=NOW + 2, push=0.0, epoch=0, expires=0)
+    assert stale.value.current == decreased
+    with pytest.raises(StaleBudget):
+        store.extend(key, seconds=1.0, floor=NOW - 5, ceiling=NOW + 9, epoch=0, expires=0)
+
+    # An idle bucket (tat below the floor) is refilled at the current epoch.
+    refilled = store.refill(key, tat=NOW + 100, floor=NOW + 50, epoch=1, rate=2.0, expires=0)
+    assert refilled == BudgetState(NOW + 100, 1.4, NOW + 1, 1)
+
+
+def calls(budget: SharedBudget, threads: list[int], count: int) -> list[float]:
+    """`count` calls, each from a new thread: their waits."""
+    waits = []
+    for _ in range(count):
+        threads.append(len(threads))
+        waits.append(budget.reserve(OP))
+        budget.record(OP, throttled=False)
+    return waits
+
+
+def test_given_the_dynamodb_store_then_the_item_holds_numbers_only_and_expires(table: Any) -> None:
+    clock = [NOW]
+    threads: list[int] = []
+    budget = SharedBudget(
+        DynamoDBBudgetStore(table, TABLE),
+        BudgetConfig(rate=2.0, burst=10.0, slow_call_s=5.0),  # moto here is slower than DynamoDB
+        Pacer(1.0, 5.0),
+        clock=lambda: clock[0],
+        wall=lambda: clock[0],
+        caller=lambda: threads[-1],
+        rand=lambda: 0.0,
+    )
+
+    waits = calls(budget, threads, 11)
+
+    assert waits[:9] == [0.0] * 9  # the burst, less the token kept back for late calls
+    assert waits[9:] == [pytest.approx(0.5), pytest.approx(1.0)]
+    items = table.scan(TableName=TABLE)["Items"]
+    assert [item["id"]["S"] for item in items] == [KEY_PREFIX + OP]
+    assert set(items[0]) == {"id", "tat", "rate", "since", "epoch", "expiration"}
+    assert int(items[0]["expiration"]["N"]) == int(NOW) + 7 * 24 * 3600
+    assert budget.stats.degraded == 0
+
+
+def test_given_an_unreachable_dynamodb_then_calls_are_paced_locally_not_refused() -> None:
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    reasons: list[str] = []
+    threads: list[int] = []
+    budget = SharedBudget(
+        DynamoDBBudgetStore(dynamodb_client(f"http://127.0.0.1:{port}"), TABLE),
+        BudgetConfig(rate=2.0, burst=10.0),
+        Pacer(1.0, 5.0),
+        caller=lambda: threads[-1],
+        on_degraded=reasons.append,
+    )
+
+    waits = calls(budget, threads, 6)
+
+    # paced locally at the static share (1 req/s), without a burst the shared schedule may have promised
+    assert waits == [pytest.approx(n, abs=0.05) for n in range(1, 7)]
+    assert reasons == ["EndpointConnectionError"]
+    assert budget.stats.fallback_calls == 6

@@ -1,0 +1,419 @@
+"""The fleet-wide Cases budget on a fake clock and the in-memory store (no network).
+
+Several SharedBudget instances on one store stand for several execution environments.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from typing import Any
+
+import pytest
+from case_linker.budget import (
+    KEY_PREFIX,
+    BudgetConfig,
+    BudgetState,
+    MemoryBudgetStore,
+    SharedBudget,
+    StaleBudget,
+)
+from case_linker.errors import OutOfTimeError
+from case_linker.pacing import Pacer
+
+OP = "CreateRelatedItem"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Caller:
+    """Which thread is calling: the budget pairs each reserve with the record of the same thread."""
+
+    def __init__(self) -> None:
+        self.current = 0
+
+    def __call__(self) -> int:
+        return self.current
+
+    def next(self) -> int:
+        self.current += 1
+        return self.current
+
+
+def budget(
+    store: Any,
+    clock: FakeClock,
+    *,
+    environments: int = 2,
+    caller: Caller | None = None,
+    rand: Any = lambda: 0.0,
+    **overrides: Any,
+) -> SharedBudget:
+    config = BudgetConfig(rate=overrides.pop("rate", 2.0), burst=overrides.pop("burst", 10.0), **overrides)
+    fallback = Pacer(config.rate / environments, config.burst / environments, clock=clock)
+    return SharedBudget(
+        store, config, fallback, clock=clock, wall=clock, caller=caller or Caller(), rand=rand
+    )
+
+
+def burst_used(sends: list[float], rate: float) -> float:
+    """The largest (calls in [s_i, s_j]) - rate * (s_j - s_i) over all pairs: at most the burst if conforming."""
+    best, lowest = 0.0, math.inf
+    for j, at in enumerate(sorted(sends)):
+        lowest = min(lowest, j - rate * at)
+        best = max(best, (j + 1) - rate * at - lowest)
+    return best
+
+
+def take(shared: SharedBudget, clock: FakeClock, count: int, **kwargs: Any) -> list[float]:
+    """`count` threads each ask for a slot now and make their call; their send times."""
+    caller = shared._caller
+    assert isinstance(caller, Caller)
+    sends = []
+    for _ in range(count):
+        caller.next()
+        sends.append(clock.now + shared.reserve(OP, **kwargs))
+        shared.record(OP, throttled=False)
+    return sends
+
+
+def test_given_an_idle_fleet_when_one_environment_drains_then_it_gets_the_whole_burst_and_rate() -> None:
+    clock = FakeClock()
+    store = MemoryBudgetStore()
+    busy, _idle = budget(store, clock), budget(store, clock)
+
+    sends = take(busy, clock, 30)
+
+    # The account's burst at once (one token of it kept back for calls landing late in their slot) ...
+    assert sends[:9] == [clock.now] * 9
+    # ... then the whole quota, 2 per second
+    assert sends[9] == pytest.approx(clock.now + 0.5)
+    assert sends[-1] == pytest.approx(clock.now + 21 / 2.0)
+    assert burst_used(sends, 2.0) == pytest.approx(9.0)
+
+
+def test_given_a_backlog_when_the_budget_is_busy_then_one_store_request_serves_at_least_five_calls() -> None:
+    clock = FakeClock()
+    store = MemoryBudgetStore()
+    shared = budget(store, clock)
+
+    for _ in range(20):  # batches of 10 calls; every call of a batch has the batch's deadline
+        deadline = clock.now + 60
+        sends = take(shared, clock, 10, not_after=deadline)
+        clock.now = max(sends)
+
+    assert shared.stats.requests / 200 <= 1 / 5
+
+
+def test_given_batches_when_one_needed_ten_calls_then_the_next_leases_ten_in_one_request() -> None:
+    clock = FakeClock()
+    store = MemoryBudgetStore()
+    shared = budget(store, clock)
+    clock.now = max(take(shared, clock, 10, not_after=clock.now + 60))
+    requests = shared.stats.requests
+
+    clock.now = max(take(shared, clock, 10, not_after=clock.now + 60))
+
+    assert shared.stats.requests == requests + 1
+    assert shared.stats.expired == 0
+
+
+@pytest.mark.parametrize("environments", [2, 10, 100])
+def test_given_many_environments_asking_at_random_then_the_fleet_never_exceeds_the_burst(
+    environments: int,
+) -> None:
+    # GIVEN environments sharing one store, landing at random points of their slots
+    clock = FakeClock()
+    store = MemoryBudgetStore()
+    rng = random.Random(environments)
+    fleet = [budget(store, clock, environments=environments, rand=rng.random) for _ in range(environments)]
+    sends: list[float] = []
+
+    # WHEN they ask at random moments, with idle spells that refill the bucket
+    for _ in range(40):
+        clock.now += rng.expovariate(1.0)
+        for shared in rng.sample(fleet, k=max(1, environments // 3)):
+            sends.extend(take(shared, clock, rng.randint(1, 10)))
+
+    # THEN the fleet's calls in any interval t number at most burst + rate * t
+    assert len(sends) > 150
+    assert burst_used(sends, 2.0) <= 10.0 + 1e-6
+
+
+def test_given_a_trickle_when_calls_come_one_at_a_time_then_leases_stay_small() -> None:
+    clock = FakeClock()
+    store = MemoryBudgetStore()
+    shared = budget(store, clock)
+
+    for _ in range(20):
+        take(shared, clock, 1, not_after=clock.now + 60)
+        clock.now += 5.0  # a lone call every five seconds, each its own batch
+
+    # An idle environment gives up what it did not use: after the first batch, one slot per call.
+    assert shared.stats.leased <= 10 + 19
+    assert shared.stats.expired <= 9
+
+
+def test_given_a_deadline_when_no_slot_fits_then_out_of_time_and_the_schedule_is_untouched() -> None:
+    clock = FakeClock()
+    store = MemoryBudgetStore()
+    shared = budget(store, clock, max_lease=1)
+    take(shared, clock, 9)  # the burst is spent
+    before = store.items[KEY_PREFIX + OP]
+
+    with pytest.raises(OutOfTimeError):
+        take(shared, clock, 1, not_after=clock.now + 0.2)
+
+    assert store.items[KEY_PREFIX + OP] == before
+    assert take(shared, clock, 1, not_after=clock.now + 0.5) == [pytest.approx(clock.now + 0.5)]
+
+
+def test_given_a_slot_when_asked_again_after_the_wait_then_it_still_stands() -> None:
+    clock = FakeClock()
+    shared = budget(MemoryBudgetStore(), clock)
+    take(shared, clock, 9)
+    caller = shared._caller
+    assert isinstance(caller, Caller)
+    caller.next()
+    wait = shared.reserve(OP)
+    leased = shared.stats.leased
+
+    clock.now += wait
+
+    assert wait == pytest.approx(0.5)
+    assert shared.reserve(OP) == 0.0  # the same slot: send now
+    assert shared.stats.leased == leased
+
+
+def test_given_a_throttle_when_other_threads_hold_slots_then_their_slots_are_revoked() -> None:
+    # GIVEN two threads of one environment holding the next two slots
+    clock = FakeClock()
+    caller = Caller()
+    shared = budget(MemoryBudgetStore(), clock, caller=caller, increase_per_s=0.0)
+    take(shared, clock, 9)
+    caller.current = 100
+    first = shared.reserve(OP)
+    caller.current = 101
+    second = shared.reserve(OP)
+
+    # WHEN the first one's call is throttled
+    clock.now += first
+    caller.current = 100
+    shared.record(OP, throttled=True)
+
+    # THEN the second, asking again when its slot comes, is sent later, at the lower rate
+    clock.now += second - first
+    caller.current = 101
+    again = shared.reserve(OP)
+    assert again > 0
+    assert shared.stats.dropped >= 1
+
+
+def test_given_a_throttle_when_several_environments_report_it_then_the_fleet_slows_once() -> None:
+    # GIVEN two environments whose calls were granted under the same epoch
+    clock = FakeClock()
+    store = MemoryBudgetStore()
+    first, second = budget(store, clock), budget(store, clock)
+    first.reserve(OP)
+    second.reserve(OP)
+
+    # WHEN both are throttled
+    first.record(OP, throttled=True)
+    second.record(OP, throttled=True)
+
+    # THEN one decrease (x0.7), and the second environment learned it instead of decreasing again
+    state = store.items[KEY_PREFIX + OP]
+    assert state.epoch == 1
+    assert state.rate == pytest.approx(1.4)
+    assert second.fleet_rate(OP) == pytest.approx(1.4)
+
+
+def test_given_a_decrease_when_time_passes_then_the_rate_grows_back_to_the_quota_and_no_further() -> None:
+    clock = FakeClock()
+    store = MemoryBudgetStore()
+    shared = budget(store, clock, increase_per_s=0.05, increase_doubling_s=math.inf)
+    shared.reserve(OP)
+    shared.record(OP, throttled=True)
+
+    rates = []
+    for _ in range(40):
+        clock.now += 1.0
+        rates.append(shared.fleet_rate(OP))
+
+    assert rates[0] == pytest.approx(1.4 + 0.1)  # additive: 5% of the quota per second
+    assert max(r for r in rates if r is not None) == 2.0  # never above the configured quota
+    assert rates[-1] == 2.0
+
+
+def test_given_a_long_quiet_spell_then_the_increase_speeds_up() -> None:
+    clock = FakeClock()
+    shared = budget(MemoryBudgetStore(), clock, increase_per_s=0.001, increase_doubling_s=10.0)
+    shared.reserve(OP)
+    shared.record(OP, throttled=True)
+
+    def rate_after(seconds: float) -> float:
+        clock.now += seconds
+        rate = shared.fleet_rate(OP)
+        assert rate is not None
+        return rate
+
+    first = rate_after(10) - 1.4
+    both = rate_after(10) - 1.4
+    assert both - first == pytest.approx(2 * first)  # the slope doubled in the second ten seconds
+
+
+def test_given_a_throttle_then_the_new_slots_are_paced_at_the_lower_rate() -> None:
+    clock = FakeClock()
+    store = MemoryBudgetStore()
+    shared = budget(store, clock, increase_per_s=0.0, max_lease=1)
+    take(shared, clock, 9)  # burst spent
+    shared.reserve(OP)
+    shared.record(OP, throttled=True)
+
+    sends = take(shared, clock, 3)
+
+    gaps = [b - a for a, b in itertools.pairwise(sends)]
+    assert gaps == [pytest.approx(1 / 1.4)] * 2
+
+
+def test_given_a_success_then_nothing_is_written() -> None:
+    clock = FakeClock()
+    store = MemoryBudgetStore()
+    shared = budget(store, clock)
+    shared.reserve(OP)
+    requests = shared.stats.requests
+
+    shared.record(OP, throttled=False)
+
+    assert shared.stats.requests == requests
+
+
+class BrokenStore(MemoryBudgetStore):
+    """Unreachable until `healthy`; optionally slow (advances the clock per call)."""
+
+    def __init__(self, clock: FakeClock, latency: float = 0.0) -> None:
+        super().__init__()
+        self.healthy = False
+        self.clock = clock
+        self.latency = latency
+
+    def extend(self, key: str, **kwargs: Any) -> BudgetState:
+        return self._call(super().extend, key, **kwargs)
+
+    def refill(self, key: str, **kwargs: Any) -> BudgetState:
+        return self._call(super().refill, key, **kwargs)
+
+    def _call(self, method: Any, key: str, **kwargs: Any) -> BudgetState:
+        self.clock.now += self.latency
+        if not self.healthy:
+            raise ConnectionError("endpoint unreachable")
+        result: BudgetState = method(key, **kwargs)
+        return result
+
+
+def test_given_an_unreachable_store_then_the_environment_paces_itself_and_tries_again_later() -> None:
+    # GIVEN the store is down; the fallback is the static share: 1 req/s (2 environments), started without
+    # its burst (the shared schedule may have promised the account's burst already)
+    clock = FakeClock()
+    store = BrokenStore(clock)
+    shared = budget(store, clock)
+
+    # WHEN calls are made
+    waits = [send - clock.now for send in take(shared, clock, 7)]
+
+    # THEN they are paced locally, never refused
+    assert waits == [pytest.approx(n) for n in range(1, 8)]
+    assert shared.stats.degraded == 1
+    assert shared.stats.fallback_calls == 7
+
+    # AND once the store is back and the pause is over, the shared budget is used again
+    store.healthy = True
+    clock.now += 30 * 1.2 + 1
+    take(shared, clock, 1)
+    assert shared.stats.leased >= 1
+
+
+def test_given_a_slow_store_then_its_answer_is_used_once_and_the_environment_paces_itself() -> None:
+    clock = FakeClock()
+    store = BrokenStore(clock, latency=0.5)
+    store.healthy = True
+    shared = budget(store, clock)
+
+    take(shared, clock, 2)
+
+    assert shared.stats.degraded == 1
+    assert shared.stats.requests == 1
+    assert shared.stats.fallback_calls == 1
+
+
+def test_given_live_and_background_work_competing_then_background_gets_at_most_its_share() -> None:
+    # GIVEN one environment with live and one with background work, both with more to do than the quota
+    clock = FakeClock()
+    store = MemoryBudgetStore()
+    live_env = budget(store, clock, max_lease=5, caller=Caller())
+    background_env = budget(store, clock, max_lease=5, caller=Caller())
+    live: list[float] = []
+    background: list[float] = []
+    next_live = next_background = clock.now
+
+    # WHEN each sends a call as soon as its previous one is out, for 200 seconds
+    while clock.now < 1_700_000_200:
+        if next_live <= next_background:
+            clock.now = next_live
+            next_live = take(live_env, clock, 1)[0]
+            live.append(next_live)
+        else:
+            clock.now = next_background
+            next_background = take(background_env, clock, 1, background=True)[0]
+            background.append(next_background)
+
+    # THEN background work had about a quarter of the quota, never more, and was not starved
+    share = len(background) / (len(live) + len(background))
+    assert 0.15 <= share <= 0.27
+    assert burst_used(live + background, 2.0) <= 10.0 + 1e-6
+
+
+def test_memory_store_conditions() -> None:
+    store = MemoryBudgetStore()
+    created = store.refill("k", tat=10.0, floor=5.0, epoch=0, rate=2.0, expires=0)
+    assert created == BudgetState(10.0, 2.0, 0.0, 0)
+
+    with pytest.raises(StaleBudget) as stale:
+        store.refill("k", tat=20.0, floor=9.0, epoch=0, rate=2.0, expires=0)  # not idle: tat >= floor
+    assert stale.value.current == created
+    with pytest.raises(StaleBudget):
+        store.extend("k", seconds=1.0, floor=0.0, ceiling=9.0, epoch=0, expires=0)  # too far ahead
+    assert store.extend("k", seconds=1.0, floor=0.0, ceiling=10.0, epoch=0, expires=0).tat == 11.0
+    assert store.decrease("k", rate=1.4, since=3.0, push=2.0, epoch=0, expires=0) == BudgetState(
+        13.0, 1.4, 3.0, 1
+    )
+    with pytest.raises(StaleBudget):
+        store.decrease("k", rate=1.0, since=4.0, push=0.0, epoch=0, expires=0)  # epoch moved on
+
+
+def test_given_a_burst_lease_when_threads_arrive_late_then_its_slots_keep_one_slot_width_only() -> None:
+    # GIVEN a batch of 10 in an idle fleet (2 req/s): its first call leases 10 slots of the burst
+    clock = FakeClock()
+    shared = budget(MemoryBudgetStore(), clock)
+    deadline = clock.now + 60
+    take(shared, clock, 1, not_after=deadline, expected=10)
+    requests = shared.stats.requests
+
+    # WHEN threads reach the hook 0.2 s later, and one more 0.4 s after that
+    clock.now += 0.2
+    soon = [send - clock.now for send in take(shared, clock, 4, not_after=deadline, expected=10)]
+    clock.now += 0.4
+    take(shared, clock, 1, not_after=deadline, expected=10)
+
+    # THEN the first ones use the lease; the burst's unused slots are given up after one slot width (0.5 s):
+    # a slot used later than that could put the fleet beyond the burst, which keeps one token back for it
+    assert soon == [0.0] * 4
+    assert shared.stats.expired == 4
+    assert shared.stats.requests == requests  # the last thread took the lease's one slot still due

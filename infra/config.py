@@ -93,9 +93,10 @@ CASES_CALLS_PER_RECORD: Final = 2
 RETRY_HEADROOM_SECONDS: Final = 30
 MIN_FUNCTION_TIMEOUT_SECONDS: Final = 60
 MAX_FUNCTION_TIMEOUT_SECONDS: Final = 900
-#: Finished contacts are not urgent: a short window lets a burst fill a batch (fewer invocations, pacing
-#: per batch) while keeping end-to-end latency to a few seconds.
-BATCHING_WINDOW_SECONDS: Final = 2
+#: No batching window: a backlog fills batches of ten without waiting, and at light load a window only delays
+#: a lone record (publish-to-item p95 0.3 s without it, 2.3 s with 2 s: docs/bench.md). It costs a few more
+#: invocations when traffic is dense.
+BATCHING_WINDOW_SECONDS: Final = 0
 #: AWS's guidance for SQS event sources: visibility timeout >= 6x function timeout (+ batching window), so a
 #: message is not redelivered while Lambda still retries a throttled invocation of the batch holding it.
 VISIBILITY_TIMEOUT_FACTOR: Final = 6
@@ -502,6 +503,11 @@ class CaseLinkerConfig:
             "PERFORMED_BY": self.performed_by,
             "CASES_MAX_RPS": self.cases_max_rps_text,
             "CASES_MAX_BURST": self.cases_max_burst_text,
+            # The account's quota and burst per Cases API, shared by every environment (budget.py); the two
+            # above are each environment's fallback share when the shared budget is unavailable.
+            "CASES_QUOTA_RPS": f"{self.cases_requests_per_second:g}",
+            "CASES_QUOTA_BURST": f"{self.cases_burst:g}",
+            "CASES_BUDGET": "shared",
             **_powertools_environment(),
         }
 

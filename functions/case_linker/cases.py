@@ -17,6 +17,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, ParamValidationError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from case_linker.budget import BACKGROUND_WORK, SharedBudget
 from case_linker.errors import (
     AmbiguousError,
     CaseBusyError,
@@ -88,7 +89,7 @@ def install_guards(
     guard: BatchGuard,
     counters: Counters,
     max_attempts: int,
-    pacer: Pacer | None = None,
+    pacer: Pacer | SharedBudget | None = None,
     breaker: bool = False,
 ) -> None:
     """Hook pacing, the deadline and (for Cases) the breaker into every HTTP attempt of `client`."""
@@ -99,8 +100,16 @@ def install_guards(
             guard.check_breaker()
         operation = event_name.rsplit(".", 1)[-1]
         key = PACING_KEY.get(operation, operation)
-        wait = pacer.reserve(key, not_after=guard.last_start) if pacer is not None else 0.0
-        guard.sleep(wait)
+        if isinstance(pacer, SharedBudget):
+            # Asked again after each wait: a throttle in this environment meanwhile revokes the slot.
+            while (
+                wait := pacer.reserve(
+                    key, not_after=guard.last_start, background=BACKGROUND_WORK.get(), expected=guard.records
+                )
+            ) > 0:
+                guard.sleep(wait)
+        elif pacer is not None:
+            guard.sleep(pacer.reserve(key, not_after=guard.last_start))
         hook = _on_send.get()
         if hook is not None:
             hook()
@@ -109,8 +118,13 @@ def install_guards(
         response: tuple[Any, dict[str, Any]] | None,
         attempts: int,
         caught_exception: Exception | None = None,
+        event_name: str = "",
         **_: Any,
     ) -> None:
+        if isinstance(pacer, SharedBudget):
+            # Feedback for the fleet's rate: every attempt, throttled or not.
+            operation = event_name.rsplit(".", 1)[-1]
+            pacer.record(PACING_KEY.get(operation, operation), throttled=_is_throttle(response))
         if _is_throttle(response):
             counters.incr(THROTTLED)
         if attempts < max_attempts and _may_be_retried(response, caught_exception):

@@ -26,6 +26,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
+from case_linker.budget import BudgetConfig, DynamoDBBudgetStore, SharedBudget
 from case_linker.cases import CasesGateway, install_guards
 from case_linker.dlq import DeadLetterQueue
 from case_linker.ledger import Ledger
@@ -75,6 +76,9 @@ class Clients:
     connect: Any
     sqs: Any
     dynamodb: Any
+    # The shared Cases budget's: short timeouts and one retry, so a slow table makes the budget fall back
+    # to local pacing (budget.py) instead of stalling the batch.
+    budget_dynamodb: Any = None
 
 
 def model_session() -> boto3.session.Session:
@@ -102,6 +106,15 @@ def build_clients(tuning: Tuning, session: boto3.session.Session | None = None) 
         connect=session.client("connect", config=config(tuning.read_attempts)),
         sqs=session.client("sqs", config=config(3, read_timeout=2.0)),
         dynamodb=session.client("dynamodb", config=config(3, read_timeout=2.0)),
+        budget_dynamodb=session.client(
+            "dynamodb",
+            config=Config(
+                retries={"mode": "standard", "total_max_attempts": 2},
+                connect_timeout=0.5,
+                read_timeout=0.5,
+                max_pool_connections=max(10, tuning.max_workers),
+            ),
+        ),
     )
 
 
@@ -119,7 +132,18 @@ class App:
         self.tuning = tuning
         self.guard = BatchGuard(attempt_seconds=tuning.attempt_seconds)
         self.counters = Counters()
-        pacer = Pacer(settings.cases_max_rps, tuning.bucket_capacity or settings.cases_max_burst)
+        fallback = Pacer(settings.cases_max_rps, tuning.bucket_capacity or settings.cases_max_burst)
+        pacer: Pacer | SharedBudget = fallback
+        if settings.cases_quota_rps is not None and clients.budget_dynamodb is not None:
+            # One budget for the fleet; the static share above is its fallback when the table fails.
+            pacer = SharedBudget(
+                DynamoDBBudgetStore(clients.budget_dynamodb, settings.idempotency_table_name),
+                BudgetConfig(rate=settings.cases_quota_rps, burst=settings.cases_quota_burst or 10.0),
+                fallback,
+                on_degraded=lambda reason: app_logger.warning(
+                    "shared Cases budget unavailable; pacing locally", extra={"reason": reason}
+                ),
+            )
         for client, attempts in ((clients.cases, tuning.read_attempts), (clients.cases_create, 1)):
             install_guards(
                 client,
@@ -168,7 +192,11 @@ class App:
     def run_batch(self, event: dict[str, Any], context: LambdaContext) -> BatchResult:
         """Process the batch concurrently; return the partial batch response and this batch's counts."""
         self.counters.take()
-        self.guard.start_batch(context.get_remaining_time_in_millis() / 1000, self.tuning.safety_margin)
+        self.guard.start_batch(
+            context.get_remaining_time_in_millis() / 1000,
+            self.tuning.safety_margin,
+            records=len(event.get("Records", [])),
+        )
         # Reporting every record as failed is a valid partial response; raising would only add noise.
         processor = AsyncBatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False)
         response = async_process_partial_response(

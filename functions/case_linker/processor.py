@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from case_linker.budget import BACKGROUND_WORK
 from case_linker.errors import (
     CircuitOpenError,
     LinkerError,
@@ -50,6 +51,7 @@ from case_linker.telemetry import (
 # Set by `python -m ops dlq replay`; only logged (the ledger, not this mark, decides whether to look first).
 REPLAYED_ATTRIBUTE = "REPLAYED"
 ORIGIN_REPLAY = "replay"
+BACKGROUND_ORIGINS = frozenset({ORIGIN_REPLAY, "sweeper", "backfill"})
 
 # Outcomes of a record that is acknowledged (deleted from the queue).
 LINKED = "linked"
@@ -222,6 +224,9 @@ class RecordProcessor:
         replayed = REPLAYED_ATTRIBUTE in (record.message_attributes or {})
         origin = ORIGIN_REPLAY if replayed else decision.origin
         self._logger.thread_safe_append_keys(origin=origin)
+        # Replays, the sweeper's and backfill's messages take a lower share of the Cases budget (budget.py),
+        # so they never starve live contacts. Each record runs in its own copy of the context.
+        BACKGROUND_WORK.set(origin in BACKGROUND_ORIGINS)
         if isinstance(decision, LinkContact):
             return self._contact(record, decision, origin)
         self._logger.thread_safe_append_keys(event_id=decision.event_id)

@@ -22,6 +22,9 @@ ENVIRONMENT_VARIABLES: tuple[str, ...] = (
     "CONNECT_INSTANCE_ARN",
     "MAIN_QUEUE_URL",
     "MAX_RECEIVE_COUNT",
+    "CASES_QUOTA_RPS",
+    "CASES_QUOTA_BURST",
+    "CASES_BUDGET",
 )
 # The reconciliation sweeper's variables (issue 12), read by SweeperSettings; infra's drift test compares them
 # with what the stack sets on the sweeper function.
@@ -82,6 +85,10 @@ class Settings:
     main_queue_url: str | None = None
     # The main queue's redrive maxReceiveCount, when known.
     max_receive_count: int | None = None
+    # The account's quota and burst per Cases API, shared by every environment through the budget in the
+    # table (budget.py). None: each environment paces itself at its static share only (CASES_BUDGET=local).
+    cases_quota_rps: float | None = None
+    cases_quota_burst: float | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -107,6 +114,7 @@ class Settings:
             connect_instance_arn=_instance_arn(environ),
             main_queue_url=_optional_queue_url(environ, "MAIN_QUEUE_URL"),
             max_receive_count=_receive_count(environ),
+            **_quota(environ),
         )
 
 
@@ -216,6 +224,24 @@ def _burst(environ: Mapping[str, str]) -> float | None:
             "CASES_MAX_BURST must be a positive, finite number of requests (a fraction is fine)"
         )
     return burst
+
+
+def _quota(environ: Mapping[str, str]) -> dict[str, float | None]:
+    """CASES_QUOTA_RPS / CASES_QUOTA_BURST, unless CASES_BUDGET is `local` (it is `shared` by default)."""
+    mode = _optional(environ, "CASES_BUDGET", "shared").lower()
+    if mode not in ("shared", "local"):
+        raise SettingsError("CASES_BUDGET must be 'shared' or 'local'")
+    raw_rate = environ.get("CASES_QUOTA_RPS", "").strip()
+    if mode == "local" or not raw_rate:
+        return {"cases_quota_rps": None, "cases_quota_burst": None}
+    try:
+        rate = float(raw_rate)
+        burst = float(_optional(environ, "CASES_QUOTA_BURST", "10"))
+    except ValueError:
+        raise SettingsError("CASES_QUOTA_RPS and CASES_QUOTA_BURST must be numbers") from None
+    if not (math.isfinite(rate) and rate > 0 and math.isfinite(burst) and burst >= 1):
+        raise SettingsError("CASES_QUOTA_RPS must be above 0 and CASES_QUOTA_BURST at least 1")
+    return {"cases_quota_rps": rate, "cases_quota_burst": burst}
 
 
 @dataclass(frozen=True)

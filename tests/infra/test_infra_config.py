@@ -253,6 +253,9 @@ def test_the_lambda_environment_carries_exactly_the_linkers_variables() -> None:
         "PERFORMED_BY": "agent",
         "CASES_MAX_RPS": "1",
         "CASES_MAX_BURST": "5",
+        "CASES_QUOTA_RPS": "2",
+        "CASES_QUOTA_BURST": "10",
+        "CASES_BUDGET": "shared",
         "POWERTOOLS_SERVICE_NAME": "case-linker",
         "POWERTOOLS_METRICS_NAMESPACE": "CaseLinker",
         "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -325,14 +328,14 @@ def test_a_message_moved_to_a_dlq_keeps_a_week_there_to_be_replayed() -> None:
 def test_the_backlog_alarm_fires_once_a_message_waited_longer_than_its_retries_can_take() -> None:
     parsed = config()
     assert parsed.oldest_message_alarm_seconds == parsed.max_receive_count * parsed.visibility_timeout_seconds
-    assert parsed.oldest_message_alarm_seconds == 3_620
+    assert parsed.oldest_message_alarm_seconds == 3_600
 
 
 def test_the_backlog_figures_at_the_default_quota() -> None:
     parsed = config()
-    assert parsed.backlog_when_alarm_fires == 3_620  # contacts queued at once that make the alarm fire
+    assert parsed.backlog_when_alarm_fires == 3_600  # contacts queued at once that make the alarm fire
     assert parsed.largest_backlog_before_expiry == 604_800  # 7 days at 1 contact/s
-    assert parsed.expiry_margin_seconds == 7 * 24 * 3600 - 3_620
+    assert parsed.expiry_margin_seconds == 7 * 24 * 3600 - 3_600
 
 
 def test_a_backlog_is_described_by_its_drain_time_alarm_and_margin() -> None:
@@ -341,7 +344,7 @@ def test_a_backlog_is_described_by_its_drain_time_alarm_and_margin() -> None:
     assert (small.drain_seconds, small.alarm_after_seconds, small.expired_contacts) == (1_000, None, 0)
     assert small.margin_seconds == 7 * 24 * 3600 - 1_000
     large = parsed.backlog(1_000_000)
-    assert (large.alarm_after_seconds, large.expired_contacts) == (3_620, 1_000_000 - 604_800)
+    assert (large.alarm_after_seconds, large.expired_contacts) == (3_600, 1_000_000 - 604_800)
     assert large.margin_seconds < 0
 
 

@@ -30,6 +30,9 @@ DOCUMENTED_NAMES = {
     "PERFORMED_BY",
     "CASES_MAX_RPS",
     "CASES_MAX_BURST",
+    "CASES_QUOTA_RPS",
+    "CASES_QUOTA_BURST",
+    "CASES_BUDGET",
 }
 #: Issue 12, "Contract": the sweeper's environment.
 SWEEPER_DOCUMENTED_NAMES = {

@@ -231,7 +231,7 @@ def test_visibility_timeout_is_six_function_timeouts_plus_the_batching_window(te
 
 
 def test_visibility_timeout_follows_the_config(template: Template, config: CaseLinkerConfig) -> None:
-    assert properties(template, MAIN_QUEUE)["VisibilityTimeout"] == config.visibility_timeout_seconds == 362
+    assert properties(template, MAIN_QUEUE)["VisibilityTimeout"] == config.visibility_timeout_seconds == 360
 
 
 # --- the function ----------------------------------------------------------------------------------------
@@ -295,6 +295,9 @@ def test_the_function_environment_points_at_the_queues_the_table_and_the_instanc
         "PERFORMED_BY": "case-linker",
         "CASES_MAX_RPS": "1",
         "CASES_MAX_BURST": "5",
+        "CASES_QUOTA_RPS": "2",
+        "CASES_QUOTA_BURST": "10",
+        "CASES_BUDGET": "shared",
         "POWERTOOLS_SERVICE_NAME": "case-linker",
         "POWERTOOLS_METRICS_NAMESPACE": "CaseLinker",
         "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -318,7 +321,7 @@ def test_the_event_source_reads_the_main_queue_in_paced_partial_batches(template
         "EventSourceArn": arn_of(MAIN_QUEUE),
         "FunctionName": {"Ref": function_id},
         "BatchSize": 10,
-        "MaximumBatchingWindowInSeconds": 2,
+        "MaximumBatchingWindowInSeconds": 0,
         "FunctionResponseTypes": ["ReportBatchItemFailures"],
         "ScalingConfig": {"MaximumConcurrency": 2},
     }
@@ -501,7 +504,7 @@ def test_an_old_message_on_the_main_queue_raises_an_alarm(
         {"Name": "QueueName", "Value": {"Fn::GetAtt": [MAIN_QUEUE, "QueueName"]}},
     )
     # Ten receives at the visibility timeout: older than that, a message waits in a backlog, not in a retry.
-    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 3620)
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 3600)
     assert alarm["Threshold"] == config.oldest_message_alarm_seconds
     assert alarm["AlarmActions"] == [topic_ref(template)]
 

@@ -480,7 +480,7 @@ def test_the_mapping_with_the_derived_settings_is_ok(world: World, clients: Clie
     check = check_event_source_mapping(world.deployed(clients))
     assert_ok(check)
     assert check.detail == (
-        "enabled, BatchSize 10, MaximumBatchingWindowInSeconds 2, MaximumConcurrency 2, ReportBatchItemFailures"
+        "enabled, BatchSize 10, MaximumBatchingWindowInSeconds 0, MaximumConcurrency 2, ReportBatchItemFailures"
     )
 
 

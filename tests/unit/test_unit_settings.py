@@ -62,6 +62,9 @@ def test_the_declared_variable_names_are_the_ones_read() -> None:
         "CONNECT_INSTANCE_ARN",
         "MAIN_QUEUE_URL",
         "MAX_RECEIVE_COUNT",
+        "CASES_QUOTA_RPS",
+        "CASES_QUOTA_BURST",
+        "CASES_BUDGET",
     }
 
 
@@ -122,3 +125,20 @@ def test_given_the_instance_queue_and_receive_count_when_loaded_then_they_are_re
     assert (settings.connect_instance_arn, settings.max_receive_count) == (instance, 10)
     assert settings.main_queue_url == "https://sqs.us-east-1.amazonaws.com/123456789012/main"
     assert Settings.from_env(REQUIRED).connect_instance_arn is None
+
+
+def test_given_the_account_quota_when_loaded_then_the_budget_is_shared_unless_told_local() -> None:
+    shared = Settings.from_env({**REQUIRED, "CASES_QUOTA_RPS": "20", "CASES_QUOTA_BURST": "10"})
+    local = Settings.from_env({**REQUIRED, "CASES_QUOTA_RPS": "20", "CASES_BUDGET": "local"})
+
+    assert (shared.cases_quota_rps, shared.cases_quota_burst) == (20.0, 10.0)
+    assert local.cases_quota_rps is None
+    assert Settings.from_env(REQUIRED).cases_quota_rps is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("CASES_BUDGET", "fleet"), ("CASES_QUOTA_RPS", "fast"), ("CASES_QUOTA_BURST", "0.5")]
+)
+def test_given_a_malformed_budget_setting_when_loaded_then_the_error_names_it(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({**REQUIRED, "CASES_QUOTA_RPS": "20", name: value})

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from case_linker.handler import App
+from case_linker.handler import App, build_app, build_clients
+from case_linker.settings import Settings
 from case_linker.telemetry import ALREADY_LINKED, DEAD_LETTERED, RELATED_ITEM_CREATED
 
 from emulator import Emulator
@@ -428,3 +429,34 @@ def test_given_a_comment_dead_lettered_because_its_case_was_missing_when_replaye
     assert len(bodies(emu, "case-created-later")) == 1
     tokens = [c.params["clientToken"] for c in emu.calls_to("BatchCreateRelatedItem")]
     assert len(set(tokens)) == 2
+
+
+# --- What the ledger costs ------------------------------------------------------------------------------
+
+
+def ledger_calls(
+    make_app: Callable[..., App], settings: Settings, body: str, times: int = 1
+) -> list[list[str]]:
+    """The DynamoDB operations the ledger makes for each of `times` deliveries of `body`."""
+    clients = build_clients(FAST)
+    calls: list[str] = []
+    clients.dynamodb.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    app = build_app(settings, clients=clients, tuning=FAST)
+    per_delivery = []
+    for _ in range(times):
+        calls.clear()
+        app.run_batch(sqs_event(sqs_record(body)), lambda_context())
+        per_delivery.append(list(calls))
+    return per_delivery
+
+
+def test_the_ledger_costs_four_writes_for_a_new_contact_three_for_a_comment_one_for_a_repeat(
+    settings: Settings, emu: Emulator
+) -> None:
+    contact, again = ledger_calls(settings, event_body("contact-completed-voice.json"), times=2)
+    comment, _ = ledger_calls(settings, comment_request(COMMENT_CASE, "costed"), times=2)
+
+    # begin (lease), the in-flight mark, created, and the contact's record for the sweeper
+    assert contact == ["UpdateItem"] * 4
+    assert again == ["UpdateItem", "UpdateItem"]  # begin finds it created; the contact record is refreshed
+    assert comment == ["UpdateItem"] * 3

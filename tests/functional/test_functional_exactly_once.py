@@ -434,9 +434,7 @@ def test_given_a_comment_dead_lettered_because_its_case_was_missing_when_replaye
 # --- What the ledger costs ------------------------------------------------------------------------------
 
 
-def ledger_calls(
-    make_app: Callable[..., App], settings: Settings, body: str, times: int = 1
-) -> list[list[str]]:
+def ledger_calls(settings: Settings, body: str, times: int = 1) -> list[list[str]]:
     """The DynamoDB operations the ledger makes for each of `times` deliveries of `body`."""
     clients = build_clients(FAST)
     calls: list[str] = []

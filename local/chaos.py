@@ -147,6 +147,9 @@ class ChaosOptions:
     merge_duration_s: float = 3.0
     # Per-operation faults (`--fault OP=KIND:RATE`): replace the rates above for the operations they name.
     faults: dict[str, Faults] = field(default_factory=dict)
+    # The first requests to an operation get these outcomes whatever the random draws (emulator scripts), so a
+    # small run still meets every fault class, e.g. {"BatchCreateRelatedItem": ["drop_after_commit"]}.
+    scripted: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Emulator: real quotas times quota_scale; random faults on FAULTED_OPERATIONS.
     quota_scale: float = 10.0
     server_error: float = 0.04
@@ -636,6 +639,8 @@ def run(options: ChaosOptions, log: Callable[[str], None] = print) -> dict[str, 
     with tempfile.TemporaryDirectory(prefix="case-linker-chaos-") as tmp:
         work_dir = Path(tmp)
         with LocalPipeline(pipeline_options(options, load, work_dir)) as pipeline:
+            for operation, outcomes in options.scripted.items():
+                pipeline.emulator.script(operation, list(outcomes))
             published = pipeline.publish(pipeline.inputs)
             log(f"published {len(published)} inputs ({dict(load.kinds)}); draining under faults ...")
             merge = threading.Timer(options.merge_after_s, _merge, (pipeline, load))

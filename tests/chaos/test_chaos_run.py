@@ -34,6 +34,13 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         kill_invocations=frozenset({1, 2, 3}),
         kill_after_s=(0.05, 0.1),
         duplicate_rate=0.1,
+        # Whatever the random draws: the first comment creates lose their response after committing (their
+        # retries, same client token, must get the original item: token_replay), and the first other creates
+        # commit after their connection dropped (late_commit_landed).
+        scripted={
+            "BatchCreateRelatedItem": ("drop_after_commit",) * 3,
+            "CreateRelatedItem": ("late_commit",) * 2,
+        },
         report=path,
         quiet=True,
         drain_timeout_s=150,

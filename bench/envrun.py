@@ -8,8 +8,9 @@ Phases:
 - `batch`: per round, one 10-record invocation of the handler vs the same contacts' GetContactAttributes,
   ListCasesForContact and CreateRelatedItem calls made one after another.
 - `overhead`: per round, N records through the handler in 10-record invocations vs a raw loop making the same
-  remote calls (`raw_all`: Cases, Connect and the two DynamoDB idempotency writes) and one making only the
+  remote calls (`raw_all`: Cases, Connect and the ledger's four DynamoDB writes) and one making only the
   Cases/Connect calls (`raw_cases`).
+Every variant's API calls are counted per service (the handler's include the shared budget's DynamoDB calls).
 Each variant records wall-clock seconds (`<variant>`) and this process's CPU seconds (`<variant>_cpu`).
 """
 
@@ -80,12 +81,14 @@ class RawLoop:
         case_id = attributes[self._attribute]
         key = f"raw#{contact_arn}"
         if idempotency:
-            self._put_in_progress(key)
+            self._write(key, "begin", conditional=True)
         found = clients.cases.list_cases_for_contact(
             domainId=self._domain_id, contactArn=contact_arn, maxResults=10
         )
         created = False
         if not any(case.get("caseId") == case_id for case in found.get("cases", [])):
+            if idempotency:
+                self._write(key, "pending")
             clients.cases_create.create_related_item(
                 domainId=self._domain_id,
                 caseId=case_id,
@@ -95,48 +98,56 @@ class RawLoop:
             )
             created = True
         if idempotency:
-            self._complete(key)
+            self._write(key, "created")
+            self._write(f"raw#contact#{contact_id}", "linked")
         return created
 
-    # The two writes Powertools' DynamoDBPersistenceLayer makes per record (save_inprogress, save_success).
-    def _put_in_progress(self, key: str) -> None:
-        now = time.time()
-        self._clients.dynamodb.put_item(
-            TableName=self._table,
-            Item={
-                "id": {"S": key},
-                "expiration": {"N": str(int(now) + 3600)},
-                "in_progress_expiration": {"N": str(int(now * 1000) + 60_000)},
-                "status": {"S": "INPROGRESS"},
-            },
-            ConditionExpression="attribute_not_exists(#id) OR #expiry < :now OR "
-            "(#status = :inprogress AND attribute_exists(#ipe) AND #ipe < :now_ms)",
-            ExpressionAttributeNames={
-                "#id": "id",
-                "#expiry": "expiration",
-                "#ipe": "in_progress_expiration",
-                "#status": "status",
-            },
-            ExpressionAttributeValues={
-                ":now": {"N": str(int(now))},
-                ":now_ms": {"N": str(int(now * 1000))},
-                ":inprogress": {"S": "INPROGRESS"},
-            },
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
-        )
-
-    def _complete(self, key: str) -> None:
+    # The ledger's writes for a new contact (case_linker.ledger): the item's claim (conditional), the
+    # "may have committed" mark before the create, the created state, and the contact's record.
+    def _write(self, key: str, state: str, *, conditional: bool = False) -> None:
+        now = int(time.time())
+        condition = {"ConditionExpression": "attribute_not_exists(#id) OR #state <> :created"}
         self._clients.dynamodb.update_item(
             TableName=self._table,
             Key={"id": {"S": key}},
-            UpdateExpression="SET #data = :data, #expiry = :expiry, #status = :status",
-            ExpressionAttributeNames={"#data": "data", "#expiry": "expiration", "#status": "status"},
-            ExpressionAttributeValues={
-                ":data": {"S": json.dumps({"outcome": "created"})},
-                ":expiry": {"N": str(int(time.time()) + 3600)},
-                ":status": {"S": "COMPLETED"},
+            UpdateExpression="SET #state = :state, #expiry = :expiry, #at = :now ADD #attempts :one",
+            ExpressionAttributeNames={
+                "#state": "state",
+                "#expiry": "expiration",
+                "#at": "updatedAt",
+                "#attempts": "attempts",
+                **({"#id": "id"} if conditional else {}),
             },
+            ExpressionAttributeValues={
+                ":state": {"S": state},
+                ":expiry": {"N": str(now + 14 * 86400)},
+                ":now": {"N": str(now)},
+                ":one": {"N": "1"},
+                **({":created": {"S": "created"}} if conditional else {}),
+            },
+            **(condition if conditional else {}),
         )
+
+
+class CallCounter:
+    """Counts the API calls a set of clients sends, per service (botocore's before-send event)."""
+
+    def __init__(self, clients: Any) -> None:
+        self.counts: dict[str, int] = {}
+        seen: set[int] = set()
+        for client in vars(clients).values():
+            if id(client) in seen or not hasattr(client, "meta"):
+                continue
+            seen.add(id(client))
+            client.meta.events.register("before-send", self._count)
+
+    def _count(self, event_name: str, **_: Any) -> None:
+        service = event_name.split(".")[1]  # before-send.<service>.<Operation>
+        self.counts[service] = self.counts.get(service, 0) + 1
+
+    def take(self) -> dict[str, int]:
+        counts, self.counts = self.counts, {}
+        return counts
 
 
 def _timed(action: Callable[[], None]) -> tuple[float, float]:
@@ -156,10 +167,13 @@ def main(argv: Sequence[str]) -> int:
 
     tuning = Tuning()
     settings = Settings.from_env(os.environ)
-    app = build_app(settings, build_clients(tuning), tuning)
+    handler_clients = build_clients(tuning)
+    app = build_app(settings, handler_clients, tuning)
     handler = make_lambda_handler(lambda: app)
+    raw_clients = build_clients(tuning)  # the same client settings as the handler's, without its hooks
+    counters = {"handler": CallCounter(handler_clients), "raw": CallCounter(raw_clients)}
     raw = RawLoop(
-        build_clients(tuning),  # the same client settings as the handler's, without its hooks
+        raw_clients,
         domain_id=settings.cases_domain_id,
         table=settings.idempotency_table_name,
         attribute=settings.case_id_attribute,
@@ -184,6 +198,7 @@ def main(argv: Sequence[str]) -> int:
             raw_created += raw.link(body, idempotency=idempotency)
 
     results: dict[str, list[dict[str, float]]] = {}
+    calls: dict[str, dict[str, dict[str, int]]] = {}
     for phase in spec["phases"]:
         rounds: list[dict[str, float]] = []
         for round_ in phase["rounds"]:
@@ -195,11 +210,17 @@ def main(argv: Sequence[str]) -> int:
                 if variant == "handler":
                     wall, cpu = _timed(partial(invoke, bodies))
                 else:
-                    wall, cpu = _timed(partial(loop, bodies, idempotency=variant == "raw_all"))
+                    wall, cpu = _timed(partial(loop, bodies, idempotency=variant in ("raw_all", "sequential")))
                 timings[variant], timings[f"{variant}_cpu"] = wall, cpu
+                counted = counters["handler" if variant == "handler" else "raw"].take()
+                if len(rounds) > 0:  # the measured rounds, not the warm-up
+                    total = calls.setdefault(phase["name"], {}).setdefault(variant, {})
+                    for service, n in counted.items():
+                        total[service] = total.get(service, 0) + n
+                    total["records"] = total.get("records", 0) + len(bodies)
             rounds.append(timings)
         results[phase["name"]] = rounds
-    output = {"rounds": results, "handler_failures": failures, "raw_created": raw_created}
+    output = {"rounds": results, "calls": calls, "handler_failures": failures, "raw_created": raw_created}
     Path(argv[1]).write_text(json.dumps(output), encoding="utf-8")
     return 0
 

@@ -448,7 +448,7 @@ def ledger_calls(settings: Settings, body: str, times: int = 1) -> list[list[str
     return per_delivery
 
 
-def test_the_ledger_costs_four_writes_for_a_new_contact_three_for_a_comment_one_for_a_repeat(
+def test_the_ledger_costs_four_writes_for_a_new_contact_three_for_a_comment_two_for_a_repeat(
     settings: Settings, emu: Emulator
 ) -> None:
     contact, again = ledger_calls(settings, event_body("contact-completed-voice.json"), times=2)

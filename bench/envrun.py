@@ -210,7 +210,9 @@ def main(argv: Sequence[str]) -> int:
                 if variant == "handler":
                     wall, cpu = _timed(partial(invoke, bodies))
                 else:
-                    wall, cpu = _timed(partial(loop, bodies, idempotency=variant in ("raw_all", "sequential")))
+                    wall, cpu = _timed(
+                        partial(loop, bodies, idempotency=variant in ("raw_all", "sequential"))
+                    )
                 timings[variant], timings[f"{variant}_cpu"] = wall, cpu
                 counted = counters["handler" if variant == "handler" else "raw"].take()
                 if len(rounds) > 0:  # the measured rounds, not the warm-up

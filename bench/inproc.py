@@ -141,7 +141,9 @@ def run_inproc(settings: InprocSettings) -> dict[str, Any]:
                 "budget (its DynamoDB calls are in calls_per_record)",
                 "calls_per_record": {
                     variant: {
-                        service: n / counted["records"] for service, n in counted.items() if service != "records"
+                        service: n / counted["records"]
+                        for service, n in counted.items()
+                        if service != "records"
                     }
                     for variant, counted in overhead.get("calls", {}).get("overhead", {}).items()
                 },

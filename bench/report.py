@@ -33,6 +33,7 @@ GOALS: tuple[Goal, ...] = (
         ">= 0.95 and >= baseline",
         lambda v, r: v >= 0.95 and v >= (_get(r, "drain.baseline_goodput_over_quota") or 0.0),
     ),
+    Goal("drain.rig_ceiling_over_quota", "(the rig's own ceiling, no quota)", None),
     Goal("drain.details.case_linker.second_half_goodput_over_quota", "(context)", None),
     Goal("drain.details.baseline.second_half_goodput_over_quota", "(context)", None),
     Goal("drain.throttled_share", "<= 0.05", lambda v, _: v <= 0.05),

@@ -262,7 +262,9 @@ class BudgetConfig:
     min_rate_fraction: float = 0.05  # never slower than this fraction of `rate`
     background_share: float = 0.25  # at most this fraction of the fleet's rate for background work
     degraded_for_s: float = 30.0  # after a store failure, pace locally this long before trying again
-    slow_call_s: float = 0.25  # a store answer slower than this counts as a failure
+    # Two store answers in a row slower than this count as a failure. One alone does not: an environment's
+    # first call opens its connection (TLS on a cold start), and the fallback costs 30 s at a static share.
+    slow_call_s: float = 0.25
     expires_after_s: int = 7 * 24 * 3600  # TTL of the budget items after their last write
 
     def __post_init__(self) -> None:
@@ -361,6 +363,7 @@ class SharedBudget:
         self._known: dict[str, BudgetState] = {}
         self._busy: dict[str, bool] = {}  # by schedule key: was it busy (extended) at the last lease
         self._degraded_until = -math.inf
+        self._slow_answers = 0  # store answers in a row slower than slow_call_s
         # After pacing locally, rejoin the schedule without its burst for a while: other environments may
         # still be pacing locally, on top of the schedule.
         self._no_burst_until = -math.inf
@@ -645,9 +648,14 @@ class SharedBudget:
             self._degrade(type(error).__name__)
             raise BudgetUnavailable(type(error).__name__) from error
         finally:
-            if self._clock() - started > self._config.slow_call_s and self._clock() >= self._degraded_until:
-                # Answered, but too slowly to pace by: use it this time, pace locally for a while.
-                self._degrade("slow")
+            if self._clock() - started <= self._config.slow_call_s:
+                self._slow_answers = 0
+            else:
+                self._slow_answers += 1
+                if self._slow_answers >= 2 and self._clock() >= self._degraded_until:
+                    # Answered, but too slowly to pace by, twice: use it this time, pace locally for a while.
+                    self._slow_answers = 0
+                    self._degrade("slow")
 
     def _degrade(self, reason: str) -> None:
         jitter = 0.8 + 0.4 * self._rand()  # environments that failed together retry apart

@@ -340,17 +340,35 @@ def test_given_an_unreachable_store_then_the_environment_paces_itself_and_tries_
     assert shared.stats.leased >= 1
 
 
-def test_given_a_slow_store_then_its_answer_is_used_once_and_the_environment_paces_itself() -> None:
+def test_given_a_slow_store_then_its_answers_are_used_and_two_slow_in_a_row_make_the_environment_pace_itself() -> (
+    None
+):
     clock = FakeClock()
     store = BrokenStore(clock, latency=0.5)
     store.healthy = True
-    shared = budget(store, clock)
+    shared = budget(store, clock, max_lease=1)
 
-    take(shared, clock, 2)
+    take(shared, clock, 3)
 
     assert shared.stats.degraded == 1
-    assert shared.stats.requests == 1
+    assert shared.stats.requests == 2
     assert shared.stats.fallback_calls == 1
+
+
+def test_given_one_slow_answer_then_the_shared_budget_is_kept() -> None:
+    # GIVEN the environment's first store call is slow (a cold connection, a busy moment), the next ones not:
+    # one slow answer must not send the environment to its static share (quota / maxConcurrency) for 30 s
+    clock = FakeClock()
+    store = BrokenStore(clock, latency=0.5)
+    store.healthy = True
+    shared = budget(store, clock, max_lease=1)
+    take(shared, clock, 1)
+    store.latency = 0.01
+
+    take(shared, clock, 5)
+
+    assert shared.stats.degraded == 0
+    assert shared.stats.fallback_calls == 0
 
 
 def test_given_live_and_background_work_competing_then_background_gets_at_most_its_share() -> None:

@@ -29,7 +29,11 @@ def results(**drain: float) -> dict:
         "baseline_handed_back": 5,
     }
     values.update(drain)
-    return {"drain": values, "batch": {"speedup_vs_sequential": 6.0}, "overhead": {"ratio_vs_raw_boto3": 1.2}}
+    return {
+        "drain": values,
+        "batch": {"speedup_vs_sequential": 2.2, "share_of_rig_ceiling": 0.9},
+        "overhead": {"ratio_vs_raw_boto3": 1.2},
+    }
 
 
 def verdicts(data: dict) -> dict[str, bool | None]:
@@ -46,9 +50,16 @@ def test_every_goal_passes_when_measurements_meet_the_issue():
         "drain.baseline_goodput_over_quota": None,
         "drain.baseline_throttled_share": None,
         "drain.baseline_handed_back": None,
-        "batch.speedup_vs_sequential": True,
+        "batch.speedup_vs_sequential": None,
+        "batch.share_of_rig_ceiling": True,
         "overhead.ratio_vs_raw_boto3": True,
     }
+
+
+def test_the_batch_is_judged_against_what_the_rig_allows():
+    data = results()
+    data["batch"]["share_of_rig_ceiling"] = 0.7
+    assert verdicts(data)["batch.share_of_rig_ceiling"] is False
 
 
 def test_goodput_above_095_still_fails_when_the_baseline_does_better():

@@ -17,6 +17,7 @@ import logging
 import random
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -613,12 +614,24 @@ class LocalPipeline:
         )
 
     def wait(self, stop: threading.Event | None = None) -> None:
-        """Keep the poller running (for manual use) until `stop` is set or Ctrl-C."""
+        """Keep the poller running (for manual use) until `stop` is set, Ctrl-C (SIGINT) or SIGTERM.
+
+        The handlers are installed explicitly: a process started in the background by a shell inherits SIGINT
+        ignored, and Python then never raises KeyboardInterrupt, so Ctrl-C sent to it alone would do nothing.
+        """
         self.poller.start()
         event = stop or threading.Event()
-        with contextlib.suppress(KeyboardInterrupt):
-            while not event.wait(0.5):
-                pass
+        previous: dict[signal.Signals, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                previous[signum] = signal.signal(signum, lambda *_: event.set())
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                while not event.wait(0.5):
+                    pass
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,8 @@ def test_stay_up_prints_commands_that_work_verbatim_against_the_local_stack(
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "COLUMNS": "200"},
+        # Started as a shell's background job is: SIGINT ignored. Ctrl-C (SIGINT) must still stop it.
+        preexec_fn=_ignore_sigint,
     )
     try:
         lines = read_until(process, "Staying up", timeout_s=240)
@@ -129,6 +131,10 @@ def read_commands(process: subprocess.Popen[str]) -> list[str]:
             commands.append(line)
         if line.startswith("aws events describe-rule"):
             return commands
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def stop(process: subprocess.Popen[str]) -> None:

@@ -164,6 +164,9 @@ def _facts(pipeline: LocalPipeline, seconds: float) -> dict[str, Any]:
         "function timeout": f"{timings.function_timeout_s:g}s",
         "visibility timeout": f"{timings.visibility_timeout_s}s",
         "maxReceiveCount": timings.max_receive_count,
+        # The fleet's shared Cases budget, and each environment's static share when the budget's table fails.
+        "CASES_QUOTA_RPS": f"{pipeline.config.cases_requests_per_second:g}",
+        "CASES_QUOTA_BURST": f"{pipeline.config.cases_burst:g}",
         "CASES_MAX_RPS": f"{pipeline.config.cases_max_rps:g}",
         "CASES_MAX_BURST": f"{pipeline.config.cases_max_burst:g}",
         "run": f"{seconds:.1f}s",

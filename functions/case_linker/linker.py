@@ -221,6 +221,14 @@ class Linker:
                 claim.rejected(token_spent=error.token_spent)
                 raise
             else:
+                if self._taken_by_another(item, made.related_item_id):
+                    # Another identity's look-up claimed it first (its own create was lost): make ours again.
+                    if attempt >= self._create_attempts:
+                        raise TransientError(
+                            "ItemClaimedByAnother", "the new item was claimed by another request"
+                        )
+                    attempt += 1
+                    continue
                 claim.created(made.related_item_id or None)
                 return LinkResult(CREATED, item.type, made.related_item_id or None, case_id=made.case_id)
             if isinstance(failure, CaseBusyError) or attempt >= self._create_attempts:
@@ -238,6 +246,17 @@ class Linker:
         if isinstance(failure, ThrottledError):
             self._guard.trip()
         raise failure
+
+    def _taken_by_another(self, item: RelatedItem, related_item_id: str) -> bool:
+        """Claim a new item that look-ups can find (no client token, not a contact) for `item`'s identity.
+
+        Without the claim, a request with the same content whose own create was lost would, looking for an
+        item only it can have made, find this one unclaimed and take it for its own: two requests, one item.
+        True when such a look-up claimed it first.
+        """
+        if item.uses_client_token or item.contact_arn is not None or not related_item_id:
+            return False
+        return not self._ledger.claim_item(related_item_id, item.identity)
 
     def _release(self, claim: Claim) -> None:
         # Best effort: if it fails, the lease still ends with the invocation and pendingAt stays in doubt.

@@ -331,6 +331,47 @@ def test_given_two_identities_with_the_same_content_when_both_recover_then_each_
     assert rig.cases.count(CUSTOM) == 2
 
 
+def test_given_an_identical_item_created_plainly_by_another_identity_when_recovering_then_it_is_not_taken(
+    make: Callable[..., Rig],
+) -> None:
+    # GIVEN two distinct requests with the same content (their own keys), the first created without a hitch
+    # while the second's create was lost before it committed (found by the chaos run: twin Custom requests)
+    rig = make(attempts=1)
+    first = dataclasses.replace(CUSTOM, idempotency_key="k1")
+    second = dataclasses.replace(CUSTOM, idempotency_key="k2")
+    rig.cases.outcomes = ["drop"]
+    with pytest.raises(AmbiguousError):
+        rig.linker.link(second)
+    assert again(rig).linker.link(first).outcome == "created"
+    rig.clock.sleep(30)
+
+    # WHEN the second comes back and looks for an item only it can have made
+    created = again(rig).linker.link(second)
+
+    # THEN the first's item is the first's: the second makes its own
+    assert not created.recovered
+    assert rig.cases.count(CUSTOM) == 2
+
+
+def test_given_our_new_item_claimed_first_by_another_identitys_look_up_then_we_make_our_own(
+    make: Callable[..., Rig], ledger: Ledger
+) -> None:
+    # GIVEN another request with the same content, looking for its lost create, claims the item our create
+    # makes before our claim lands (the race between our answer and its look-up)
+    rig = make()
+    ours = dataclasses.replace(CUSTOM, idempotency_key="k1")
+    other = dataclasses.replace(CUSTOM, idempotency_key="k2")
+    assert ledger.claim_item("item-1", other.identity)
+
+    # WHEN ours is linked
+    result = rig.linker.link(ours)
+
+    # THEN it made a second item, and that one is claimed for it
+    assert (result.outcome, result.related_item_id) == ("created", "item-2")
+    assert rig.cases.count(CUSTOM) == 2
+    assert not ledger.claim_item("item-2", other.identity)
+
+
 def test_given_a_create_left_pending_by_a_killed_invocation_when_a_duplicate_comes_then_it_looks_first(
     make: Callable[..., Rig], ledger: Ledger
 ) -> None:

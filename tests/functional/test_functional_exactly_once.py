@@ -98,6 +98,34 @@ def test_given_two_distinct_requests_with_identical_content_when_the_second_is_r
     assert count(second.counts, ALREADY_LINKED) == 0
 
 
+def test_given_a_twin_whose_create_was_lost_when_it_looks_for_its_item_then_it_does_not_take_the_others(
+    make_app: Callable[..., App], emu: Emulator
+) -> None:
+    # GIVEN order-9 asked for twice by two requests (their own keys): the first's create is lost before it
+    # commits and handed back, then the second is created without a hitch (found by the chaos run)
+    app = make_app(dataclasses.replace(FAST, create_attempts=1))
+    emu.script("CreateRelatedItem", ["drop"])
+    lost = app.run_batch(
+        sqs_event(sqs_record(custom_request(COMMENT_CASE, "order-9", idempotencyKey="a"))), lambda_context()
+    )
+    assert len(lost.response["batchItemFailures"]) == 1
+    plain = app.run_batch(
+        sqs_event(sqs_record(custom_request(COMMENT_CASE, "order-9", idempotencyKey="b"))), lambda_context()
+    )
+    assert plain.response == {"batchItemFailures": []}
+
+    # WHEN the first comes back, settles and looks for an item only it can have made
+    time.sleep(FAST.backoff.settle)
+    again = app.run_batch(
+        sqs_event(sqs_record(custom_request(COMMENT_CASE, "order-9", idempotencyKey="a"), receive_count=2)),
+        lambda_context(60_000),
+    )
+
+    # THEN the second's item is not taken for the first's: the case holds two
+    assert again.response == {"batchItemFailures": []}
+    assert len(bodies(emu, COMMENT_CASE, "Custom")) == 2
+
+
 def test_given_a_replayed_request_never_attempted_before_when_handled_then_it_is_created_despite_a_twin(
     make_app: Callable[..., App], emu: Emulator
 ) -> None:

@@ -481,8 +481,11 @@ def test_the_ledger_costs_four_writes_for_a_new_contact_three_for_a_comment_two_
 ) -> None:
     contact, again = ledger_calls(settings, event_body("contact-completed-voice.json"), times=2)
     comment, _ = ledger_calls(settings, comment_request(COMMENT_CASE, "costed"), times=2)
+    custom, _ = ledger_calls(settings, custom_request(COMMENT_CASE, "costed"), times=2)
 
     # begin (lease), the in-flight mark, created, and the contact's record for the sweeper
     assert contact == ["UpdateItem"] * 4
     assert again == ["UpdateItem", "UpdateItem"]  # begin finds it created; the contact record is refreshed
     assert comment == ["UpdateItem"] * 3
+    # begin, the in-flight mark, the new item's claim for this request, created
+    assert custom == ["UpdateItem", "UpdateItem", "PutItem", "UpdateItem"]

@@ -83,6 +83,12 @@ class Created:
     case_id: str | None
 
 
+def _pacing_key(event_name: str) -> str:
+    """The quota an HTTP attempt draws on, from botocore's event name (`before-send.connectcases.<Operation>`)."""
+    operation = event_name.rsplit(".", 1)[-1]
+    return PACING_KEY.get(operation, operation)
+
+
 def install_guards(
     client: Any,
     *,
@@ -98,8 +104,7 @@ def install_guards(
     def before_send(event_name: str, **_: Any) -> None:
         if breaker:
             guard.check_breaker()
-        operation = event_name.rsplit(".", 1)[-1]
-        key = PACING_KEY.get(operation, operation)
+        key = _pacing_key(event_name)
         if isinstance(pacer, SharedBudget):
             # Asked again after each wait: a throttle in this environment meanwhile revokes the slot.
             while (
@@ -123,8 +128,7 @@ def install_guards(
     ) -> None:
         if isinstance(pacer, SharedBudget):
             # Feedback for the fleet's rate: every attempt, throttled or not.
-            operation = event_name.rsplit(".", 1)[-1]
-            pacer.record(PACING_KEY.get(operation, operation), throttled=_is_throttle(response))
+            pacer.record(_pacing_key(event_name), throttled=_is_throttle(response))
         if _is_throttle(response):
             counters.incr(THROTTLED)
         if attempts < max_attempts and _may_be_retried(response, caught_exception):

@@ -184,16 +184,11 @@ class RecordProcessor:
         """Raise `error` so SQS redelivers the record, sooner when we know when; or re-send it near the limit."""
         delay = error.retry_after
         capacity = isinstance(error, CAPACITY_ERRORS)
+        count = receive_count(record)
         if capacity and delay is None:
-            count = receive_count(record)
             delay = random.uniform(0.5, 1.0) * min(self._capacity_delay_cap, 2.0 ** (count - 1))  # noqa: S311
         limit = self._settings.max_receive_count
-        if (
-            capacity
-            and limit is not None
-            and receive_count(record) >= limit - 1
-            and self._redelivery.can_requeue()
-        ):
+        if capacity and limit is not None and count >= limit - 1 and self._redelivery.can_requeue():
             try:
                 requeues = self._redelivery.requeue(record, delay or 0.0)
             except TransientError as failed:

@@ -626,9 +626,8 @@ class LocalPipeline:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 previous[signum] = signal.signal(signum, lambda *_: event.set())
         try:
-            with contextlib.suppress(KeyboardInterrupt):
-                while not event.wait(0.5):
-                    pass
+            while not event.wait(0.5):
+                pass
         finally:
             for number, handler in previous.items():
                 signal.signal(number, handler)

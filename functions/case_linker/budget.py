@@ -28,9 +28,9 @@ How it works
   1 - background_share of the budget and background work is never starved.
 
 Failing safe
-- Every store call has a short timeout (the caller's DynamoDB client). When it fails, or answers slower than
-  `slow_call_s`, the environment uses its own Pacer (the static share, quota / maxConcurrency) for
-  `degraded_for_s` and then tries the shared budget again: degrade, never stop.
+- Every store call has a short timeout (the caller's DynamoDB client). When it fails, or two answers in a row
+  are slower than `slow_call_s`, the environment uses its own Pacer (the static share, quota /
+  maxConcurrency) for `degraded_for_s` and then tries the shared budget again: degrade, never stop.
 - Only operation names and numbers are stored: no customer data.
 
 Hand-written because neither botocore (its `adaptive` mode limits one client in one process) nor the

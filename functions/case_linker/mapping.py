@@ -29,12 +29,17 @@ _CONTACT_ARN = re.compile(
 
 # Where a message came from (logs, metrics, priority): the envelope's `source`, else a producer's request.
 CONNECT_SOURCE = "aws.connect"
+# The sources of the contact messages the sweeper and `ops backfill` (ops/backfill.py: SOURCE) enqueue.
+SWEEPER_SOURCE = "case-linker.sweeper"
+BACKFILL_SOURCE = "case-linker.backfill"
 ORIGIN_EVENT = "event"
 ORIGIN_REQUEST = "request"
+ORIGIN_SWEEPER = "sweeper"
+ORIGIN_BACKFILL = "backfill"
 ORIGIN_BY_SOURCE = {
     CONNECT_SOURCE: ORIGIN_EVENT,
-    "case-linker.sweeper": "sweeper",
-    "case-linker.backfill": "backfill",
+    SWEEPER_SOURCE: ORIGIN_SWEEPER,
+    BACKFILL_SOURCE: ORIGIN_BACKFILL,
 }
 
 

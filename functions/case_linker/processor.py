@@ -26,6 +26,8 @@ from case_linker.ledger import LINKED as CONTACT_LINKED
 from case_linker.ledger import NO_CASE_ID as CONTACT_NO_CASE_ID
 from case_linker.linker import CREATED, LinkResult
 from case_linker.mapping import (
+    ORIGIN_BACKFILL,
+    ORIGIN_SWEEPER,
     Ignore,
     Invalid,
     LinkContact,
@@ -51,7 +53,7 @@ from case_linker.telemetry import (
 # Set by `python -m ops dlq replay`; only logged (the ledger, not this mark, decides whether to look first).
 REPLAYED_ATTRIBUTE = "REPLAYED"
 ORIGIN_REPLAY = "replay"
-BACKGROUND_ORIGINS = frozenset({ORIGIN_REPLAY, "sweeper", "backfill"})
+BACKGROUND_ORIGINS = frozenset({ORIGIN_REPLAY, ORIGIN_SWEEPER, ORIGIN_BACKFILL})
 
 # Outcomes of a record that is acknowledged (deleted from the queue).
 LINKED = "linked"

@@ -45,7 +45,13 @@ from case_linker.contact_search import (
 from case_linker.errors import LinkerError, OutOfTimeError, PermanentError, TransientError
 from case_linker.handler import Clients, Tuning, build_clients, make_lambda_handler
 from case_linker.ledger import LINKED, NO_CASE_ID, ContactRecord, Ledger
-from case_linker.mapping import CONTACT_DETAIL_TYPE, case_id_from
+from case_linker.mapping import (
+    CONTACT_DETAIL_TYPE,
+    ORIGIN_BACKFILL,
+    ORIGIN_SWEEPER,
+    SWEEPER_SOURCE,
+    case_id_from,
+)
 from case_linker.pacing import BatchGuard, Pacer
 from case_linker.settings import SweeperSettings
 from case_linker.telemetry import RETRIED, THROTTLED, Counters
@@ -53,10 +59,9 @@ from case_linker.telemetry import RETRIED, THROTTLED, Counters
 logger = Logger()
 metrics = Metrics()
 
-SWEEPER_SOURCE = "case-linker.sweeper"
 # Where the first message about a contact came from, as the linker records it (mapping.ORIGIN_BY_SOURCE):
 # these two mean the contact events had not handled the contact.
-NOT_FROM_EVENTS = frozenset({"sweeper", "backfill"})
+NOT_FROM_EVENTS = frozenset({ORIGIN_SWEEPER, ORIGIN_BACKFILL})
 
 # Metrics of a run (namespace and `service` dimension as the linker's; no ids in dimensions, ever).
 CONTACTS_FOUND = "SweepContactsFound"  # finished contacts the search returned and the run looked at

@@ -56,6 +56,7 @@ class Timing:
     read_attempts: int = 4  # Tuning.read_attempts
     create_attempts: int = 4  # Tuning.create_attempts
     plain_attempts: int = 3  # botocore's default
+    capacity_delay_cap: float = 60.0  # Tuning.capacity_delay_cap
 
 
 @dataclass

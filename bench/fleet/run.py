@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from case_linker.budget import BudgetConfig, SharedBudget
 from case_linker.pacing import Pacer
+from case_linker.redelivery import capacity_delay, requeue_due
 
 from bench.fleet.consumers import (
     CREATE,
@@ -29,7 +30,7 @@ from bench.fleet.consumers import (
     Timing,
 )
 from bench.fleet.engine import Sim, Task
-from bench.fleet.world import AccountQuota, CoTenant, DynamoDBModel, Queue, SimStore
+from bench.fleet.world import AccountQuota, CoTenant, DynamoDBModel, Message, Queue, SimStore
 from infra.config import CaseLinkerConfig, ConfigError
 
 Consumer = Literal["shared", "static", "adaptive", "plain"]
@@ -68,10 +69,6 @@ class Scenario:
     batching_window: float | None = None  # None: the stack's
     horizon: float = 3600.0  # give up after this many simulated seconds
     budget: tuple[tuple[str, float], ...] = ()  # BudgetConfig overrides (experiments)
-    # Issue 15 also asks that a record handed back for throttling return after a short, jittered delay
-    # (its visibility changed) instead of the visibility timeout: (low, high) seconds models that for
-    # case-linker's consumers; None: today's behaviour, the visibility timeout.
-    handback_delay: tuple[float, float] | None = None
     seed: int = 1
 
     @property
@@ -112,6 +109,7 @@ class Result:
     list_throttled_share: float
     handed_back: int
     handed_back_after_10s: int
+    requeued: int  # hand-backs sent again as new messages near maxReceiveCount (never to the DLQ)
     max_burst_used: float  # max over intervals [a, b] of the fleet's sends of one API - quota * (b - a)
     fleet_alone_refused: int  # the fleet's sends replayed alone against the account's bucket: 429s
     cotenant_refused_share: float | None
@@ -144,6 +142,7 @@ class Fleet:
         *,
         batching_window: float,
         cold_start: float,
+        capacity_delay_cap: float,
         rng: random.Random,
     ) -> None:
         self._sim = sim
@@ -152,17 +151,26 @@ class Fleet:
         self._make = make_environment
         self._window = batching_window
         self._cold_start = cold_start
+        self._capacity_delay_cap = capacity_delay_cap
         self._rng = rng
         self.environments: list[Environment] = []
         self.cold_starts = 0
         self.stopped = False
-        self.short_handback = False  # case-linker with issue 15's short, jittered return (see Scenario)
+        # case-linker since issue 15: a capacity hand-back comes again after a short, jittered delay and is
+        # sent again as a new message near maxReceiveCount. False: the visibility timeout, as before.
+        self.short_handback = False
 
-    def _handback_delay(self) -> float | None:
-        low_high = self._scenario.handback_delay
-        if low_high is None or not self.short_handback:
-            return None  # the queue's visibility timeout
-        return self._rng.uniform(*low_high)
+    def _hand_back(self, message: Message) -> None:
+        if not self.short_handback:
+            self._queue.hand_back(message)  # back after the queue's visibility timeout
+            return
+        # processor._hand_back: every hand-back here is for want of capacity (throttled, breaker, no slot).
+        count = message.receive_count
+        delay = capacity_delay(count, self._capacity_delay_cap, self._rng.random)
+        if requeue_due(count, self._queue.max_receive_count):
+            self._queue.requeue(message, delay)
+        else:
+            self._queue.hand_back(message, delay)
 
     def start(self) -> None:
         for _ in range(self._scenario.environments):
@@ -196,7 +204,7 @@ class Fleet:
             for message in outcome.deleted:
                 queue.delete(message)
             for message in outcome.handed_back:
-                queue.hand_back(message, self._handback_delay())
+                self._hand_back(message)
 
 
 def _arrivals(sim: Sim, queue: Queue, scenario: Scenario, rng: random.Random) -> Task:
@@ -261,9 +269,10 @@ def simulate(scenario: Scenario, consumer: Consumer) -> Result:
             else float(stack.batching_window_seconds)
         ),
         cold_start=timing.cold_start,
+        capacity_delay_cap=timing.capacity_delay_cap,
         rng=random.Random(scenario.seed + 2),
     )
-    fleet.short_handback = consumer in ("shared", "static")
+    fleet.short_handback = consumer == "shared"
     queue.publish(scenario.backlog)
     if scenario.arrival_rate > 0:
         sim.spawn(_arrivals(sim, queue, scenario, random.Random(scenario.seed + 3)))
@@ -377,6 +386,7 @@ def _result(
         ),
         handed_back=len(queue.handed_back),
         handed_back_after_10s=sum(1 for at in queue.handed_back if at > first_call + 10.0),
+        requeued=queue.requeued,
         max_burst_used=max(
             burst_used(fleet_sends, scenario.quota),
             burst_used(listing.fleet_sends, scenario.quota) if listing else 0.0,

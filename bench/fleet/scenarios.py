@@ -12,7 +12,7 @@ from typing import Any
 from bench.fleet.run import CONSUMER_NAMES, CONSUMERS, Consumer, Result, Scenario, deployable, simulate
 from bench.fleet.world import CoTenant, DynamoDBModel
 
-GROUPS = ("backlog", "small", "cotenant", "handback", "churn", "dynamodb", "light", "arrivals")
+GROUPS = ("backlog", "small", "cotenant", "churn", "dynamodb", "light", "arrivals")
 # A record's path in the simulation (GetContactAttributes, two Cases calls, bookkeeping): ~0.14 s. Ten
 # records at a time per environment: what a fleet can send at most, whatever the quota.
 RECORD_SECONDS = 0.14
@@ -69,20 +69,6 @@ def cases(quick: bool, groups: Iterable[str] = GROUPS) -> list[Case]:
                         horizon=20 * seconds,
                     )
                     found.append(Case("cotenant", scenario))
-    if "handback" in selected:
-        for n, q, share, bursty in [(10, 20.0, 0.6, False), (100, 100.0, 0.6, True)][: 1 if quick else 2]:
-            seconds = 180.0 if q < 100 else 60.0
-            scenario = Scenario(
-                name=f"co-tenant {share:.0%} {'bursty' if bursty else 'steady'} N={n} q={q:g}, "
-                "handed back for 10-30 s (not the visibility timeout)",
-                environments=n,
-                quota=q,
-                backlog=_backlog(q * (1 - share), seconds),
-                cotenant=CoTenant(share, bursty=bursty),
-                horizon=20 * seconds,
-                handback_delay=(10.0, 30.0),
-            )
-            found.append(Case("handback", scenario, consumers=("shared", "static")))
     if "churn" in selected:
         for n, q in [(10, 20.0), (100, 100.0)][: 1 if quick else 2]:
             scenario = Scenario(
@@ -154,16 +140,10 @@ GOALS: tuple[Goal, ...] = (
         lambda c: _can_reach_quota(c),
     ),
     Goal("small", "drain_s", "<= 1.5 x what the quota allows", lambda r, c: _drain_within(r, c, 1.5)),
-    *(
-        goal
-        for group in ("cotenant", "handback")
-        for goal in (
-            Goal(group, "goodput_over_remaining", ">= 0.9", lambda r, c: r.goodput_over_remaining >= 0.9),
-            Goal(group, "throttled_share", "<= 0.05", lambda r, c: r.throttled_share <= 0.05),
-            Goal(group, "handed_back_after_10s", "0", lambda r, c: r.handed_back_after_10s == 0),
-            Goal(group, "dead_lettered", "0", lambda r, c: r.dead_lettered == 0),
-        )
-    ),
+    Goal("cotenant", "goodput_over_remaining", ">= 0.9", lambda r, c: r.goodput_over_remaining >= 0.9),
+    Goal("cotenant", "throttled_share", "<= 0.05", lambda r, c: r.throttled_share <= 0.05),
+    Goal("cotenant", "handed_back_after_10s", "0", lambda r, c: r.handed_back_after_10s == 0),
+    Goal("cotenant", "dead_lettered", "0", lambda r, c: r.dead_lettered == 0),
     Goal(
         "cotenant",
         "cotenant_refused_rise_points",

@@ -88,6 +88,7 @@ class Queue:
         self.dead_lettered = 0
         self.deleted = 0
         self.handed_back: list[float] = []  # when each hand-back happened
+        self.requeued = 0  # of which sent again as new messages
 
     def publish(self, count: int = 1) -> None:
         now = self._sim.clock()
@@ -122,6 +123,13 @@ class Queue:
         self.handed_back.append(now)
         message.visible_at = now + (self.visibility_timeout if delay is None else delay)
         heapq.heappush(self._delayed, (message.visible_at, message.ident, message))
+
+    def requeue(self, message: Message, delay: float) -> None:
+        """The record is sent again as a new message (its receive count starts over) and the original is
+        acknowledged: what case-linker does with a capacity hand-back close to maxReceiveCount."""
+        self.requeued += 1
+        message.receive_count = 0
+        self.hand_back(message, delay)
 
     def _wake(self) -> None:
         now = self._sim.clock()

@@ -30,7 +30,11 @@ How it works
 Failing safe
 - Every store call has a short timeout (the caller's DynamoDB client). When it fails, or two answers in a row
   are slower than `slow_call_s`, the environment uses its own Pacer (the static share, quota /
-  maxConcurrency) for `degraded_for_s` and then tries the shared budget again: degrade, never stop.
+  maxConcurrency) and then tries the shared budget again: degrade, never stop. Local pacing and the schedule
+  must not run side by side beyond the quota, so (1) coming off the schedule, the first local call waits until
+  the others must have noticed too (the slots promised as last seen, plus two of their leases: at most
+  `degraded_for_s` / 2), and (2) every environment rejoins at the same moment, the wall clock's
+  next-but-one multiple of `degraded_for_s` (within `rejoin_spread_s`), without the burst for a while.
 - Only operation names and numbers are stored: no customer data.
 
 Hand-written because neither botocore (its `adaptive` mode limits one client in one process) nor the
@@ -261,7 +265,10 @@ class BudgetConfig:
     increase_doubling_s: float = 10.0
     min_rate_fraction: float = 0.05  # never slower than this fraction of `rate`
     background_share: float = 0.25  # at most this fraction of the fleet's rate for background work
-    degraded_for_s: float = 30.0  # after a store failure, pace locally this long before trying again
+    # After a store failure, pace locally until the wall clock's next-but-one multiple of this (30-60 s),
+    # then try the store again within `rejoin_spread_s`.
+    degraded_for_s: float = 30.0
+    rejoin_spread_s: float = 1.0
     # Two store answers in a row slower than this count as a failure. One alone does not: an environment's
     # first call opens its connection (TLS on a cold start), and the fallback costs 30 s at a static share.
     slow_call_s: float = 0.25
@@ -364,6 +371,7 @@ class SharedBudget:
         self._busy: dict[str, bool] = {}  # by schedule key: was it busy (extended) at the last lease
         self._degraded_until = -math.inf
         self._slow_answers = 0  # store answers in a row slower than slow_call_s
+        self._on_schedule = False  # the store answered since this environment last paced locally
         # After pacing locally, rejoin the schedule without its burst for a while: other environments may
         # still be pacing locally, on top of the schedule.
         self._no_burst_until = -math.inf
@@ -640,13 +648,17 @@ class SharedBudget:
         self.stats.requests += 1
         started = self._clock()
         try:
-            return method(key, **kwargs)
+            answer = method(key, **kwargs)
         except StaleBudget:
+            self._on_schedule = True
             raise
         except Exception as error:
             # Whatever broke in the store (botocore, network, throttling of the table): degrade, never stop.
             self._degrade(type(error).__name__)
             raise BudgetUnavailable(type(error).__name__) from error
+        else:
+            self._on_schedule = True
+            return answer
         finally:
             if self._clock() - started <= self._config.slow_call_s:
                 self._slow_answers = 0
@@ -658,11 +670,26 @@ class SharedBudget:
                     self._degrade("slow")
 
     def _degrade(self, reason: str) -> None:
-        jitter = 0.8 + 0.4 * self._rand()  # environments that failed together retry apart
-        self._degraded_until = self._clock() + self._config.degraded_for_s * jitter
-        self._no_burst_until = self._degraded_until + self._config.degraded_for_s
-        # The shared schedule may have promised the burst already: pace locally at the rate only.
-        self._fallback.empty()
+        now, wall = self._clock(), self._wall()
+        period = self._config.degraded_for_s
+        # Rejoin at the next-but-one boundary of the wall clock's `period`s, the same for every environment:
+        # those that lost the store together come back together, so none paces locally on top of a schedule
+        # the others already use again. The jitter spreads their first requests over a second.
+        rejoin = (math.floor(wall / period) + 2) * period
+        self._degraded_until = now + (rejoin - wall) + self._rand() * self._config.rejoin_spread_s
+        self._no_burst_until = self._degraded_until + period
+        # Pace locally at the rate only (the schedule may have promised the account's burst already). Coming
+        # off the schedule, start once the others can no longer be using it either: after the slots it
+        # promised as last seen here, and two of their leases later (each environment notices at its next
+        # request, or at its second slow answer; a busy fleet's environment asks once per max_lease slots
+        # of its share, which is the fallback's rate). A failed rejoin needs no wait: the others left together.
+        hold = 0.0
+        if self._on_schedule:
+            promised = max((state.tat for state in self._known.values()), default=wall)
+            notice = 2 * self._config.max_lease / self._fallback.rate
+            hold = min(period / 2, max(0.0, promised - wall) + notice)
+        self._on_schedule = False
+        self._fallback.empty(hold)
         self.stats.degraded += 1
         if self._on_degraded is not None:
             self._on_degraded(reason)

@@ -51,11 +51,13 @@ class TokenBucket:
             self._tokens -= 1
             return wait
 
-    def empty(self) -> None:
-        """Spend whatever burst the bucket holds: from now on it only refills."""
+    def empty(self, hold: float = 0.0) -> None:
+        """Spend whatever burst the bucket holds, and let the next token come `hold` seconds late at the
+        earliest: from now on it only refills."""
         with self._lock:
-            self._updated = self._clock()
-            self._tokens = min(self._tokens, 0.0)
+            now = self._clock()
+            self._tokens = min(self._tokens + (now - self._updated) * self._rate, 0.0) - hold * self._rate
+            self._updated = now
 
 
 class Pacer:
@@ -71,6 +73,12 @@ class Pacer:
         self._buckets: dict[str, TokenBucket] = {}
         self._lock = threading.Lock()
         self._empty = False
+        self._hold_until = -math.inf  # on `clock`: buckets made before this wait for it
+
+    @property
+    def rate(self) -> float:
+        """Requests per second per operation."""
+        return self._rate
 
     def reserve(self, operation: str, not_after: float = math.inf) -> float:
         """Seconds to wait before sending `operation`."""
@@ -79,15 +87,17 @@ class Pacer:
             if bucket is None:
                 bucket = self._buckets[operation] = TokenBucket(self._rate, self._capacity, self._clock)
                 if self._empty:
-                    bucket.empty()
+                    bucket.empty(max(0.0, self._hold_until - self._clock()))
         return bucket.reserve(not_after)
 
-    def empty(self) -> None:
-        """Start every bucket, present and future, without its burst (when taking over mid-flight)."""
+    def empty(self, hold: float = 0.0) -> None:
+        """Start every bucket, present and future, without its burst and no sooner than `hold` seconds
+        from now (when taking over mid-flight from pacing that may still have calls in flight)."""
         with self._lock:
             self._empty = True
+            self._hold_until = self._clock() + hold
             for bucket in self._buckets.values():
-                bucket.empty()
+                bucket.empty(hold)
 
 
 class BatchGuard:

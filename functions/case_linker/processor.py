@@ -6,7 +6,6 @@ Returns an outcome name when the record may be deleted from the queue; raises wh
 from __future__ import annotations
 
 import dataclasses
-import random
 from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
@@ -38,6 +37,7 @@ from case_linker.mapping import (
     contact_of,
 )
 from case_linker.pacing import BatchGuard
+from case_linker.redelivery import capacity_delay, requeue_due
 from case_linker.settings import Settings
 from case_linker.telemetry import (
     ALREADY_LINKED,
@@ -188,9 +188,12 @@ class RecordProcessor:
         capacity = isinstance(error, CAPACITY_ERRORS)
         count = receive_count(record)
         if capacity and delay is None:
-            delay = random.uniform(0.5, 1.0) * min(self._capacity_delay_cap, 2.0 ** (count - 1))  # noqa: S311
-        limit = self._settings.max_receive_count
-        if capacity and limit is not None and count >= limit - 1 and self._redelivery.can_requeue():
+            delay = capacity_delay(count, self._capacity_delay_cap)
+        if (
+            capacity
+            and requeue_due(count, self._settings.max_receive_count)
+            and self._redelivery.can_requeue()
+        ):
             try:
                 requeues = self._redelivery.requeue(record, delay or 0.0)
             except TransientError as failed:

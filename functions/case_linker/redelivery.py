@@ -13,6 +13,8 @@ acknowledged. The ledger makes the copy harmless: it is the same item.
 from __future__ import annotations
 
 import math
+import random
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -27,6 +29,18 @@ MAX_VISIBILITY_SECONDS = 43_200
 MAX_DELAY_SECONDS = 900
 REQUEUES = "CASE_LINKER_REQUEUES"
 FIRST_SENT = "CASE_LINKER_FIRST_SENT"
+
+
+def capacity_delay(receive_count: int, cap: float, rand: Callable[[], float] = random.random) -> float:
+    """Seconds a record handed back for want of Cases capacity waits before its next try: full jitter
+    (half to all) over a ceiling that doubles with each receive, up to `cap`."""
+    return (0.5 + 0.5 * rand()) * min(cap, 2.0 ** (receive_count - 1))
+
+
+def requeue_due(receive_count: int, max_receive_count: int | None) -> bool:
+    """Whether a capacity hand-back must be sent again as a new message: one more receive could be the
+    last before SQS moves it to the DLQ (maxReceiveCount)."""
+    return max_receive_count is not None and receive_count >= max_receive_count - 1
 
 
 class Redelivery:

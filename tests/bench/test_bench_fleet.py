@@ -13,7 +13,7 @@ from bench.fleet.consumers import AdaptiveLimiter
 from bench.fleet.engine import Sim
 from bench.fleet.run import Scenario, burst_used, deployable, simulate
 from bench.fleet.scenarios import cases, evaluate
-from bench.fleet.world import CoTenant
+from bench.fleet.world import CoTenant, DynamoDBModel
 
 
 @pytest.mark.parametrize(("environments", "quota"), [(2, 2.0), (20, 2.0), (50, 20.0)])
@@ -55,6 +55,41 @@ def test_given_a_co_tenant_when_the_fleet_backs_off_then_its_rate_never_exceeds_
     assert result.dead_lettered == 0
     assert result.linked == 1500
     assert result.dynamodb_requests_per_call is not None
+
+
+@pytest.mark.parametrize(
+    "model", [DynamoDBModel(outage=(20.0, 50.0)), DynamoDBModel(slow=(20.0, 50.0))], ids=["outage", "slow"]
+)
+def test_given_the_store_lost_for_30_s_when_the_fleet_paces_itself_then_it_stays_within_the_burst(
+    model: DynamoDBModel,
+) -> None:
+    # Environments leave the schedule one by one as each notices, and come back when their pause ends: the
+    # ones still on the schedule and the ones pacing at their static share must not add up beyond the quota.
+    scenario = Scenario(name="store", environments=10, quota=20.0, backlog=2400, dynamodb=model)
+
+    result = simulate(scenario, "shared")
+
+    assert result.degraded >= 10
+    assert result.outstanding == 0
+    assert result.fleet_alone_refused == 0
+
+
+def test_given_records_out_of_capacity_then_case_linker_returns_them_soon_and_never_to_the_dlq() -> None:
+    # A bursty co-tenant at 60% of a large quota: some records find no slot before their batch's deadline.
+    # case-linker hands them back for a second or so (and re-sends them near maxReceiveCount); today's
+    # pacing left them for the visibility timeout (6 minutes).
+    scenario = Scenario(
+        name="bursty", environments=100, quota=100.0, backlog=2400, cotenant=CoTenant(0.6, bursty=True)
+    )
+
+    shared, static = simulate(scenario, "shared"), simulate(scenario, "static")
+
+    assert shared.handed_back > 0
+    assert shared.dead_lettered == 0
+    assert shared.outstanding == 0
+    assert shared.drain_s is not None
+    assert static.drain_s is not None
+    assert shared.drain_s < 120 < 360 < static.drain_s
 
 
 def test_given_botocore_adaptive_classes_on_the_virtual_clock_then_a_throttle_engages_the_limiter() -> None:

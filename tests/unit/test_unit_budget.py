@@ -298,8 +298,12 @@ def test_given_a_success_then_nothing_is_written() -> None:
 class BrokenStore(MemoryBudgetStore):
     """Unreachable until `healthy`; optionally slow (advances the clock per call)."""
 
-    def __init__(self, clock: FakeClock, latency: float = 0.0) -> None:
+    def __init__(
+        self, clock: FakeClock, latency: float = 0.0, shared: MemoryBudgetStore | None = None
+    ) -> None:
         super().__init__()
+        if shared is not None:  # another environment's view of the same items
+            self.items, self._lock = shared.items, shared._lock
         self.healthy = False
         self.clock = clock
         self.latency = latency
@@ -333,9 +337,10 @@ def test_given_an_unreachable_store_then_the_environment_paces_itself_and_tries_
     assert shared.stats.degraded == 1
     assert shared.stats.fallback_calls == 7
 
-    # AND once the store is back and the pause is over, the shared budget is used again
+    # AND once the store is back and the pause is over (the wall clock's next-but-one 30 s boundary, within
+    # a second), the shared budget is used again
     store.healthy = True
-    clock.now += 30 * 1.2 + 1
+    clock.now += 60 + 1
     take(shared, clock, 1)
     assert shared.stats.leased >= 1
 
@@ -435,3 +440,59 @@ def test_given_a_burst_lease_when_threads_arrive_late_then_its_slots_keep_one_sl
     assert soon == [0.0] * 4
     assert shared.stats.expired == 4
     assert shared.stats.requests == requests  # the last thread took the lease's one slot still due
+
+
+def test_given_slots_promised_to_others_when_the_store_fails_then_local_pacing_starts_after_them() -> None:
+    # GIVEN an environment that saw the schedule promised 5 s ahead (the fleet is using the whole quota)
+    clock = FakeClock()
+    store = MemoryBudgetStore()
+    others = budget(store, clock, environments=2)
+    take(others, clock, 9)  # the burst
+    view = BrokenStore(clock, shared=store)
+    view.healthy = True
+    shared = budget(view, clock, environments=2)
+    take(shared, clock, 10, not_after=clock.now + 60, expected=10)
+    promised = store.items[KEY_PREFIX + OP].tat
+
+    # WHEN the store becomes unreachable
+    view.healthy = False
+    clock.now += 1.0
+    waits = [send - clock.now for send in take(shared, clock, 2)]
+
+    # THEN its own pacing (1 req/s) begins where the fleet's promises end, not on top of them
+    assert shared.stats.degraded == 1
+    assert clock.now + waits[0] >= promised - 1e-6
+    assert waits[1] - waits[0] == pytest.approx(1.0)
+
+
+def test_given_environments_that_lost_the_store_at_different_times_then_they_rejoin_together() -> None:
+    # GIVEN two environments whose store calls fail 7 s apart
+    clock = FakeClock()
+    clock.now = 1_700_000_011.0
+    store = MemoryBudgetStore()
+    views = [BrokenStore(clock, shared=store), BrokenStore(clock, shared=store)]
+    fleet = [
+        budget(view, clock, environments=2, rand=random.Random(n).random) for n, view in enumerate(views)
+    ]
+    take(fleet[0], clock, 1)
+    clock.now += 7.0
+    take(fleet[1], clock, 1)
+    for view in views:
+        view.healthy = True
+
+    # WHEN both keep calling, once every 100 ms
+    rejoined: list[float | None] = [None, None]
+    for _ in range(900):
+        clock.now += 0.1
+        for n, shared in enumerate(fleet):
+            leased = shared.stats.leased
+            take(shared, clock, 1)
+            if rejoined[n] is None and shared.stats.leased > leased:
+                rejoined[n] = clock.now
+
+    # THEN they return to the shared budget within a second of each other: none paces locally on top of a
+    # schedule the other is using again
+    first, second = rejoined
+    assert first is not None
+    assert second is not None
+    assert abs(first - second) <= 1.0

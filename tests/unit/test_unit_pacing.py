@@ -173,3 +173,16 @@ def test_given_a_batch_then_the_guard_knows_how_many_records_it_holds() -> None:
     guard.start_batch(60, 1, records=7)
 
     assert guard.records == 7
+
+
+def test_given_a_pacer_emptied_with_a_hold_then_its_first_call_waits_for_the_hold() -> None:
+    clock = FakeClock()
+    pacer = Pacer(rate=2.0, capacity=5.0, clock=clock)
+    pacer.reserve("Op")
+
+    pacer.empty(hold=3.0)
+
+    assert pacer.reserve("Op") == pytest.approx(3.5)
+    assert pacer.reserve("Other") == pytest.approx(3.5)  # buckets made later wait as long
+    clock.now += 1.0
+    assert pacer.reserve("Later") == pytest.approx(2.5)

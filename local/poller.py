@@ -1,7 +1,9 @@
 """A stand-in for Lambda's SQS event source mapping (ESM).
 
 What it reproduces, because the linker's guarantees depend on it:
-- each of `max_concurrency` workers owns one execution environment and loops: receive a batch, invoke, delete;
+- each of `max_concurrency` workers loops: receive a batch, invoke, delete. The batch runs on an execution
+  environment from a pool, as Lambda routes invocations: an idle warm one first (the most recently used), a
+  new one (its init phase: a cold start) only when none is idle, so a trickle keeps to one warm environment;
 - a batch is up to `batch_size` records gathered for at most `batching_window_s` (the 6 MB payload cap too);
 - records stay in flight for the queue's own visibility timeout (the ESM never changes it);
 - the event has Lambda's SQS shape (messageId, receiptHandle, body, attributes, messageAttributes in
@@ -214,6 +216,7 @@ class SqsPoller:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._environments: list[ExecutionEnvironment] = []
+        self._idle: list[ExecutionEnvironment] = []  # a stack: the most recently used on top
         self._in_flight = 0
         self._busy_workers = 0
         self._ordinal = 0
@@ -230,11 +233,8 @@ class SqsPoller:
             return
         self._stop.clear()
         for index in range(self.settings.max_concurrency):
-            environment = self.runtime.environment(f"env-{index + 1}")
-            self._environments.append(environment)
-            thread = threading.Thread(
-                target=self._work, args=(environment,), name=f"esm-worker-{index + 1}", daemon=True
-            )
+            name = f"esm-worker-{index + 1}"
+            thread = threading.Thread(target=self._work, args=(name,), name=name, daemon=True)
             self._threads.append(thread)
             thread.start()
 
@@ -248,6 +248,7 @@ class SqsPoller:
             environment.close()
         self._threads.clear()
         self._environments.clear()
+        self._idle.clear()
 
     def __enter__(self) -> SqsPoller:
         self.start()
@@ -312,10 +313,24 @@ class SqsPoller:
 
     # -- the worker --------------------------------------------------------------------------------------------
 
-    def _work(self, environment: ExecutionEnvironment) -> None:
+    def _acquire(self) -> ExecutionEnvironment:
+        """An idle environment, the most recently used first; a new one when none is idle (never more than
+        max_concurrency: each worker holds at most one)."""
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+            environment = self.runtime.environment(f"env-{len(self._environments) + 1}")
+            self._environments.append(environment)
+            return environment
+
+    def _give_back(self, environment: ExecutionEnvironment) -> None:
+        with self._lock:
+            self._idle.append(environment)
+
+    def _work(self, name: str) -> None:
         # Like the ESM's pollers, which read the queue independently of invocations, the next batch is received
-        # while this environment runs the current one: the slot is not left idle for a ReceiveMessage round trip.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{environment.name}-poll") as poller:
+        # while the current one runs: the slot is not left idle for a ReceiveMessage round trip.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-poll") as poller:
             ahead: Future[list[dict[str, Any]]] | None = None
             while not self._stop.is_set():
                 try:
@@ -324,7 +339,11 @@ class SqsPoller:
                     if not messages:
                         continue
                     ahead = poller.submit(self._gather_batch)
-                    self._run_batch(environment, messages)
+                    environment = self._acquire()
+                    try:
+                        self._run_batch(environment, messages)
+                    finally:
+                        self._give_back(environment)
                 # A worker must outlive any one failed poll (a moto hiccup, a broken environment): record, go on.
                 except Exception as error:  # noqa: BLE001
                     if ahead is not None and ahead.done():
@@ -332,7 +351,7 @@ class SqsPoller:
                         ahead = None
                         self._release(held)  # what was read ahead must not stay hidden and counted busy
                     with self._lock:
-                        self.errors.append(f"{environment.name}: {type(error).__name__}: {error}")
+                        self.errors.append(f"{name}: {type(error).__name__}: {error}")
                     time.sleep(0.2)
             if ahead is not None and ahead.exception() is None:
                 self._release(ahead.result())

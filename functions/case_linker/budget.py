@@ -6,23 +6,30 @@ idle environments and knows nothing of other callers. Here the whole fleet draws
 kept in the function's DynamoDB table, and slows down together when Cases throttles.
 
 How it works
-- Schedule: one item per operation, `id = case-linker#budget#v1#<operation>`, holds a GCRA schedule (the
+- Schedule: one item per operation, `id = case-linker#budget#v2#<operation>`, holds a GCRA schedule (the
   token bucket written as a time): `tat`, the moment up to which calls are already promised. At time t the
-  bucket holds min(burst, (t - tat) * rate) tokens. Taking k tokens moves `tat` from max(tat, t - burst/rate)
-  to that plus k/rate, in ONE conditional UpdateItem (`tat = tat + :d` when the bucket is not full; a
+  bucket holds min(burst, (t - tat) * quota) tokens. Taking k tokens moves `tat` from max(tat, t - burst/quota)
+  to that plus k/quota, in ONE conditional UpdateItem (`tat = tat + :d` when the bucket is not full; a
   conditional reset when it is). The k calls get the k consecutive slots; the fleet's calls in any interval
   of t seconds therefore never exceed burst + rate * t, whatever the number of environments.
+- The schedule's clock (FleetClock): times on the schedule are not wall-clock seconds but seconds of a clock
+  that runs at the fleet's current rate over the quota: the wall clock itself until the first decrease, slower
+  after one, and back to full speed as the rate grows back. An environment turns a slot into a wall time when
+  it hands the slot to a caller, so slots promised far ahead go out at the rate of their own time, not at the
+  rate of the moment they were promised (v1 stored wall times: a backlog promised at a low rate kept it for
+  as long as the promises lasted).
 - Leases: an environment takes up to `max_lease` slots per request, so the budget costs one DynamoDB request
   per several Cases calls. The lease size follows demand: it doubles while every slot is used and falls back
   to what was used when slots expire, so a trickle costs one slot per call and a backlog ten. A slot not used
   within `lease_ttl_s` of its time is dropped: an idle environment never sits on the fleet's budget.
-- AIMD: the item also holds the fleet's rate. It grows back linearly after each decrease (`increase_per_s`
-  of the quota per second, computed by every reader from `since`, so growth costs no writes) and is never
-  above the configured quota. A throttled call (429) multiplies it by `decrease_factor` once per epoch: the
-  decrease is conditional on the epoch under which the throttled call's slot was granted, so one congestion
-  event is one decrease however many environments saw it, as in TCP. The environment that was throttled
-  also drops its own remaining slots (granted at the old rate), and the decrease pushes the end of the
-  schedule out so new leases start after the old-rate slots.
+- AIMD: the item also holds the fleet's rate after the last decrease, when it happened (`since`) and the
+  schedule's clock then (`vsince`). The rate grows back after each decrease (`increase_per_s` of the quota per
+  second, a slope that doubles every `increase_doubling_s`; computed by every reader from `since`, so growth
+  costs no writes) and is never above the configured quota. A throttled call (429) multiplies it by
+  `decrease_factor` once per epoch: the decrease is conditional on the epoch under which the throttled call's
+  slot was granted, so one congestion event is one decrease however many environments saw it, as in TCP. The
+  schedule's clock slows down with the rate, so every slot promised and not yet handed out stretches; the
+  environment that was throttled also drops its own remaining slots and has its callers ask again.
 - Background work (sweeper, backfill, replays) first takes its slots from a second schedule that runs at
   `background_share` of the fleet's current rate, then from the main one: live contacts keep at least
   1 - background_share of the budget and background work is never starved.
@@ -57,19 +64,22 @@ from typing import Any, Protocol
 from case_linker.errors import OutOfTimeError
 from case_linker.pacing import Clock, Pacer
 
-KEY_PREFIX = "case-linker#budget#v1#"
+KEY_PREFIX = "case-linker#budget#v2#"
 # Set (per record: each runs in its own copy of the context) for work that may wait for live contacts:
 # replays, the sweeper's and backfill's messages. The pacing hook passes it to reserve(background=...).
 BACKGROUND_WORK: ContextVar[bool] = ContextVar("case_linker_background_work", default=False)
 BACKGROUND_SUFFIX = "#background"
 # Stands for "no deadline" in a condition (DynamoDB numbers cannot be infinite): year 2286.
 _FAR = 1e10
+_LN2 = math.log(2)
+_DOUBLINGS = 60.0  # the increase's slope stops doubling after this many doublings
 _ATTRIBUTE_NAMES = {
     "#id": "id",
     "#tat": "tat",
     "#rate": "rate",
     "#since": "since",
     "#epoch": "epoch",
+    "#vs": "vsince",
     "#exp": "expiration",
 }
 
@@ -78,10 +88,11 @@ _ATTRIBUTE_NAMES = {
 class BudgetState:
     """One operation's shared schedule, as stored."""
 
-    tat: float  # epoch seconds: calls are promised up to here
+    tat: float  # on the fleet's clock (FleetClock): calls are promised up to here
     rate: float  # the fleet's rate right after the last decrease, requests/s
     since: float  # epoch seconds of the last decrease (0: never)
     epoch: int  # number of decreases so far
+    vsince: float = 0.0  # the fleet's clock at `since`
 
 
 class StaleBudget(Exception):
@@ -104,9 +115,18 @@ class BudgetStore(Protocol):
     """
 
     def extend(
-        self, key: str, *, seconds: float, floor: float, ceiling: float, epoch: int, expires: int
+        self,
+        key: str,
+        *,
+        seconds: float,
+        floor: float,
+        ceiling: float,
+        epoch: int,
+        expires: int,
+        rate: float | None = None,
     ) -> BudgetState:
-        """tat += seconds, if floor <= tat <= ceiling and the epoch is `epoch`."""
+        """tat += seconds, if floor <= tat <= ceiling and the epoch is `epoch`. With `rate`, an absent item is
+        created as if its tat were `floor` (with that rate, epoch 0)."""
         ...
 
     def refill(
@@ -116,9 +136,9 @@ class BudgetStore(Protocol):
         ...
 
     def decrease(
-        self, key: str, *, rate: float, since: float, push: float, epoch: int, expires: int
+        self, key: str, *, rate: float, since: float, vsince: float, epoch: int, expires: int
     ) -> BudgetState:
-        """rate = `rate`, since = `since`, epoch += 1, tat += push, if the epoch is `epoch`."""
+        """rate, since, vsince = the arguments, epoch += 1, if the epoch is `epoch`."""
         ...
 
 
@@ -130,13 +150,25 @@ class MemoryBudgetStore:
         self._lock = threading.Lock()
 
     def extend(
-        self, key: str, *, seconds: float, floor: float, ceiling: float, epoch: int, expires: int
+        self,
+        key: str,
+        *,
+        seconds: float,
+        floor: float,
+        ceiling: float,
+        epoch: int,
+        expires: int,
+        rate: float | None = None,
     ) -> BudgetState:
         with self._lock:
             item = self.items.get(key)
-            if item is None or not (floor <= item.tat <= ceiling and item.epoch == epoch):
+            if item is None and rate is not None:
+                item = BudgetState(floor, rate, 0.0, 0)
+            elif item is None or not (floor <= item.tat <= ceiling and item.epoch == epoch):
                 raise StaleBudget(item)
-            self.items[key] = item = BudgetState(item.tat + seconds, item.rate, item.since, item.epoch)
+            self.items[key] = item = BudgetState(
+                item.tat + seconds, item.rate, item.since, item.epoch, item.vsince
+            )
             return item
 
     def refill(
@@ -147,20 +179,20 @@ class MemoryBudgetStore:
             if item is None:
                 item = BudgetState(tat, rate, 0.0, 0)
             elif item.tat < floor and item.epoch == epoch:
-                item = BudgetState(tat, item.rate, item.since, item.epoch)
+                item = BudgetState(tat, item.rate, item.since, item.epoch, item.vsince)
             else:
                 raise StaleBudget(item)
             self.items[key] = item
             return item
 
     def decrease(
-        self, key: str, *, rate: float, since: float, push: float, epoch: int, expires: int
+        self, key: str, *, rate: float, since: float, vsince: float, epoch: int, expires: int
     ) -> BudgetState:
         with self._lock:
             item = self.items.get(key)
             if item is None or item.epoch != epoch:
                 raise StaleBudget(item)
-            self.items[key] = item = BudgetState(item.tat + push, rate, since, epoch + 1)
+            self.items[key] = item = BudgetState(item.tat, rate, since, epoch + 1, vsince)
             return item
 
 
@@ -177,14 +209,37 @@ class DynamoDBBudgetStore:
         self._table = table_name
 
     def extend(
-        self, key: str, *, seconds: float, floor: float, ceiling: float, epoch: int, expires: int
+        self,
+        key: str,
+        *,
+        seconds: float,
+        floor: float,
+        ceiling: float,
+        epoch: int,
+        expires: int,
+        rate: float | None = None,
     ) -> BudgetState:
-        return self._update(
-            key,
-            "SET #tat = #tat + :d, #exp = :exp",
-            "#tat BETWEEN :floor AND :ceiling AND #epoch = :e",
-            {":d": seconds, ":floor": floor, ":ceiling": ceiling, ":e": epoch, ":exp": expires},
-        )
+        values: dict[str, float | int] = {
+            ":d": seconds,
+            ":floor": floor,
+            ":ceiling": ceiling,
+            ":e": epoch,
+            ":exp": expires,
+        }
+        if rate is None:
+            update, condition = (
+                "SET #tat = #tat + :d, #exp = :exp",
+                "#tat BETWEEN :floor AND :ceiling AND #epoch = :e",
+            )
+        else:
+            update = (
+                "SET #tat = if_not_exists(#tat, :floor) + :d, #rate = if_not_exists(#rate, :rate), "
+                "#since = if_not_exists(#since, :zero), #epoch = if_not_exists(#epoch, :zero), "
+                "#vs = if_not_exists(#vs, :zero), #exp = :exp"
+            )
+            condition = "attribute_not_exists(#id) OR (#tat BETWEEN :floor AND :ceiling AND #epoch = :e)"
+            values.update({":rate": rate, ":zero": 0})
+        return self._update(key, update, condition, values)
 
     def refill(
         self, key: str, *, tat: float, floor: float, epoch: int, rate: float, expires: int
@@ -192,19 +247,19 @@ class DynamoDBBudgetStore:
         return self._update(
             key,
             "SET #tat = :tat, #rate = if_not_exists(#rate, :rate), #since = if_not_exists(#since, :zero), "
-            "#epoch = if_not_exists(#epoch, :zero), #exp = :exp",
+            "#epoch = if_not_exists(#epoch, :zero), #vs = if_not_exists(#vs, :zero), #exp = :exp",
             "attribute_not_exists(#id) OR (#tat < :floor AND #epoch = :e)",
             {":tat": tat, ":rate": rate, ":zero": 0, ":floor": floor, ":e": epoch, ":exp": expires},
         )
 
     def decrease(
-        self, key: str, *, rate: float, since: float, push: float, epoch: int, expires: int
+        self, key: str, *, rate: float, since: float, vsince: float, epoch: int, expires: int
     ) -> BudgetState:
         return self._update(
             key,
-            "SET #rate = :rate, #since = :since, #epoch = #epoch + :one, #tat = #tat + :push, #exp = :exp",
+            "SET #rate = :rate, #since = :since, #vs = :vs, #epoch = #epoch + :one, #exp = :exp",
             "#epoch = :e",
-            {":rate": rate, ":since": since, ":one": 1, ":push": push, ":e": epoch, ":exp": expires},
+            {":rate": rate, ":since": since, ":vs": vsince, ":one": 1, ":e": epoch, ":exp": expires},
         )
 
     def _update(self, key: str, update: str, condition: str, values: dict[str, float | int]) -> BudgetState:
@@ -247,6 +302,7 @@ def _state(item: dict[str, Any] | None) -> BudgetState | None:
         rate=float(item["rate"]["N"]),
         since=float(item["since"]["N"]),
         epoch=int(Decimal(item["epoch"]["N"])),
+        vsince=float(item.get("vsince", {"N": "0"})["N"]),
     )
 
 
@@ -261,7 +317,7 @@ class BudgetConfig:
     decrease_factor: float = 0.7  # multiplicative decrease on throttling (botocore's adaptive mode: 0.7)
     # Additive increase: this fraction of `rate` regained per second, a slope that doubles every
     # `increase_doubling_s` without a throttle (slow near the last throttle, quick once others have left).
-    increase_per_s: float = 0.005
+    increase_per_s: float = 0.0025
     increase_doubling_s: float = 10.0
     min_rate_fraction: float = 0.05  # never slower than this fraction of `rate`
     background_share: float = 0.25  # at most this fraction of the fleet's rate for background work
@@ -283,6 +339,90 @@ class BudgetConfig:
             raise ValueError("max_lease >= 1, 0 < decrease_factor < 1 and 0 < background_share < 1")
 
 
+@dataclass(frozen=True)
+class FleetClock:
+    """The clock the fleet's schedule of one operation runs on: virtual seconds that pass at the fleet's rate
+    over the quota. A schedule never decreased runs on the wall clock itself. After a decrease its clock runs
+    slower and speeds up as the rate grows back, so slots promised as times on it stretch and shrink with the
+    fleet's rate: an environment converting its slot to a wall time when it hands it out paces at the rate of
+    that moment (the growth after a decrease is known in advance), not the rate when the slot was granted.
+    """
+
+    quota: float
+    start: float  # the fleet's rate at `since`, as a fraction of the quota
+    since: float  # wall clock (epoch seconds) of the last decrease
+    vsince: float  # this clock at `since`
+    increase: float  # BudgetConfig.increase_per_s
+    doubling: float  # BudgetConfig.increase_doubling_s
+
+    @classmethod
+    def of(cls, state: BudgetState | None, config: BudgetConfig) -> FleetClock:
+        if state is None:  # a new schedule: the whole quota, never decreased
+            return cls(config.rate, 1.0, 0.0, 0.0, config.increase_per_s, config.increase_doubling_s)
+        start = max(config.min_rate_fraction, min(1.0, state.rate / config.rate))
+        return cls(
+            config.rate, start, state.since, state.vsince, config.increase_per_s, config.increase_doubling_s
+        )
+
+    def rate(self, wall: float) -> float:
+        """The fleet's rate at `wall`, requests/s."""
+        return self.quota * self._fraction(max(0.0, wall - self.since))
+
+    def virtual(self, wall: float) -> float:
+        """This clock's time at `wall`."""
+        elapsed = wall - self.since
+        if elapsed <= 0:
+            return self.vsince + elapsed * self.start
+        ramp_end, at_end, after = self._ramp_end()
+        if elapsed >= ramp_end:
+            return self.vsince + at_end + (elapsed - ramp_end) * after
+        return self.vsince + self._integral(elapsed)
+
+    def wall_at(self, virtual: float) -> float:
+        """The wall clock's time when this clock reaches `virtual` (the inverse of `virtual`)."""
+        ahead = virtual - self.vsince
+        if ahead <= 0:
+            return self.since + ahead / self.start
+        ramp_end, at_end, after = self._ramp_end()
+        if ahead >= at_end:
+            return self.since + ramp_end + (ahead - at_end) / after
+        low, high = 0.0, ramp_end  # the integral is increasing: bisect (60 halvings: far below a microsecond)
+        for _ in range(60):
+            middle = (low + high) / 2
+            low, high = (middle, high) if self._integral(middle) < ahead else (low, middle)
+        return self.since + high
+
+    # The growth after a decrease: the fraction of the quota rises by `increase` per second, a slope that
+    # doubles every `doubling` seconds (capped after 60 doublings), up to the whole quota.
+
+    def _ramp(self, elapsed: float) -> float:
+        if math.isinf(self.doubling):
+            return elapsed
+        return self.doubling / _LN2 * math.expm1(min(elapsed / self.doubling, _DOUBLINGS) * _LN2)
+
+    def _fraction(self, elapsed: float) -> float:
+        return min(1.0, self.start + self.increase * self._ramp(elapsed))
+
+    def _integral(self, elapsed: float) -> float:
+        """The clock's advance over `elapsed` seconds after `since`, while the rate is still growing."""
+        if math.isinf(self.doubling):
+            return self.start * elapsed + self.increase * elapsed * elapsed / 2
+        scale = self.doubling / _LN2
+        return self.start * elapsed + self.increase * scale * (scale * math.expm1(elapsed / scale) - elapsed)
+
+    def _ramp_end(self) -> tuple[float, float, float]:
+        """When the growth ends (the quota reached, or the slope's cap), the clock's advance by then, and its
+        speed after."""
+        if self.increase <= 0 or self.start >= 1.0:
+            return 0.0, 0.0, self.start
+        missing = (1.0 - self.start) / self.increase  # of _ramp
+        if math.isinf(self.doubling):
+            return missing, self._integral(missing), 1.0
+        cap = _DOUBLINGS * self.doubling
+        end = min(cap, self.doubling * math.log2(1 + missing * _LN2 / self.doubling))
+        return end, self._integral(end), self._fraction(end)
+
+
 @dataclass
 class BudgetStats:
     """What the budget did in this environment (for metrics and the simulation)."""
@@ -299,8 +439,8 @@ class BudgetStats:
 
 @dataclass
 class _Slot:
-    at: float  # wall clock: not before
-    until: float  # wall clock: given up after
+    at: float  # on the fleet's clock (FleetClock): not before
+    until: float  # on the fleet's clock: given up after
     epoch: int
     spread: float  # 1 / the fleet's rate when granted: the slot's width
 
@@ -320,6 +460,7 @@ class _Lane:
     """One operation and class of work in this environment: its local slots and lease size."""
 
     key: str
+    operation: str
     share: float  # of the fleet's rate and burst
     slots: deque[_Slot] = field(default_factory=deque)
     known: BudgetState | None = None
@@ -428,7 +569,7 @@ class SharedBudget:
                     lane.held[caller] = _Held(wall + wait, 0.0, lane.generation, None)
                     return wait
             slot = lane.slots[0]
-            wait = max(0.0, slot.at - wall)
+            wait = max(0.0, self._fleet_clock(operation).wall_at(slot.at) - wall)
             if wait > 0:
                 # Land at a random point of the slot, not on its edge: calls paced exactly at the rate the
                 # account's bucket refills would win every race for a fresh token, leaving the refusals
@@ -466,10 +607,12 @@ class SharedBudget:
         if known is None or known.epoch != epoch:
             return  # granted before a decrease this environment already knows of
         wall = self._wall()
-        rate = self._rate(known, wall)
-        lower = max(self._config.rate * self._config.min_rate_fraction, rate * self._config.decrease_factor)
-        # Push the end of the schedule out as if the promised calls had been promised at the lower rate.
-        push = max(0.0, known.tat - wall) * (rate / lower - 1)
+        clock = FleetClock.of(known, self._config)
+        lower = max(
+            self._config.rate * self._config.min_rate_fraction,
+            clock.rate(wall) * self._config.decrease_factor,
+        )
+        # The fleet's clock slows down from here: every slot promised and not yet handed out stretches with it.
         state: BudgetState | None
         try:
             state = self._call(
@@ -477,7 +620,7 @@ class SharedBudget:
                 KEY_PREFIX + operation,
                 rate=lower,
                 since=wall,
-                push=push,
+                vsince=clock.virtual(wall),
                 epoch=epoch,
                 expires=self._expires(wall),
             )
@@ -502,12 +645,13 @@ class SharedBudget:
             if lane is None:
                 key = KEY_PREFIX + operation + (BACKGROUND_SUFFIX if background else "")
                 share = self._config.background_share if background else 1.0
-                lane = self._lanes[(operation, background)] = _Lane(key=key, share=share)
+                lane = self._lanes[(operation, background)] = _Lane(key=key, operation=operation, share=share)
             return lane
 
     def _expire(self, lane: _Lane, wall: float) -> None:
         expired = 0
-        while lane.slots and lane.slots[0].until < wall:
+        now = self._fleet_clock(lane.operation).virtual(wall) if lane.slots else wall
+        while lane.slots and lane.slots[0].until < now:
             lane.slots.popleft()
             expired += 1
         if expired:
@@ -531,18 +675,21 @@ class SharedBudget:
             background_times = self._take(operation, lane, size, wall, deadline, rate, share)
             size = len(background_times)
         granted = self._take(operation, None, size, wall, deadline, None, 1.0)
-        if background_times:
-            granted = [max(a, b) for a, b in zip(background_times, granted, strict=False)]
         known = self._known[operation]
-        current_rate = self._rate(known, wall)
+        clock = FleetClock.of(known, self._config)
+        if background_times:
+            granted = [max(a, clock.virtual(b)) for a, b in zip(granted, background_times, strict=False)]
+        current_rate = clock.rate(wall)
         # A slot may be used at most `late` after its time (after the lease, for a slot of the burst): the
         # calls that land late are covered by the tokens of the burst the schedule keeps back (_kept_back),
-        # so the fleet stays within the burst. Held longer, the slot is given up.
-        late = min(self._config.lease_ttl_s, self._kept_back() / current_rate)
+        # so the fleet stays within the burst. Held longer, the slot is given up. (On the fleet's clock.)
+        late = min(self._config.lease_ttl_s * current_rate, self._kept_back()) / self._config.rate
+        now = clock.virtual(wall)
         lane.handed_out = 0
         for at in granted:
-            until = max(at, wall) + late
-            lane.slots.append(_Slot(at=at, until=until, epoch=known.epoch, spread=1.0 / current_rate))
+            lane.slots.append(
+                _Slot(at=at, until=max(at, now) + late, epoch=known.epoch, spread=1.0 / current_rate)
+            )
         self.stats.leased += len(granted)
 
     def _kept_back(self) -> float:
@@ -561,10 +708,10 @@ class SharedBudget:
         rate: float | None,
         share: float,
     ) -> list[float]:
-        """Take up to `size` consecutive slots; their times (wall clock).
+        """Take up to `size` consecutive slots; their times.
 
-        From the fleet's schedule of `operation` (lane None: its rate is the item's AIMD rate), or from the
-        lane's own schedule at `rate` (background work).
+        From the fleet's schedule of `operation` (lane None: times on its FleetClock), or from the lane's own
+        schedule at `rate` (background work: wall-clock times).
         """
         key = KEY_PREFIX + operation if lane is None else lane.key
         known: BudgetState | None = self._known.get(operation) if lane is None else lane.known
@@ -573,25 +720,32 @@ class SharedBudget:
             burst = 0.0
         fresh = False  # `known` came from the store just now (not from this environment's last lease)
         for _ in range(4):
-            current_rate = self._rate(known, wall) if rate is None else rate
-            floor = wall - burst / current_rate
+            if rate is None:  # the fleet's schedule, on its own clock; a slot is 1 / quota of it
+                clock = FleetClock.of(known, self._config)
+                now, unit = clock.virtual(wall), 1.0 / self._config.rate
+                end = deadline if math.isinf(deadline) else clock.virtual(deadline)
+            else:
+                now, unit, end = wall, 1.0 / rate, deadline
+            floor = now - burst * unit
             start = floor if known is None else max(known.tat, floor)
-            fits = size if math.isinf(deadline) else math.floor((deadline - start) * current_rate + 1e-9)
+            fits = size if math.isinf(end) else math.floor((end - start) / unit + 1e-9)
             if fits < 1:
                 raise OutOfTimeError("the shared Cases budget leaves no slot before the deadline")
             # Which write fits: a reset of an idle (full) bucket, or an extension of a busy one. What this
             # environment saw at its last lease may be old; if the schedule was busy then, it likely still
-            # is (one write, not a failed reset and then an extension, at full load).
-            idle = known is None or (known.tat < floor and (fresh or not self._busy.get(key, False)))
+            # is (one write, not a failed reset and then an extension, at full load). An environment that
+            # has seen nothing yet extends too, creating the item if there is none: a fleet at full load is
+            # busy, and a new fleet has no item (one write either way; an idle schedule costs a second).
+            idle = known is not None and known.tat < floor and (fresh or not self._busy.get(key, False))
             count = min(size, fits)
             try:
-                if idle or known is None:
+                if idle and known is not None:
                     state = self._call(
                         self._store.refill,
                         key,
-                        tat=floor + count / current_rate,
+                        tat=floor + count * unit,
                         floor=floor,
-                        epoch=0 if known is None else known.epoch,
+                        epoch=known.epoch,
                         rate=self._config.rate * share,
                         expires=self._expires(wall),
                     )
@@ -599,11 +753,12 @@ class SharedBudget:
                     state = self._call(
                         self._store.extend,
                         key,
-                        seconds=count / current_rate,
+                        seconds=count * unit,
                         floor=floor,
-                        ceiling=min(deadline - count / current_rate, _FAR),
-                        epoch=known.epoch,
+                        ceiling=min(end - count * unit, _FAR),
+                        epoch=0 if known is None else known.epoch,
                         expires=self._expires(wall),
+                        rate=self._config.rate * share if known is None else None,
                     )
             except StaleBudget as stale:
                 self.stats.stale += 1
@@ -612,7 +767,7 @@ class SharedBudget:
                 continue
             self._busy[key] = not idle
             self._remember(operation, lane, state)
-            return [state.tat - (count - i) / current_rate for i in range(1, count + 1)]
+            return [state.tat - (count - i) * unit for i in range(1, count + 1)]
         self._degrade("contention")
         raise BudgetUnavailable("the shared budget kept changing under this environment")
 
@@ -630,18 +785,10 @@ class SharedBudget:
             self._known[operation] = state
 
     def _rate(self, state: BudgetState | None, wall: float) -> float:
-        config = self._config
-        if state is None:
-            return config.rate
-        elapsed = max(0.0, wall - state.since)
-        doubling = config.increase_doubling_s
-        # The slope starts at increase_per_s and doubles every `doubling` seconds without a throttle.
-        if math.isinf(doubling):
-            ramp = elapsed
-        else:  # capped: 2**60 slopes later the quota was long reached
-            ramp = doubling / math.log(2) * math.expm1(min(elapsed / doubling, 60.0) * math.log(2))
-        grown = state.rate + config.increase_per_s * config.rate * ramp
-        return max(config.rate * config.min_rate_fraction, min(config.rate, grown))
+        return FleetClock.of(state, self._config).rate(wall)
+
+    def _fleet_clock(self, operation: str) -> FleetClock:
+        return FleetClock.of(self._known.get(operation), self._config)
 
     def _call(self, method: Callable[..., BudgetState], key: str, **kwargs: Any) -> BudgetState:
         """One store request. StaleBudget passes through; any other failure degrades the budget."""
@@ -685,7 +832,10 @@ class SharedBudget:
         # of its share, which is the fallback's rate). A failed rejoin needs no wait: the others left together.
         hold = 0.0
         if self._on_schedule:
-            promised = max((state.tat for state in self._known.values()), default=wall)
+            promised = max(
+                (FleetClock.of(state, self._config).wall_at(state.tat) for state in self._known.values()),
+                default=wall,
+            )
             notice = 2 * self._config.max_lease / self._fallback.rate
             hold = min(period / 2, max(0.0, promised - wall) + notice)
         self._on_schedule = False

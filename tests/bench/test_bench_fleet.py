@@ -75,12 +75,10 @@ def test_given_the_store_lost_for_30_s_when_the_fleet_paces_itself_then_it_stays
 
 
 def test_given_records_out_of_capacity_then_case_linker_returns_them_soon_and_never_to_the_dlq() -> None:
-    # A bursty co-tenant at 60% of a large quota: some records find no slot before their batch's deadline.
+    # A co-tenant using 90% of the quota: some records find no slot before their batch's deadline.
     # case-linker hands them back for a second or so (and re-sends them near maxReceiveCount); today's
     # pacing left them for the visibility timeout (6 minutes).
-    scenario = Scenario(
-        name="bursty", environments=100, quota=100.0, backlog=2400, cotenant=CoTenant(0.6, bursty=True)
-    )
+    scenario = Scenario(name="crowded", environments=20, quota=20.0, backlog=400, cotenant=CoTenant(0.9))
 
     shared, static = simulate(scenario, "shared"), simulate(scenario, "static")
 

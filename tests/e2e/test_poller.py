@@ -192,6 +192,33 @@ def test_no_more_invocations_run_at_once_than_max_concurrency(sqs):
     assert all(len(e["Records"]) == 1 for e in handler.events)
 
 
+def test_a_trickle_is_served_by_one_warm_environment_as_lambda_routes_it(sqs):
+    # Lambda sends an invocation to an idle warm environment before it starts a new one: one record every
+    # now and then must not meet a cold start in each of maxConcurrency environments.
+    url, arn, _ = make_queue(sqs, visibility_timeout=10)
+    started: list[str] = []
+    handler = Recorder()
+
+    def factory(name: str) -> Any:
+        started.append(name)
+        return handler
+
+    poller = SqsPoller(settings(url, arn, batch_size=1, max_concurrency=5), InProcessRuntime(factory), sqs)
+    poller.start()
+    try:
+        for index in range(6):
+            send(sqs, url, [f"m{index}"])
+            deadline = time.monotonic() + 10
+            while sum(handler.bodies_seen().values()) <= index and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(0.1)
+    finally:
+        poller.stop()
+
+    assert sum(handler.bodies_seen().values()) == 6
+    assert started == ["env-1"]
+
+
 def test_batching_window_gathers_records_sent_one_after_another_into_one_batch(sqs):
     url, arn, _ = make_queue(sqs, visibility_timeout=10)
     handler = Recorder()

@@ -82,18 +82,30 @@ def test_given_either_store_when_the_same_writes_are_made_then_the_same_conditio
         store.extend(key, seconds=1.0, floor=NOW - 5, ceiling=NOW, epoch=0, expires=0)
     assert store.extend(key, seconds=1.5, floor=NOW - 5, ceiling=NOW + 1, epoch=0, expires=0).tat == NOW + 2.0
 
-    # A decrease moves the epoch on; a second one at the old epoch fails.
-    decreased = store.decrease(key, rate=1.4, since=NOW + 1, push=0.25, epoch=0, expires=0)
-    assert decreased == BudgetState(NOW + 2.25, 1.4, NOW + 1, 1)
+    # A decrease moves the epoch on and anchors the fleet's clock; a second one at the old epoch fails.
+    decreased = store.decrease(key, rate=1.4, since=NOW + 1, vsince=NOW + 0.75, epoch=0, expires=0)
+    assert decreased == BudgetState(NOW + 2.0, 1.4, NOW + 1, 1, NOW + 0.75)
     with pytest.raises(StaleBudget) as stale:
-        store.decrease(key, rate=1.0, since=NOW + 2, push=0.0, epoch=0, expires=0)
+        store.decrease(key, rate=1.0, since=NOW + 2, vsince=NOW + 1.5, epoch=0, expires=0)
     assert stale.value.current == decreased
     with pytest.raises(StaleBudget):
         store.extend(key, seconds=1.0, floor=NOW - 5, ceiling=NOW + 9, epoch=0, expires=0)
 
+    # An extension that may create (an environment that has seen nothing yet) creates an absent item as if
+    # its tat were the floor, and is a plain extension of an existing one.
+    other = KEY_PREFIX + "Other"
+    assert store.extend(other, seconds=0.5, floor=NOW - 4.5, ceiling=NOW, epoch=0, expires=0, rate=2.0) == (
+        BudgetState(NOW - 4.0, 2.0, 0.0, 0)
+    )
+    assert store.extend(
+        other, seconds=0.5, floor=NOW - 4.5, ceiling=NOW, epoch=0, expires=0, rate=2.0
+    ).tat == (NOW - 3.5)
+    with pytest.raises(StaleBudget):  # at an epoch the item is not at
+        store.extend(key, seconds=0.5, floor=NOW - 5, ceiling=NOW + 9, epoch=0, expires=0, rate=2.0)
+
     # An idle bucket (tat below the floor) is refilled at the current epoch.
     refilled = store.refill(key, tat=NOW + 100, floor=NOW + 50, epoch=1, rate=2.0, expires=0)
-    assert refilled == BudgetState(NOW + 100, 1.4, NOW + 1, 1)
+    assert refilled == BudgetState(NOW + 100, 1.4, NOW + 1, 1, NOW + 0.75)
 
 
 def calls(budget: SharedBudget, threads: list[int], count: int) -> list[float]:
@@ -125,7 +137,7 @@ def test_given_the_dynamodb_store_then_the_item_holds_numbers_only_and_expires(t
     assert waits[9:] == [pytest.approx(0.5), pytest.approx(1.0)]
     items = table.scan(TableName=TABLE)["Items"]
     assert [item["id"]["S"] for item in items] == [KEY_PREFIX + OP]
-    assert set(items[0]) == {"id", "tat", "rate", "since", "epoch", "expiration"}
+    assert set(items[0]) == {"id", "tat", "rate", "since", "epoch", "vsince", "expiration"}
     assert int(items[0]["expiration"]["N"]) == int(NOW) + 7 * 24 * 3600
     assert budget.stats.degraded == 0
 

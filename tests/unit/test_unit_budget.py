@@ -15,6 +15,7 @@ from case_linker.budget import (
     KEY_PREFIX,
     BudgetConfig,
     BudgetState,
+    FleetClock,
     MemoryBudgetStore,
     SharedBudget,
     StaleBudget,
@@ -414,11 +415,11 @@ def test_memory_store_conditions() -> None:
     with pytest.raises(StaleBudget):
         store.extend("k", seconds=1.0, floor=0.0, ceiling=9.0, epoch=0, expires=0)  # too far ahead
     assert store.extend("k", seconds=1.0, floor=0.0, ceiling=10.0, epoch=0, expires=0).tat == 11.0
-    assert store.decrease("k", rate=1.4, since=3.0, push=2.0, epoch=0, expires=0) == BudgetState(
-        13.0, 1.4, 3.0, 1
+    assert store.decrease("k", rate=1.4, since=3.0, vsince=2.5, epoch=0, expires=0) == BudgetState(
+        11.0, 1.4, 3.0, 1, 2.5
     )
     with pytest.raises(StaleBudget):
-        store.decrease("k", rate=1.0, since=4.0, push=0.0, epoch=0, expires=0)  # epoch moved on
+        store.decrease("k", rate=1.0, since=4.0, vsince=3.5, epoch=0, expires=0)  # epoch moved on
 
 
 def test_given_a_burst_lease_when_threads_arrive_late_then_its_slots_keep_one_slot_width_only() -> None:
@@ -496,3 +497,52 @@ def test_given_environments_that_lost_the_store_at_different_times_then_they_rej
     assert first is not None
     assert second is not None
     assert abs(first - second) <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("increase", "doubling"), [(0.005, 10.0), (0.05, math.inf), (0.0, 10.0), (1e-9, 10.0)], ids=str
+)
+def test_given_a_decrease_then_the_fleet_clock_runs_at_the_fleet_rate_and_inverts(
+    increase: float, doubling: float
+) -> None:
+    config = BudgetConfig(rate=2.0, burst=10.0, increase_per_s=increase, increase_doubling_s=doubling)
+    state = BudgetState(tat=0.0, rate=0.6, since=1000.0, epoch=3, vsince=990.0)
+    clock = FleetClock.of(state, config)
+
+    assert clock.virtual(1000.0) == pytest.approx(990.0)  # continuous at the decrease
+    for wall in (995.0, 1000.5, 1003.0, 1010.0, 1040.0, 1100.0, 2000.0):
+        # it advances at the fleet's rate over the quota ...
+        step = 1e-4
+        speed = (clock.virtual(wall + step) - clock.virtual(wall - step)) / (2 * step)
+        assert speed == pytest.approx(clock.rate(wall) / 2.0, rel=1e-3)
+        # ... and wall_at finds the wall time of any point of it
+        assert clock.wall_at(clock.virtual(wall)) == pytest.approx(wall, abs=1e-6)
+
+
+def test_given_a_schedule_never_decreased_then_its_clock_is_the_wall_clock() -> None:
+    config = BudgetConfig(rate=2.0, burst=10.0)
+    for state in (None, BudgetState(tat=5.0, rate=2.0, since=0.0, epoch=0)):
+        clock = FleetClock.of(state, config)
+        assert clock.virtual(1_700_000_000.5) == 1_700_000_000.5
+        assert clock.wall_at(1_700_000_000.5) == 1_700_000_000.5
+
+
+def test_given_slots_promised_while_the_rate_grows_back_then_they_are_sent_at_the_rate_of_their_time() -> (
+    None
+):
+    # GIVEN a fleet slowed to 0.6 req/s (quota 2), growing back by 5% of the quota per second
+    clock = FakeClock()
+    store = MemoryBudgetStore()
+    # (its burst spent: the schedule is promised up to now)
+    store.items[KEY_PREFIX + OP] = BudgetState(clock.now, 0.6, clock.now, 1, clock.now)
+    shared = budget(store, clock, increase_per_s=0.05, increase_doubling_s=math.inf)
+
+    # WHEN 30 calls are promised at once (a backlog: three leases)
+    sends = take(shared, clock, 30, not_after=clock.now + 60, expected=30)
+
+    # THEN the later ones are closer together: each is paced at the rate of its own time, not at the rate of
+    # the moment it was promised (a schedule booked far ahead follows the fleet's recovery at once)
+    gaps = [b - a for a, b in itertools.pairwise(sends)]
+    assert gaps[0] > 1 / 1.0  # about the rate of the first seconds: 0.6-0.8 req/s
+    assert gaps[-1] < 0.5 * gaps[0]
+    assert all(later <= earlier + 1e-9 for earlier, later in itertools.pairwise(gaps))

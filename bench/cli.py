@@ -20,7 +20,7 @@ from bench.coldstart import run_coldstart
 from bench.drain import BASELINE_HANDLER, DrainSettings, ideal_goodput_over_quota, run_drain
 from bench.fleet.cli import run_fleet
 from bench.inproc import InprocSettings, run_inproc
-from bench.quota import run_quota
+from bench.quota import UNPACED, run_quota
 from bench.report import evaluate, render
 from local.pipeline import HANDLER
 from ops.clikit import OneLineErrorsCommand, parse_command_line, usage_error
@@ -197,12 +197,14 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
                 extra_environment={"BENCH_BUCKET_CAPACITY": str(args.bucket_capacity)},
             )
             timings["drain.experiment"] = time.monotonic() - started
-        # The rig's own ceiling for this drain: the same run with the quota out of reach, so no figure blames
-        # the product for the machine (moto answers the ledger's DynamoDB calls one at a time).
+        # The rig's own ceiling for this drain: the same run with the quota out of reach and no pacing, so no
+        # figure blames the product for the machine (moto answers the ledger's DynamoDB calls one at a time).
         console.log(f"drain: {events} events, case-linker with no quota (the rig's ceiling)")
         started = time.monotonic()
         unpaced = replace(settings, quota=10_000.0, burst=10_000, latency_s=drain_latency)
-        ceiling = run_drain(unpaced, consumer="case-linker (rig ceiling)", handler=HANDLER)
+        ceiling = run_drain(
+            unpaced, consumer="case-linker (rig ceiling)", handler=HANDLER, extra_environment=UNPACED
+        )
         timings["drain.rig_ceiling"] = time.monotonic() - started
         ceiling_rate = ceiling.items_created / ceiling.span_s if ceiling.span_s else 0.0
         linker, baseline = runs["case-linker"], runs["baseline"]

@@ -337,6 +337,8 @@ class BudgetConfig:
             raise ValueError("burst must be at least one request")
         if self.max_lease < 1 or not 0 < self.decrease_factor < 1 or not 0 < self.background_share < 1:
             raise ValueError("max_lease >= 1, 0 < decrease_factor < 1 and 0 < background_share < 1")
+        if not 0 < self.min_rate_fraction <= 1 or self.increase_per_s < 0 or not self.increase_doubling_s > 0:
+            raise ValueError("0 < min_rate_fraction <= 1, increase_per_s >= 0 and increase_doubling_s > 0")
 
 
 @dataclass(frozen=True)

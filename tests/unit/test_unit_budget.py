@@ -546,3 +546,20 @@ def test_given_slots_promised_while_the_rate_grows_back_then_they_are_sent_at_th
     assert gaps[0] > 1 / 1.0  # about the rate of the first seconds: 0.6-0.8 req/s
     assert gaps[-1] < 0.5 * gaps[0]
     assert all(later <= earlier + 1e-9 for earlier, later in itertools.pairwise(gaps))
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"min_rate_fraction": 0.0},
+        {"increase_per_s": -0.1},
+        {"increase_doubling_s": 0.0},
+        {"decrease_factor": 1.0},
+    ],
+    ids=str,
+)
+def test_given_settings_the_clock_cannot_run_on_then_the_config_is_refused(
+    overrides: dict[str, Any],
+) -> None:
+    with pytest.raises(ValueError, match="<"):
+        BudgetConfig(rate=2.0, burst=10.0, **overrides)

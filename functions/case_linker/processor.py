@@ -160,7 +160,7 @@ class RecordProcessor:
         self._guard = guard
         self._counters = counters
         self._logger = logger
-        # A capacity hand-back's delay: full jitter over a ceiling that doubles per receive, up to this.
+        # A capacity hand-back's delay: a random half to all of a ceiling that doubles per receive, up to this.
         self._capacity_delay_cap = capacity_delay_cap
 
     def process(self, record: SQSRecord) -> str:

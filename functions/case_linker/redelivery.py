@@ -32,8 +32,8 @@ FIRST_SENT = "CASE_LINKER_FIRST_SENT"
 
 
 def capacity_delay(receive_count: int, cap: float, rand: Callable[[], float] = random.random) -> float:
-    """Seconds a record handed back for want of Cases capacity waits before its next try: full jitter
-    (half to all) over a ceiling that doubles with each receive, up to `cap`."""
+    """Seconds a record handed back for want of Cases capacity waits before its next try: a random half to
+    all of a ceiling that doubles with each receive, up to `cap`."""
     return (0.5 + 0.5 * rand()) * min(cap, 2.0 ** (receive_count - 1))
 
 

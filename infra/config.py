@@ -95,8 +95,7 @@ MIN_FUNCTION_TIMEOUT_SECONDS: Final = 60
 MAX_FUNCTION_TIMEOUT_SECONDS: Final = 900
 #: No batching window: a backlog fills batches of ten without waiting, and at light load a window only delays
 #: a lone record (publish-to-item p95 in the fleet simulation 0.3 s without it, 2.3 s with 2 s; on the local
-#: rig, where cold starts dominate p95, 1.2-1.6 s without it and 3.3-3.5 s with it: docs/bench.md). It costs a few more
-#: invocations when traffic is dense.
+#: rig 0.26-0.41 s without it: docs/bench.md). It costs a few more invocations when traffic is dense.
 BATCHING_WINDOW_SECONDS: Final = 0
 #: AWS's guidance for SQS event sources: visibility timeout >= 6x function timeout (+ batching window), so a
 #: message is not redelivered while Lambda still retries a throttled invocation of the batch holding it.

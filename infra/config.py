@@ -28,6 +28,9 @@ LINKER_METRICS: Final = (
     "DeadLettered",
     "HandedBack",
     "Requeued",
+    "BudgetRequests",
+    "BudgetSlotsUnused",
+    "BudgetDegraded",
 )
 
 #: Metrics the linker emits only broken down by one more dimension (besides `service`), never plain.

@@ -10,7 +10,7 @@ import contextvars
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,7 +26,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
-from case_linker.budget import BudgetConfig, DynamoDBBudgetStore, SharedBudget
+from case_linker.budget import BudgetConfig, BudgetStats, DynamoDBBudgetStore, SharedBudget
 from case_linker.cases import CasesGateway, install_guards
 from case_linker.dlq import DeadLetterQueue
 from case_linker.ledger import Ledger
@@ -35,7 +35,14 @@ from case_linker.pacing import BatchGuard, Pacer
 from case_linker.processor import CaseResolver, RecordProcessor
 from case_linker.redelivery import Redelivery
 from case_linker.settings import Settings
-from case_linker.telemetry import Counters, MetricKey, publish
+from case_linker.telemetry import (
+    BUDGET_DEGRADED,
+    BUDGET_REQUESTS,
+    BUDGET_SLOTS_UNUSED,
+    Counters,
+    MetricKey,
+    publish,
+)
 
 logger = Logger()
 metrics = Metrics()
@@ -134,6 +141,7 @@ class App:
         self.counters = Counters()
         fallback = Pacer(settings.cases_max_rps, tuning.bucket_capacity or settings.cases_max_burst)
         pacer: Pacer | SharedBudget = fallback
+        self.budget: SharedBudget | None = None
         if settings.cases_quota_rps is not None and clients.budget_dynamodb is not None:
             # One budget for the fleet; the static share above is its fallback when the table fails.
             pacer = SharedBudget(
@@ -144,6 +152,8 @@ class App:
                     "shared Cases budget unavailable; pacing locally", extra={"reason": reason}
                 ),
             )
+            self.budget = pacer
+        self._budget_seen = BudgetStats()
         for client, attempts in ((clients.cases, tuning.read_attempts), (clients.cases_create, 1)):
             install_guards(
                 client,
@@ -202,6 +212,7 @@ class App:
         response = async_process_partial_response(
             event=event, record_handler=self._record_handler, processor=processor, context=context
         )
+        self._count_budget()
         counts = self.counters.take()
         self._logger.info(
             "batch done",
@@ -212,6 +223,20 @@ class App:
             },
         )
         return BatchResult(response=dict(response), counts=counts)
+
+    def _count_budget(self) -> None:
+        """Add what the shared budget did since the last batch to this batch's counts."""
+        if self.budget is None:
+            return
+        now = replace(self.budget.stats)
+        for name, value in (
+            (BUDGET_REQUESTS, now.requests - self._budget_seen.requests),
+            (BUDGET_SLOTS_UNUSED, now.expired - self._budget_seen.expired),
+            (BUDGET_DEGRADED, now.degraded - self._budget_seen.degraded),
+        ):
+            if value > 0:
+                self.counters.incr(name, value=value)
+        self._budget_seen = now
 
     def handle(
         self, event: dict[str, Any], context: LambdaContext, sink: Metrics | None = None

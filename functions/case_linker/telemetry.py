@@ -20,6 +20,12 @@ DEAD_LETTERED = "DeadLettered"
 HANDED_BACK = "HandedBack"
 # A record handed back for want of Cases capacity close to maxReceiveCount: re-sent as a new message instead.
 REQUEUED = "Requeued"
+# The shared Cases budget (budget.py): its DynamoDB requests (cost: about one per ten Cases calls at full load),
+# slots it leased and gave up unused, and times an environment fell back to pacing itself (the table failed
+# or was slow; reason in the log).
+BUDGET_REQUESTS = "BudgetRequests"
+BUDGET_SLOTS_UNUSED = "BudgetSlotsUnused"
+BUDGET_DEGRADED = "BudgetDegraded"
 
 MetricKey = tuple[str, str | None, str | None]  # name, dimension name, dimension value
 

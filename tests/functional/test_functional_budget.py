@@ -7,7 +7,7 @@ simulation's figures hold for the adapter the function ships.
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
@@ -23,7 +23,12 @@ from case_linker.budget import (
     SharedBudget,
     StaleBudget,
 )
+from case_linker.handler import App
 from case_linker.pacing import Pacer
+from case_linker.telemetry import BUDGET_DEGRADED, BUDGET_REQUESTS, RELATED_ITEM_CREATED
+
+from emulator import Emulator
+from tests.functional.conftest import Aws, event_body, lambda_context, sqs_event, sqs_record
 
 TABLE = "case-linker-idempotency"
 OP = "CreateRelatedItem"
@@ -162,3 +167,64 @@ def test_given_an_unreachable_dynamodb_then_calls_are_paced_locally_not_refused(
     assert waits == [pytest.approx(n, abs=0.05) for n in range(1, 7)]
     assert reasons == ["EndpointConnectionError"]
     assert budget.stats.fallback_calls == 6
+
+
+CONTACTS = ["contact-completed-voice.json", "contact-completed-chat.json", "contact-completed-task.json"]
+PACED = {"ListCasesForContact", "CreateRelatedItem", "BatchCreateRelatedItem", "SearchRelatedItems"}
+
+
+def test_given_the_handler_on_the_shared_budget_when_batches_run_then_its_requests_are_counted_per_batch(
+    make_app: Callable[..., App], emu: Emulator, aws: Aws
+) -> None:
+    # GIVEN the function as the stack wires it: the account's quota (2 req/s, burst 10) shared in the table
+    app = make_app(cases_quota_rps=2.0, cases_quota_burst=10.0)
+    records = [sqs_record(event_body(name)) for name in CONTACTS]
+
+    # WHEN a batch links three contacts, and the same messages come again
+    first = app.run_batch(sqs_event(*records), lambda_context())
+    cases_calls = sum(1 for call in emu.calls if call.operation in PACED)
+    again = app.run_batch(sqs_event(*records), lambda_context())
+
+    # THEN every contact is linked, within the account's burst, without waiting on the quota
+    assert first.response == {"batchItemFailures": []}
+    assert count(first.counts, RELATED_ITEM_CREATED) == len(CONTACTS)
+    # one lease per API covers the batch (the rest of the batch's calls, known from its size)
+    assert 2 <= count(first.counts, BUDGET_REQUESTS) < cases_calls
+    assert count(first.counts, BUDGET_DEGRADED) == 0
+    stored = {item["id"]["S"] for item in aws_items(aws)}
+    assert {KEY_PREFIX + "ListCasesForContact", KEY_PREFIX + "CreateRelatedItem"} <= stored
+    # the repeat is answered by the link ledger: no Cases call, so no budget request, and the first batch's
+    # requests are not counted twice
+    assert again.response == {"batchItemFailures": []}
+    assert sum(1 for call in emu.calls if call.operation in PACED) == cases_calls
+    assert count(again.counts, BUDGET_REQUESTS) == 0
+
+
+def test_given_the_budget_table_unreachable_when_a_batch_runs_then_it_is_paced_locally_and_counted(
+    make_app: Callable[..., App], emu: Emulator, aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a budget whose table does not exist (the ledger's does): every budget request fails
+    app = make_app(cases_quota_rps=2.0, cases_quota_burst=10.0)
+    assert app.budget is not None
+    monkeypatch.setattr(app.budget, "_store", DynamoDBBudgetStore(aws_client(), "no-such-table"))
+
+    # WHEN a batch links a contact
+    result = app.run_batch(sqs_event(sqs_record(event_body(CONTACTS[0]))), lambda_context())
+
+    # THEN it is linked anyway, paced at the static share, and the fallback is counted once
+    assert result.response == {"batchItemFailures": []}
+    assert count(result.counts, RELATED_ITEM_CREATED) == 1
+    assert count(result.counts, BUDGET_DEGRADED) == 1
+
+
+def aws_client() -> Any:
+    return boto3.client("dynamodb")
+
+
+def aws_items(aws: Aws) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = aws_client().scan(TableName=aws.table_name)["Items"]
+    return items
+
+
+def count(counts: dict[Any, int], name: str) -> int:
+    return sum(value for (metric, _, _), value in counts.items() if metric == name)

@@ -443,6 +443,44 @@ def test_given_a_burst_lease_when_threads_arrive_late_then_its_slots_keep_one_sl
     assert shared.stats.requests == requests  # the last thread took the lease's one slot still due
 
 
+@pytest.mark.parametrize("seed", range(40))
+def test_given_threads_reaching_the_hook_late_and_at_random_then_the_fleet_never_exceeds_the_burst(
+    seed: int,
+) -> None:
+    # GIVEN 1-5 environments sharing one store, each batch's threads reaching the hook after their own delay
+    rng = random.Random(seed)
+    clock = FakeClock()
+    store = MemoryBudgetStore()
+    environments = rng.choice([1, 2, 3, 5])
+    callers = [Caller() for _ in range(environments)]
+    fleet = [budget(store, clock, environments=environments, caller=c, rand=rng.random) for c in callers]
+    arrivals: list[tuple[float, int, float, int, int]] = []  # time, environment, deadline, batch size, thread
+    at = clock.now
+    for _ in range(60):
+        at += rng.expovariate(0.4)
+        environment, size = rng.randrange(environments), rng.randint(1, 10)
+        spread = rng.choice([0.05, 0.3, 1.0])
+        for _ in range(size):
+            callers[environment].current += 1
+            thread = callers[environment].current
+            arrivals.append((at + rng.expovariate(1 / spread), environment, at + 60, size, thread))
+
+    # WHEN every thread asks when it arrives and sends when told
+    sends: list[float] = []
+    for arrival, environment, deadline, size, thread in sorted(arrivals):
+        clock.now = max(clock.now, arrival)
+        callers[environment].current = thread
+        try:
+            sends.append(clock.now + fleet[environment].reserve(OP, deadline, expected=size))
+        except OutOfTimeError:
+            continue
+        fleet[environment].record(OP, throttled=False)
+
+    # THEN the fleet's calls in any interval t number at most burst + rate * t
+    assert len(sends) > 200
+    assert burst_used(sends, 2.0) <= 10.0 + 1e-6
+
+
 def test_given_slots_promised_to_others_when_the_store_fails_then_local_pacing_starts_after_them() -> None:
     # GIVEN an environment that saw the schedule promised 5 s ahead (the fleet is using the whole quota)
     clock = FakeClock()

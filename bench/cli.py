@@ -276,5 +276,16 @@ def _drain_summary(details: dict[str, Any], console: Console) -> None:
             f"dead-lettered {run['dead_lettered']}, lost {run['lost']}, pending {run['pending']}, "
             f"duplicates {run['duplicates']}, drained {run['drained']}, median cycle {run['median_cycle_s']:.2f} s, "
             f"goodput/quota {run['goodput_over_quota']:.3f} "
-            f"(second half of the items: {run['second_half_goodput_over_quota']:.3f})"
+            f"(second half of the items: {run['second_half_goodput_over_quota']:.3f})" + _budget_summary(run)
         )
+
+
+def _budget_summary(run: dict[str, Any]) -> str:
+    per_call = run.get("budget_requests_per_cases_call")
+    if per_call is None:
+        return ""
+    metrics = run.get("handler_metrics", {})
+    return (
+        f", shared budget: {per_call:.2f} DynamoDB requests per Cases call, "
+        f"{metrics.get('BudgetSlotsUnused', 0)} slots unused, {metrics.get('BudgetDegraded', 0)} fallbacks"
+    )

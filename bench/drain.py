@@ -98,6 +98,9 @@ class DrainRun:
     cotenant_refused_alone: float | None = None
     cotenant_refused_with_drain: float | None = None
     cotenant_refused_rise_points: float | None = None
+    # The shared budget's DynamoDB requests per Cases call (the handler's BudgetRequests metric); None when
+    # the consumer has no shared budget.
+    budget_requests_per_cases_call: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -221,6 +224,11 @@ def run_drain(
         cases_span_s=_span([c for c in calls if c.operation in CASES_OPERATIONS], created),
         latency_p50_s=_quantile(latencies, 0.5),
         latency_p95_s=_quantile(latencies, 0.95),
+        budget_requests_per_cases_call=(
+            result.handler_metrics["BudgetRequests"] / (len(creates) + len(lists))
+            if "BudgetRequests" in result.handler_metrics and creates
+            else None
+        ),
         **extra,
     )
 

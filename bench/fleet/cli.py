@@ -26,10 +26,15 @@ def write(results: dict[str, Any], output: Path) -> None:
 
 
 def run_fleet(
-    *, quick: bool, console: Console, groups: list[str] | None = None, report: Path = DEFAULT_OUTPUT
+    *,
+    quick: bool,
+    console: Console,
+    groups: list[str] | None = None,
+    report: Path = DEFAULT_OUTPUT,
+    seed: int = 1,
 ) -> dict[str, Any]:
     """Run the simulation, write `report`, print the tables; a summary for bench/results.json."""
-    results = run_all(quick, groups or GROUPS, progress=lambda text: console.log(text))
+    results = run_all(quick, groups or GROUPS, progress=lambda text: console.log(text), seed=seed)
     write(results, report)
     render(results, console)
     failed = [f"{row['scenario']}: {row['measure']}" for row in results["goals"] if not row["pass"]]
@@ -51,6 +56,9 @@ def main(
     ] = None,
     report: Annotated[Path, typer.Option("--report", help="results file")] = DEFAULT_OUTPUT,
     strict: Annotated[bool, typer.Option("--strict", help="exit 1 when a goal is missed")] = False,
+    seed: Annotated[
+        int, typer.Option("--seed", min=1, help="random draws of every scenario (the recorded run: 1)")
+    ] = 1,
 ) -> None:
     """Run the simulation, write the results file and print the tables."""
     unknown = sorted(set(only or ()) - set(GROUPS))
@@ -58,7 +66,7 @@ def main(
         typer.echo(f"error: unknown scenario group {unknown[0]!r} (known: {', '.join(GROUPS)})", err=True)
         raise typer.Exit(2)
     console = Console()
-    summary = run_fleet(quick=quick, console=console, groups=only, report=report)
+    summary = run_fleet(quick=quick, console=console, groups=only, report=report, seed=seed)
     console.print(f"results: {report}  ({summary['wall_s']:.0f} s, {summary['goals_missed']} goals missed)")
     if strict and summary["goals_missed"]:
         raise typer.Exit(1)

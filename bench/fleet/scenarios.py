@@ -6,7 +6,7 @@ import datetime as dt
 import platform
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from bench.fleet.run import CONSUMER_NAMES, CONSUMERS, Consumer, Result, Scenario, deployable, simulate
@@ -216,12 +216,17 @@ def evaluate(runs: list[dict[str, Any]], cases_by_name: dict[str, Case]) -> list
 
 
 def run_all(
-    quick: bool, groups: Iterable[str] = GROUPS, progress: Callable[[str], None] | None = None
+    quick: bool,
+    groups: Iterable[str] = GROUPS,
+    progress: Callable[[str], None] | None = None,
+    seed: int = 1,
 ) -> dict[str, Any]:
-    """Run every case with every consumer; the results file's content."""
+    """Run every case with every consumer; the results file's content. `seed` draws the arrivals, the
+    co-tenant's calls, network jitter and each environment's choices: results on the goals' edges move with it.
+    """
     started = time.monotonic()
     runs = []
-    selected = cases(quick, groups)
+    selected = [replace(c, scenario=replace(c.scenario, seed=seed)) for c in cases(quick, groups)]
     for case in selected:
         results = {}
         for consumer in case.consumers:
@@ -246,6 +251,7 @@ def run_all(
             "python": platform.python_version(),
             "quick": quick,
             "groups": sorted(set(groups)),
+            "seed": seed,
             "wall_s": time.monotonic() - started,
             "note": "virtual time: every duration is simulated seconds; wall_s is what each run took here",
         },

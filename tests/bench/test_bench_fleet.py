@@ -12,7 +12,7 @@ import pytest
 from bench.fleet.consumers import AdaptiveLimiter
 from bench.fleet.engine import Sim
 from bench.fleet.run import Scenario, burst_used, deployable, simulate
-from bench.fleet.scenarios import cases, evaluate
+from bench.fleet.scenarios import cases, evaluate, run_all
 from bench.fleet.world import CoTenant, DynamoDBModel
 
 
@@ -122,3 +122,14 @@ def test_given_the_quick_grid_then_every_case_is_deployable_and_judged() -> None
     rows = evaluate([run], {case.scenario.name: case for case in selected})
     assert {row["measure"] for row in rows} >= {"goodput_over_remaining", "fleet_alone_refused"}
     assert all(isinstance(row["pass"], bool) for row in rows)
+
+
+def test_given_a_seed_then_every_scenario_draws_from_it_and_the_results_say_which() -> None:
+    first, second = (run_all(True, ["small"], seed=seed) for seed in (1, 2))
+
+    assert (first["context"]["seed"], second["context"]["seed"]) == (1, 2)
+    assert {run["scenario"]["seed"] for run in second["runs"]} == {2}
+    drains = [
+        [r["drain_s"] for run in res["runs"] for r in run["results"].values()] for res in (first, second)
+    ]
+    assert drains[0] != drains[1]  # the draws moved the results

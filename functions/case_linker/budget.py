@@ -820,6 +820,11 @@ class SharedBudget:
 
     def _degrade(self, reason: str) -> None:
         now, wall = self._clock(), self._wall()
+        if now < self._degraded_until:
+            # Already pacing locally: another request (the other API's lease, in flight on another thread)
+            # failed with the same store. Computed again, the hold would be zero (this environment is no
+            # longer on the schedule) and local pacing could start before the fleet's promises end.
+            return
         period = self._config.degraded_for_s
         # Rejoin at the next-but-one boundary of the wall clock's `period`s, the same for every environment:
         # those that lost the store together come back together, so none paces locally on top of a schedule

@@ -95,7 +95,7 @@ class Pacer:
         from now (when taking over mid-flight from pacing that may still have calls in flight)."""
         with self._lock:
             self._empty = True
-            self._hold_until = self._clock() + hold
+            self._hold_until = max(self._hold_until, self._clock() + hold)  # never shortened
             for bucket in self._buckets.values():
                 bucket.empty(hold)
 

@@ -504,6 +504,45 @@ def test_given_slots_promised_to_others_when_the_store_fails_then_local_pacing_s
     assert waits[1] - waits[0] == pytest.approx(1.0)
 
 
+def test_given_two_apis_whose_requests_fail_together_then_one_fallback_and_both_wait_for_the_promises() -> (
+    None
+):
+    # GIVEN an environment that saw the schedule promised ahead, and whose store fails while a request of
+    # each API is in flight (a batch's ListCasesForContact and CreateRelatedItem leases)
+    clock = FakeClock()
+    store = MemoryBudgetStore()
+    others = budget(store, clock, environments=2)
+    take(others, clock, 9)  # the burst
+    caller = Caller()
+    view = BrokenStore(clock, shared=store)
+    view.healthy = True
+    shared = budget(view, clock, environments=2, caller=caller)
+    take(shared, clock, 10, not_after=clock.now + 60, expected=10)
+    promised = store.items[KEY_PREFIX + OP].tat
+    view.healthy = False
+    clock.now += 1.0
+    waits: dict[str, float] = {}
+    in_flight: list[str] = []
+
+    class FailsWithAnotherInFlight(BrokenStore):
+        def _call(self, method: Any, key: str, **kwargs: Any) -> BudgetState:
+            if not in_flight:  # the other API's request fails while this one is still waiting for its answer
+                in_flight.append(key)
+                caller.next()
+                waits["other"] = shared.reserve("ListCasesForContact")
+            return super()._call(method, key, **kwargs)
+
+    shared._store = FailsWithAnotherInFlight(clock, shared=store)
+
+    # WHEN both requests fail
+    caller.next()
+    waits[OP] = shared.reserve(OP)
+
+    # THEN the environment fell back once, and neither API paces locally before the fleet's promises end
+    assert shared.stats.degraded == 1
+    assert min(waits.values()) >= promised - clock.now - 1e-6
+
+
 def test_given_environments_that_lost_the_store_at_different_times_then_they_rejoin_together() -> None:
     # GIVEN two environments whose store calls fail 7 s apart
     clock = FakeClock()

@@ -186,3 +186,15 @@ def test_given_a_pacer_emptied_with_a_hold_then_its_first_call_waits_for_the_hol
     assert pacer.reserve("Other") == pytest.approx(3.5)  # buckets made later wait as long
     clock.now += 1.0
     assert pacer.reserve("Later") == pytest.approx(2.5)
+
+
+def test_given_a_hold_when_emptied_again_with_a_shorter_one_then_the_longer_hold_stands() -> None:
+    clock = FakeClock()
+    pacer = Pacer(rate=2.0, capacity=5.0, clock=clock)
+    pacer.reserve("Op")
+
+    pacer.empty(hold=3.0)
+    pacer.empty(hold=0.0)
+
+    assert pacer.reserve("Op") == pytest.approx(3.5)
+    assert pacer.reserve("Other") == pytest.approx(3.5)

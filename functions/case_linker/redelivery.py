@@ -78,7 +78,7 @@ class Redelivery:
             raise TransientError("RequeueUnavailable", "MAIN_QUEUE_URL is not configured")
         raw = record.raw_event
         originals = original_attributes(raw)
-        count = int(originals.pop(REQUEUES, {}).get("StringValue", "0") or 0) + 1
+        count = _count(originals.pop(REQUEUES, {}).get("StringValue")) + 1
         first = originals.pop(FIRST_SENT, None) or {
             "DataType": "Number",
             "StringValue": str((raw.get("attributes") or {}).get("SentTimestamp", "0") or "0"),
@@ -98,3 +98,10 @@ class Redelivery:
                 "RequeueFailed", f"could not re-send the record: {type(error).__name__}"
             ) from error
         return count
+
+
+def _count(raw: object) -> int:
+    """A hand-back count as written by an earlier re-send; anything else (another producer's value, a hand-made
+    replay) counts as none, so the record is still re-sent."""
+    text = str(raw or "").strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else 0

@@ -46,6 +46,22 @@ def count(counts: dict[Any, int], name: str, dimension: tuple[str, str] | None =
     return counts.get((name, *dimension), 0)
 
 
+def requeued(app: App, record: dict[str, Any], aws: Aws, url: str) -> dict[str, Any]:
+    """Handle `record`, check it was acknowledged and re-sent (not dead-lettered); the one copy, once visible:
+    it is delayed by the jittered hand-back delay (FAST: 2 s at most)."""
+    result = app.run_batch(sqs_event(record), lambda_context())
+    assert result.response == {"batchItemFailures": []}
+    assert count(result.counts, REQUEUED) == 1
+    assert aws.dead_letters() == []
+    copies: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 10
+    while not copies and time.monotonic() < deadline:
+        copies = main_messages(aws, url)
+        time.sleep(0.5)
+    [copy] = copies
+    return copy
+
+
 @pytest.fixture
 def throttled_app(make_app: Callable[..., App], emu: Emulator, main_queue: str) -> App:
     """Cases throttles every create; the app knows the main queue and its maxReceiveCount (10)."""
@@ -75,20 +91,8 @@ def test_given_throttling_near_max_receive_count_when_handed_back_then_resent_as
     producer = {f"p{i}": {"dataType": "String", "stringValue": f"v{i}"} for i in range(9)}
     record = sqs_record(comment_request(COMMENT_CASE, "throttled long"), receive_count=9, attributes=producer)
 
-    result = throttled_app.run_batch(sqs_event(record), lambda_context())
-
     # THEN the original is acknowledged (SQS deletes it) and a copy with its history waits on the queue
-    assert result.response == {"batchItemFailures": []}
-    assert count(result.counts, REQUEUED) == 1
-    assert aws.dead_letters() == []
-    copies: list[dict[str, Any]] = []
-    deadline = (
-        time.monotonic() + 10
-    )  # the copy is delayed by the jittered hand-back delay (FAST: 2 s at most)
-    while not copies and time.monotonic() < deadline:
-        copies = main_messages(aws, main_queue)
-        time.sleep(0.5)
-    [copy] = copies
+    copy = requeued(throttled_app, record, aws, main_queue)
     assert copy["Body"] == record["body"]
     attributes = copy["MessageAttributes"]
     assert attributes["CASE_LINKER_REQUEUES"]["StringValue"] == "1"
@@ -98,6 +102,20 @@ def test_given_throttling_near_max_receive_count_when_handed_back_then_resent_as
         kept.update(json.loads(kept.pop("ORIGINAL_ATTRIBUTES")["StringValue"]))
     assert {f"p{i}" for i in range(9)} <= set(kept)
     assert copy["Attributes"]["ApproximateReceiveCount"] == "1"
+
+
+@pytest.mark.parametrize("malformed", ["", "many", "-3", "1e400", "2.5", "\u00b2"])
+def test_given_a_malformed_requeue_count_near_max_receive_count_when_handed_back_then_still_resent(
+    throttled_app: App, aws: Aws, main_queue: str, malformed: str
+) -> None:
+    # GIVEN a record whose hand-back count attribute was written by someone else (a producer, a hand-made replay)
+    attributes = {"CASE_LINKER_REQUEUES": {"dataType": "Number", "stringValue": malformed}}
+    record = sqs_record(comment_request(COMMENT_CASE, "odd count"), receive_count=9, attributes=attributes)
+
+    # WHEN it is handed back for want of capacity near maxReceiveCount, THEN it is re-sent with a count it can
+    # carry on from, never left to reach the DLQ
+    copy = requeued(throttled_app, record, aws, main_queue)
+    assert copy["MessageAttributes"]["CASE_LINKER_REQUEUES"]["StringValue"] == "1"
 
 
 def test_given_a_5xx_near_max_receive_count_when_handed_back_then_not_requeued_so_sqs_can_dead_letter_it(

@@ -159,20 +159,23 @@ def pack(attributes: Attributes) -> str:
 
 
 def unpack(value: str) -> Attributes:
-    """The attributes packed by `pack` (anything unreadable is kept packed under its own name)."""
+    """The attributes packed by `pack` (anything unreadable is kept packed under its own name: a producer
+    may send an ORIGINAL_ATTRIBUTES of its own)."""
+    kept_whole: Attributes = {ORIGINAL_ATTRIBUTES: {"DataType": "String", "StringValue": value}}
     try:
         document = json.loads(value)
     except ValueError:
-        return {ORIGINAL_ATTRIBUTES: {"DataType": "String", "StringValue": value}}
+        return kept_whole
     attributes: Attributes = {}
     for name, entry in document.items() if isinstance(document, dict) else ():
         if not isinstance(entry, dict) or not isinstance(entry.get("DataType"), str):
             continue
         if isinstance(entry.get("BinaryValue"), str):
-            attributes[name] = {
-                "DataType": entry["DataType"],
-                "BinaryValue": base64.b64decode(entry["BinaryValue"]),
-            }
+            try:
+                binary = base64.b64decode(entry["BinaryValue"], validate=True)
+            except ValueError:  # binascii.Error: not base64
+                return kept_whole
+            attributes[name] = {"DataType": entry["DataType"], "BinaryValue": binary}
         elif isinstance(entry.get("StringValue"), str):
             attributes[name] = {"DataType": entry["DataType"], "StringValue": entry["StringValue"]}
     return attributes

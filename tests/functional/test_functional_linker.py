@@ -346,6 +346,24 @@ def test_given_a_body_the_api_would_reject_when_handled_then_dead_lettered_befor
     assert emu.calls == []
 
 
+def test_given_a_producers_own_unreadable_original_attributes_when_dead_lettered_then_kept_whole_with_the_reason(
+    make_app: Callable[..., App], aws: Aws
+) -> None:
+    # GIVEN a bad message whose producer sent an ORIGINAL_ATTRIBUTES of its own, not ours (a broken binary)
+    packed = '{"b": {"DataType": "Binary", "BinaryValue": "A"}}'
+    attributes = {"ORIGINAL_ATTRIBUTES": {"dataType": "String", "stringValue": packed}}
+    record = sqs_record(event_body("bad/unknown-shape.json"), attributes=attributes)
+
+    # WHEN it is handled
+    result = make_app().run_batch(sqs_event(record), lambda_context())
+
+    # THEN it is dead-lettered with its reason, the attribute kept as it came
+    assert result.response == {"batchItemFailures": []}
+    [message] = aws.dead_letters()
+    assert message["MessageAttributes"]["ERROR_CODE"]["StringValue"]
+    assert message["MessageAttributes"]["ORIGINAL_ATTRIBUTES"]["StringValue"] == packed
+
+
 def test_given_a_mixed_batch_when_handled_then_exactly_the_transient_failure_is_handed_back(
     make_app: Callable[..., App], emu: Emulator, aws: Aws
 ) -> None:

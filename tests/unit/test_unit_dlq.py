@@ -134,3 +134,22 @@ def test_pack_and_unpack_round_trip_and_unreadable_packs_are_kept_whole() -> Non
     assert unpack(pack(attributes)) == attributes
     assert json.loads(pack(attributes))["b"] == {"DataType": "Binary", "BinaryValue": "AA=="}
     assert unpack("not json") == {"ORIGINAL_ATTRIBUTES": {"DataType": "String", "StringValue": "not json"}}
+
+
+@pytest.mark.parametrize(
+    "packed",
+    [
+        '{"b": {"DataType": "Binary", "BinaryValue": "abc"}}',  # not base64 (padding)
+        '{"b": {"DataType": "Binary", "BinaryValue": "A"}}',
+    ],
+)
+def test_given_a_producers_packed_attributes_with_a_broken_binary_then_they_are_kept_whole_not_raised(
+    packed: str,
+) -> None:
+    # A producer may send its own ORIGINAL_ATTRIBUTES: the record must still be dead-lettered (or re-sent) with it
+    message = record({"ORIGINAL_ATTRIBUTES": {"dataType": "String", "stringValue": packed}})
+
+    assert unpack(packed) == {"ORIGINAL_ATTRIBUTES": {"DataType": "String", "StringValue": packed}}
+    assert original_attributes(message) == unpack(packed)
+    attributes = plan_attributes(message, "BadRequest", "invalid", max_bytes=LIMIT)
+    assert kept(attributes) == {"ORIGINAL_ATTRIBUTES": {"DataType": "String", "StringValue": packed}}

@@ -115,6 +115,13 @@ def comment_request(case_id: str, body: str = "Customer asked for a callback.", 
     )
 
 
+def count(counts: dict[Any, int], name: str, dimension: tuple[str, str] | None = None) -> int:
+    """A metric's count in a batch's counts: all of its dimensions, or the one given."""
+    if dimension is None:
+        return sum(v for (n, _, _), v in counts.items() if n == name)
+    return counts.get((name, *dimension), 0)
+
+
 def failed_ids(response: dict[str, Any]) -> set[str]:
     return {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
 

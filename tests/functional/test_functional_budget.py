@@ -28,7 +28,7 @@ from case_linker.pacing import Pacer
 from case_linker.telemetry import BUDGET_DEGRADED, BUDGET_REQUESTS, RELATED_ITEM_CREATED
 
 from emulator import Emulator
-from tests.functional.conftest import Aws, event_body, lambda_context, sqs_event, sqs_record
+from tests.functional.conftest import Aws, count, event_body, lambda_context, sqs_event, sqs_record
 
 TABLE = "case-linker-idempotency"
 OP = "CreateRelatedItem"
@@ -224,7 +224,3 @@ def aws_client() -> Any:
 def aws_items(aws: Aws) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = aws_client().scan(TableName=aws.table_name)["Items"]
     return items
-
-
-def count(counts: dict[Any, int], name: str) -> int:
-    return sum(value for (metric, _, _), value in counts.items() if metric == name)

@@ -29,6 +29,7 @@ from tests.functional.conftest import (
     FAST,
     Aws,
     comment_request,
+    count,
     event_body,
     failed_ids,
     lambda_context,
@@ -41,10 +42,6 @@ COMMENT_CASE = CASES["request-comment.json"]
 VOICE_CASE = CASES["contact-completed-voice.json"]
 CREATES = ("CreateRelatedItem", "BatchCreateRelatedItem")
 REPO = Path(__file__).resolve().parents[2]
-
-
-def count(counts: dict[Any, int], name: str) -> int:
-    return sum(v for (n, _, _), v in counts.items() if n == name)
 
 
 def script_creates(emu: Emulator, outcomes: list[str]) -> None:

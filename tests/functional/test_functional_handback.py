@@ -18,6 +18,7 @@ from tests.functional.conftest import (
     FAST,
     Aws,
     comment_request,
+    count,
     failed_ids,
     lambda_context,
     sqs_event,
@@ -38,12 +39,6 @@ def main_messages(aws: Aws, url: str) -> list[dict[str, Any]]:
         QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], AttributeNames=["All"]
     ).get("Messages", [])
     return messages
-
-
-def count(counts: dict[Any, int], name: str, dimension: tuple[str, str] | None = None) -> int:
-    if dimension is None:
-        return sum(v for (n, _, _), v in counts.items() if n == name)
-    return counts.get((name, *dimension), 0)
 
 
 def requeued(app: App, record: dict[str, Any], aws: Aws, url: str) -> dict[str, Any]:

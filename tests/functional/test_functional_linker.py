@@ -9,7 +9,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from aws_lambda_powertools import Logger
@@ -33,6 +32,7 @@ from tests.functional.conftest import (
     INSTANCE_ID,
     Aws,
     comment_request,
+    count,
     event_body,
     failed_ids,
     lambda_context,
@@ -44,12 +44,6 @@ CASES = {name: spec["case"] for name, spec in EXPECTED["events"].items() if "cas
 COMMENT_CASE = CASES["request-comment.json"]
 VOICE_CASE = CASES["contact-completed-voice.json"]
 MISSING_CASE = json.loads(event_body("bad/request-comment-unknown-case.json"))["caseId"]
-
-
-def count(counts: dict[Any, int], name: str, dimension: tuple[str, str] | None = None) -> int:
-    if dimension is None:
-        return sum(v for (n, _, _), v in counts.items() if n == name)
-    return counts.get((name, *dimension), 0)
 
 
 def contact_items(emu: Emulator, case_id: str) -> list[str]:

@@ -99,6 +99,9 @@ class EmulatorConfig:
     search_lag_s: float = 0.0
     # How long a merge started by StartMergeCases (or Emulator.merge_cases) runs.
     merge_duration_s: float = 2.0
+    # Cases whose related-item creates (CreateRelatedItem, BatchCreateRelatedItem naming them) all answer a
+    # 500 and commit nothing: a failure that outlasts every delivery of a record. Throttling still comes first.
+    failing_cases: frozenset[str] = frozenset()
     # Contact attribute keys configured as searchable (SearchContacts' SearchableContactAttributes).
     searchable_contact_attributes: tuple[str, ...] = ()
     # SearchContacts limits. AWS documents them for the console (windows up to 8 weeks, 2 years back,

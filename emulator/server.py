@@ -418,6 +418,8 @@ class Emulator:
     ) -> Reply:
         self.sleep(self.config.latency_s + self.config.op_latency_s.get(op, 0.0))
         outcome = self._decide(op)
+        if outcome in OUTCOMES and self._names_failing_case(op, params):
+            outcome = "InternalServerException"
         item_code = None
         if outcome.startswith(ITEM_FAILURE):
             item_code = outcome.partition(":")[2] or TRANSIENT_ITEM_ERRORS[0]
@@ -460,6 +462,19 @@ class Emulator:
             call.outcome = outcome
             reply.delay_s = slow_s
         return reply
+
+    def _names_failing_case(self, op: str, params: Mapping[str, Any]) -> bool:
+        failing = self.config.failing_cases
+        if not failing:
+            return False
+        if op == "CreateRelatedItem":
+            return params.get("caseId") in failing
+        if op == "BatchCreateRelatedItem":
+            return any(
+                (entry.get("caseIdentifier") or {}).get("caseId") in failing
+                for entry in params.get("cases", [])
+            )
+        return False
 
     # --- the commit, client tokens, late commits ---
     def _token_key(self, op: str, params: Mapping[str, Any]) -> TokenKey | None:

@@ -63,6 +63,8 @@ BAD_KINDS: dict[str, str] = {
     "comment-15001": "ValidationException",
     "unknown-shape": "UnknownMessageShape",
 }
+# The case whose creates fail until the replay (ChaosOptions.failing_share).
+FAILING_CASE = "chaos-failing-case"
 # Operations that get the random faults; creates also commit late.
 FAULTED_OPERATIONS = (
     "CreateRelatedItem",
@@ -131,6 +133,10 @@ class ChaosOptions:
     bad_share: float = 0.08
     # Fail in phase 1 (case or contact not there yet), succeed once the operator has fixed that and replays.
     late_share: float = 0.02
+    # Comments on a case whose creates answer 5xx for all of phase 1: given up on their last delivery with the
+    # reason (InternalServerException, not SQS's reasonless redrive), linked once the case heals and they are
+    # replayed.
+    failing_share: float = 0.005
     skip_share: float = 0.04
     # Of the requests: distinct requests whose content equals another's (own idempotencyKey each), requests
     # sent again as another message (the same request twice), and Custom items (no client token: the
@@ -269,7 +275,8 @@ def build_load(options: ChaosOptions) -> Load:
     skips = round(total * options.skip_share)
     requests = round(total * options.request_share)
     late = round(total * options.late_share)
-    load = Load(contacts=max(0, total - bad - skips - requests - late))
+    failing = round(total * options.failing_share)
+    load = Load(contacts=max(0, total - bad - skips - requests - late - failing))
     cases = [{"id": f"chaos-case-{i:05d}", "title": f"Chaos case {i}"} for i in range(max(1, requests // 3))]
     contacts: list[dict[str, Any]] = []
 
@@ -366,6 +373,15 @@ def build_load(options: ChaosOptions) -> Load:
                 "late-contact",
             )
 
+    for i in range(failing):
+        body = json.dumps(_request(FAILING_CASE, f"Written while its case was failing {i}"))
+        add(
+            f"failing-case-{i:05d}",
+            body,
+            {"outcome": "linked", "caseId": FAILING_CASE, "type": "Comment"},
+            "failing-case",
+        )
+
     kinds = list(BAD_KINDS)
     for i in range(bad):
         kind = kinds[i % len(kinds)]
@@ -387,7 +403,8 @@ def build_load(options: ChaosOptions) -> Load:
             f"bad-{kind}",
         )
     load.kinds["contact"] = load.contacts
-    load.seed = {"domains": [{"id": DOMAIN_ID, "name": "chaos", "cases": cases}], "contacts": contacts}
+    seeded = [*cases, {"id": FAILING_CASE, "title": "Chaos case failing in phase 1"}] if failing else cases
+    load.seed = {"domains": [{"id": DOMAIN_ID, "name": "chaos", "cases": seeded}], "contacts": contacts}
     return load
 
 
@@ -632,6 +649,16 @@ def judge(
     return checks, evidence
 
 
+def given_up_wrongly(first: Reconciliation) -> list[dict[str, Any]]:
+    """The failing case's inputs that phase 1 did not end in the processing DLQ with the linker's reason."""
+    return [
+        {"input": r.name, "outcome": r.outcome.value, "error_code": r.error_code}
+        for r in first.inputs
+        if _kind(r.name) == "failing-case"
+        and (r.outcome is not Outcome.DEAD_LETTERED or r.error_code != "InternalServerException")
+    ]
+
+
 def run(options: ChaosOptions, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the chaos scenario; return the report (also written to options.report)."""
     load = build_load(options)
@@ -641,6 +668,7 @@ def run(options: ChaosOptions, log: Callable[[str], None] = print) -> dict[str, 
         with LocalPipeline(pipeline_options(options, load, work_dir)) as pipeline:
             for operation, outcomes in options.scripted.items():
                 pipeline.emulator.script(operation, list(outcomes))
+            pipeline.emulator.configure(failing_cases=frozenset({FAILING_CASE}))
             published = pipeline.publish(pipeline.inputs)
             log(f"published {len(published)} inputs ({dict(load.kinds)}); draining under faults ...")
             merge = threading.Timer(options.merge_after_s, _merge, (pipeline, load))
@@ -668,7 +696,7 @@ def run(options: ChaosOptions, log: Callable[[str], None] = print) -> dict[str, 
                     initiation_time=ended - dt.timedelta(minutes=5),
                     disconnect_time=ended,
                 )
-            pipeline.emulator.configure(faults={})
+            pipeline.emulator.configure(faults={}, failing_cases=frozenset())
             pipeline.poller.chaos = ChaosHooks()
             replays = replay_dlqs(pipeline, work_dir)
             log(f"replayed {sum(r.sent for r in replays)} DLQ messages; draining again ...")
@@ -684,6 +712,9 @@ def run(options: ChaosOptions, log: Callable[[str], None] = print) -> dict[str, 
 
         checks, evidence = judge(final, pipeline.expected, replays)
         checks["sweeper_ran"] = sweep.ok
+        not_given_up = given_up_wrongly(first)
+        checks["failing_case_given_up_with_reason"] = not not_given_up
+        evidence["failing_case_not_given_up_with_reason"] = not_given_up[:50]
         summary = final.summary()
         report = {
             "ok": all(checks.values()),

@@ -339,6 +339,8 @@ class LocalPipeline:
             idempotency_table_name=self.resources.idempotency_table_name,
             main_queue_url=self.resources.main_queue_url,
         )
+        # The queue's redrive count when a run overrides it: the function re-sends or gives up on that count.
+        environment["MAX_RECEIVE_COUNT"] = str(self.timings.max_receive_count)
         environment.update(self._local_environment("case-linker-local"))
         environment.update(self.options.extra_environment)
         return environment

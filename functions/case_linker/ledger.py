@@ -71,6 +71,13 @@ class Busy(TransientError):
         )
 
 
+class LeaseLost(TransientError):
+    """Another delivery took this identity's lease over while ours was working on it."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__("LeaseLost", f"ledger {action}: another delivery took over")
+
+
 class LedgerUnavailable(TransientError):
     """DynamoDB could not be read or written: nothing is sent to Cases without the ledger."""
 
@@ -267,7 +274,7 @@ class Ledger:
             self._db.update_item(**params)
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise TransientError("LeaseLost", f"ledger {action}: another delivery took over") from error
+                raise LeaseLost(action) from error
             raise LedgerUnavailable(action, error) from error
         except BotoCoreError as error:
             raise LedgerUnavailable(action, error) from error

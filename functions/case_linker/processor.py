@@ -1,6 +1,8 @@
 """One SQS record, start to finish: decide, find the case, link once, or dead-letter.
 
 Returns an outcome name when the record may be deleted from the queue; raises when SQS should redeliver it.
+On its last delivery (MAX_RECEIVE_COUNT) a record that failed and cannot be sent again is dead-lettered here,
+with its last error, rather than left for SQS to move to the DLQ without a reason.
 """
 
 from __future__ import annotations
@@ -13,16 +15,19 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from case_linker.budget import BACKGROUND_WORK
 from case_linker.errors import (
+    CaseBusyError,
     CircuitOpenError,
     LinkerError,
     OutOfTimeError,
     PermanentError,
+    SettlingError,
     ThrottledError,
     TransientError,
 )
 from case_linker.ledger import DEAD_LETTERED as CONTACT_DEAD_LETTERED
 from case_linker.ledger import LINKED as CONTACT_LINKED
 from case_linker.ledger import NO_CASE_ID as CONTACT_NO_CASE_ID
+from case_linker.ledger import Busy, LeaseLost
 from case_linker.linker import CREATED, LinkResult
 from case_linker.mapping import (
     ORIGIN_BACKFILL,
@@ -37,7 +42,7 @@ from case_linker.mapping import (
     contact_of,
 )
 from case_linker.pacing import BatchGuard
-from case_linker.redelivery import capacity_delay, requeue_due
+from case_linker.redelivery import capacity_delay, last_delivery, requeue_due
 from case_linker.settings import Settings
 from case_linker.telemetry import (
     ALREADY_LINKED,
@@ -66,6 +71,11 @@ REQUEUED_OUTCOME = "requeued"
 # Hand-backs for want of Cases capacity (throttled after retries, the batch's breaker, no paced slot before the
 # deadline): the record itself is fine, so it comes back soon, and never reaches the DLQ by maxReceiveCount.
 CAPACITY_ERRORS = (ThrottledError, CircuitOpenError, OutOfTimeError)
+# Hand-backs that wait for something bound to end (a case's merge, an earlier create settling, another
+# delivery's lease): like capacity, sent again near maxReceiveCount rather than given up.
+WAIT_ERRORS = (CaseBusyError, SettlingError, Busy, LeaseLost)
+# ERROR_CODE of a record given up on its last delivery after an error of ours (a bug): only its type is kept.
+UNEXPECTED_ERROR = "UnexpectedError"
 
 
 class ContactsPort(Protocol):
@@ -171,10 +181,18 @@ class RecordProcessor:
         except TransientError as error:
             return self._hand_back(record, error)
         except LinkerError as error:
+            given_up = self._give_up(record, error.code, error.message)
+            if given_up is not None:
+                return given_up
             self._logger.warning("record handed back for redelivery", extra={"error_code": error.code})
             raise
-        except Exception:
-            self._logger.exception("unexpected error; record handed back for redelivery")
+        except Exception as error:
+            # Only the type: an unexpected error's text may quote the record.
+            self._logger.exception("unexpected error")
+            given_up = self._give_up(record, UNEXPECTED_ERROR, type(error).__name__)
+            if given_up is not None:
+                return given_up
+            self._logger.warning("record handed back for redelivery", extra={"error_code": UNEXPECTED_ERROR})
             raise
         else:
             self._logger.info("record done", extra={"outcome": outcome})
@@ -190,7 +208,7 @@ class RecordProcessor:
         if capacity and delay is None:
             delay = capacity_delay(count, self._capacity_delay_cap)
         if (
-            capacity
+            isinstance(error, CAPACITY_ERRORS + WAIT_ERRORS)
             and requeue_due(count, self._settings.max_receive_count)
             and self._redelivery.can_requeue()
         ):
@@ -205,6 +223,9 @@ class RecordProcessor:
                     extra={"outcome": REQUEUED_OUTCOME, "error_code": error.code, "requeues": requeues},
                 )
                 return REQUEUED_OUTCOME
+        given_up = self._give_up(record, error.code, error.message)
+        if given_up is not None:
+            return given_up
         self._counters.incr(HANDED_BACK, ("reason", error.code))
         self._logger.warning(
             "record handed back for redelivery", extra={"error_code": error.code, "retry_after": delay}
@@ -212,6 +233,25 @@ class RecordProcessor:
         if delay is not None:
             self._redelivery.defer(record, delay)
         raise error
+
+    def _give_up(self, record: SQSRecord, code: str, message: str) -> str | None:
+        """On the record's last delivery, dead-letter it with `code` and return the outcome; None otherwise, or
+        when the DLQ cannot take it (SQS then moves it after maxReceiveCount, without a reason).
+
+        The ledger records no fate for its contact: the sweeper may still link it. A replay is safe either way:
+        the ledger and the client token return the item an earlier attempt may have made.
+        """
+        count = receive_count(record)
+        limit = self._settings.max_receive_count
+        if limit is None or not last_delivery(count, limit):
+            return None
+        try:
+            return self._dead_letter(
+                record, code, f"gave up on the last delivery ({count} of maxReceiveCount {limit}): {message}"
+            )
+        except TransientError as failed:
+            self._logger.warning("could not dead-letter the record", extra={"error_code": failed.code})
+            return None
 
     def _process(self, record: SQSRecord) -> str:
         decision = classify(record.body, self._settings)

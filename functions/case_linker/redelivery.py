@@ -43,6 +43,11 @@ def requeue_due(receive_count: int, max_receive_count: int | None) -> bool:
     return max_receive_count is not None and receive_count >= max_receive_count - 1
 
 
+def last_delivery(receive_count: int, max_receive_count: int) -> bool:
+    """Whether this delivery is the last SQS makes before it moves the message to the DLQ."""
+    return receive_count >= max_receive_count
+
+
 class Redelivery:
     """Changes a record's visibility on the main queue (a no-op when the queue URL is not configured)."""
 

@@ -92,6 +92,20 @@ def test_given_fixed_causes_when_the_dlq_is_replayed_then_those_messages_are_lin
     assert report["checks"]["replayed_linked_exactly_once"]
 
 
+def test_given_a_case_failing_through_every_delivery_when_phase_1_ends_then_given_up_with_the_reason(
+    report: dict[str, Any],
+) -> None:
+    # GIVEN comments on a case whose creates answer 5xx until the replay
+    assert report["inputs_by_kind"]["failing-case"] >= 1
+    # THEN the linker dead-lettered each on its last delivery with the 5xx as the reason (SQS's redrive would
+    # carry none), and the replay after the case healed linked each once
+    assert report["checks"]["failing_case_given_up_with_reason"]
+    before = report["dlq_by_reason_before_replay"]["processing"]
+    assert before.get("InternalServerException", 0) >= report["inputs_by_kind"]["failing-case"]
+    assert report["replayed_by_kind"].get("failing-case", 0) == report["inputs_by_kind"]["failing-case"]
+    assert report["checks"]["replayed_linked_exactly_once"]
+
+
 def test_given_bad_inputs_when_the_chaos_run_ends_then_each_reason_is_counted_in_the_dlq(
     report: dict[str, Any],
 ) -> None:
@@ -109,6 +123,7 @@ def test_given_n_inputs_when_the_load_is_built_then_the_proportions_are_the_ones
     assert load.kinds["twin"] == 30
     assert load.kinds["resend"] == 30
     assert sum(n for kind, n in load.kinds.items() if kind.startswith("skip-")) == 40
+    assert load.kinds["failing-case"] == 5
     assert {e["error_code"] for e in load.expected.values() if "error_code" in e} == set(BAD_KINDS.values())
 
 

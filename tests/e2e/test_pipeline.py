@@ -155,7 +155,7 @@ def test_synthetic_contacts_survive_killed_invocations_and_duplicate_deliveries_
 
 
 @pytest.mark.slow
-def test_a_record_that_keeps_failing_is_redriven_by_sqs_after_max_receive_count():
+def test_a_record_that_keeps_failing_is_dead_lettered_with_its_reason_on_its_last_delivery():
     request = EVENTS_DIR / "request-comment.json"
     options = PipelineOptions(
         events=[request],
@@ -167,12 +167,15 @@ def test_a_record_that_keeps_failing_is_redriven_by_sqs_after_max_receive_count(
         max_receive_count=2,
     )
     with LocalPipeline(options) as pipeline:
+        # The function is told the queue's own maxReceiveCount, not the stack's default
+        assert pipeline.lambda_environment()["MAX_RECEIVE_COUNT"] == "2"
         pipeline.publish_all()
         result = pipeline.drain(timeout_s=60, quiet_period_s=1.5)
     (outcome,) = result.inputs
     assert outcome.outcome is Outcome.DEAD_LETTERED
     assert outcome.dlq_queue == "processing"
-    assert outcome.error_code == "maxReceiveCount"  # SQS redrive adds no ERROR_CODE
+    # The linker's reason, not SQS's reasonless redrive after maxReceiveCount
+    assert outcome.error_code == "InternalServerException"
     assert outcome.deliveries == 2
     assert result.items_created == 0
     assert result.lost == 0

@@ -223,3 +223,34 @@ def test_fault_counts_report_outcomes_and_events_per_operation(emu: Emulator, ca
         "ListCasesForContact": {"ok": 1},
     }
     assert len(emu.related_items()) == 3
+
+
+def test_a_failing_case_answers_every_create_on_it_with_a_5xx_until_healed(
+    emu: Emulator, cases: Any, world: World
+):
+    # GIVEN one case whose related-item creates fail (an outage that outlasts every delivery of its records)
+    other = emu.create_case(world.domain_id, title="Fine")
+    emu.configure(failing_cases=frozenset({world.case_id}))
+    comment = {"comment": {"body": "hello", "contentType": "Text/Plain"}}
+
+    with pytest.raises(ClientError) as single:
+        link(cases, world)
+    with pytest.raises(ClientError) as batch:
+        cases.batch_create_related_item(
+            domainId=world.domain_id, content=comment, cases=[{"caseIdentifier": {"caseId": world.case_id}}]
+        )
+    fine = cases.batch_create_related_item(
+        domainId=world.domain_id, content=comment, cases=[{"caseIdentifier": {"caseId": other}}]
+    )
+
+    # THEN creates on it get a 500 and commit nothing; other cases are served
+    for failed in (single, batch):
+        assert failed.value.response["Error"]["Code"] == "InternalServerException"
+        assert failed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    assert emu.related_items(world.domain_id, world.case_id) == []
+    assert len(fine["successfulItems"]) == 1
+
+    # WHEN healed THEN it takes writes again
+    emu.configure(failing_cases=frozenset())
+    link(cases, world)
+    assert len(emu.related_items(world.domain_id, world.case_id)) == 1

@@ -1,4 +1,5 @@
-"""Records handed back for want of Cases capacity: soon, and never to the DLQ through maxReceiveCount."""
+"""Records handed back: for want of Cases capacity or a known wait, soon, and never to the DLQ through
+maxReceiveCount; for any other failure, on their last delivery, to the DLQ with the reason."""
 
 from __future__ import annotations
 
@@ -8,17 +9,23 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import boto3
 import pytest
+from case_linker.cases import CasesGateway
 from case_linker.handler import App
-from case_linker.telemetry import HANDED_BACK, REQUEUED
+from case_linker.ledger import Ledger
+from case_linker.telemetry import DEAD_LETTERED, HANDED_BACK, REQUEUED
 
 from emulator import Emulator
 from tests.functional.conftest import (
+    DOMAIN_ID,
     EXPECTED,
     FAST,
+    INSTANCE_ID,
     Aws,
     comment_request,
     count,
+    event_body,
     failed_ids,
     lambda_context,
     sqs_event,
@@ -26,6 +33,7 @@ from tests.functional.conftest import (
 )
 
 COMMENT_CASE = EXPECTED["events"]["request-comment.json"]["case"]
+VOICE_CONTACT_ID = EXPECTED["events"]["contact-completed-voice.json"]["contactArn"].rsplit("/", 1)[-1]
 
 
 @pytest.fixture
@@ -127,3 +135,155 @@ def test_given_a_5xx_near_max_receive_count_when_handed_back_then_not_requeued_s
     assert failed_ids(result.response) == {record["messageId"]}
     assert count(result.counts, REQUEUED) == 0
     assert main_messages(aws, main_queue) == []
+
+
+def reason(message: dict[str, Any]) -> dict[str, str]:
+    """A dead-letter message's reason attributes."""
+    attributes = message["MessageAttributes"]
+    names = ("ERROR_CODE", "ERROR_MESSAGE", "RECEIVE_COUNT")
+    return {name: attributes[name]["StringValue"] for name in names if name in attributes}
+
+
+@pytest.fixture
+def last_try(make_app: Callable[..., App], main_queue: str) -> Callable[[], App]:
+    """An app that knows the main queue and its maxReceiveCount (10), two create attempts per delivery."""
+    return lambda: make_app(
+        dataclasses.replace(FAST, create_attempts=2), main_queue_url=main_queue, max_receive_count=10
+    )
+
+
+def test_given_a_5xx_on_the_last_delivery_when_it_fails_again_then_dead_lettered_with_the_reason(
+    last_try: Callable[[], App], emu: Emulator, aws: Aws, main_queue: str
+) -> None:
+    # GIVEN Cases fails every create with a 5xx, and the record is on its last delivery (10 of 10)
+    emu.script("BatchCreateRelatedItem", ["InternalServerException"] * 100)
+    private = "Call me back on +44 20 7946 0000"
+    record = sqs_record(comment_request(COMMENT_CASE, private), receive_count=10)
+
+    result = last_try().run_batch(sqs_event(record), lambda_context())
+
+    # THEN the linker dead-letters it itself, with the last error, instead of leaving SQS to move it reasonless
+    assert result.response == {"batchItemFailures": []}
+    [dead] = aws.dead_letters()
+    assert dead["Body"] == record["body"]
+    why = reason(dead)
+    assert why["ERROR_CODE"] == "InternalServerException"
+    assert "last delivery (10 of maxReceiveCount 10)" in why["ERROR_MESSAGE"]
+    assert why["RECEIVE_COUNT"] == "10"
+    assert "7946" not in json.dumps(dead["MessageAttributes"])
+    assert count(result.counts, DEAD_LETTERED, ("errorCode", "InternalServerException")) == 1
+    assert count(result.counts, HANDED_BACK) == 0
+    assert main_messages(aws, main_queue) == []
+
+
+def test_given_a_record_given_up_after_its_create_committed_when_replayed_then_still_one_item(
+    last_try: Callable[[], App], emu: Emulator, aws: Aws
+) -> None:
+    # GIVEN the last delivery's creates committed but every answer was lost, so the linker gave up on it
+    emu.script("BatchCreateRelatedItem", ["drop_after_commit"] * 2)
+    record = sqs_record(comment_request(COMMENT_CASE, "committed, answer lost"), receive_count=10)
+    app = last_try()
+    assert app.run_batch(sqs_event(record), lambda_context()).response == {"batchItemFailures": []}
+    [dead] = aws.dead_letters()
+    assert reason(dead)["ERROR_CODE"] != "maxReceiveCount"
+
+    # WHEN on-call replays it from the DLQ
+    replayed = {"REPLAYED": {"dataType": "String", "stringValue": "dlq"}}
+    result = app.run_batch(sqs_event(sqs_record(dead["Body"], attributes=replayed)), lambda_context())
+
+    # THEN the client token returns the item the lost create made: giving up never doubles a case's items
+    assert result.response == {"batchItemFailures": []}
+    assert len(emu.related_items(DOMAIN_ID, COMMENT_CASE)) == 1
+
+
+def test_given_a_contact_given_up_on_its_last_delivery_when_dead_lettered_then_the_sweeper_may_still_link_it(
+    last_try: Callable[[], App], emu: Emulator, aws: Aws
+) -> None:
+    emu.script("CreateRelatedItem", ["InternalServerException"] * 100)
+    record = sqs_record(event_body("contact-completed-voice.json"), receive_count=10)
+
+    result = last_try().run_batch(sqs_event(record), lambda_context())
+
+    # THEN it is in the DLQ with the reason, and the ledger records no fate for the contact: the sweeper
+    # treats it as never seen, so a contact whose failure outlasts its deliveries is still linked later
+    assert result.response == {"batchItemFailures": []}
+    [dead] = aws.dead_letters()
+    assert reason(dead)["ERROR_CODE"] == "InternalServerException"
+    ledger = Ledger(boto3.client("dynamodb"), aws.table_name)
+    assert ledger.contacts(INSTANCE_ID, [VOICE_CONTACT_ID]) == {}
+
+
+def test_given_an_unexpected_error_on_the_last_delivery_when_handled_then_dead_lettered_with_its_type_only(
+    last_try: Callable[[], App], aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    private = "+44 20 7946 0000"
+
+    def boom(*_: object, **__: object) -> None:
+        raise RuntimeError(f"a bug that quotes {private}")
+
+    monkeypatch.setattr(CasesGateway, "create", boom)
+    record = sqs_record(comment_request(COMMENT_CASE, "unexpected"), receive_count=10)
+
+    result = last_try().run_batch(sqs_event(record), lambda_context())
+
+    assert result.response == {"batchItemFailures": []}
+    [dead] = aws.dead_letters()
+    why = reason(dead)
+    assert why["ERROR_CODE"] == "UnexpectedError"
+    assert "RuntimeError" in why["ERROR_MESSAGE"]
+    assert private not in json.dumps(dead["MessageAttributes"])
+
+
+def test_given_an_unexpected_error_before_the_last_delivery_when_handled_then_handed_back(
+    last_try: Callable[[], App], aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(*_: object, **__: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(CasesGateway, "create", boom)
+    record = sqs_record(comment_request(COMMENT_CASE, "unexpected early"), receive_count=9)
+
+    result = last_try().run_batch(sqs_event(record), lambda_context())
+
+    assert failed_ids(result.response) == {record["messageId"]}
+    assert aws.dead_letters() == []
+
+
+def test_given_the_dlq_unreachable_on_the_last_delivery_when_giving_up_then_handed_back_for_sqs_to_move(
+    make_app: Callable[..., App], emu: Emulator, aws: Aws, main_queue: str
+) -> None:
+    emu.script("BatchCreateRelatedItem", ["InternalServerException"] * 100)
+    app = make_app(
+        dataclasses.replace(FAST, create_attempts=2),
+        main_queue_url=main_queue,
+        max_receive_count=10,
+        dead_letter_queue_url=aws.dlq_url + "-gone",
+    )
+    record = sqs_record(comment_request(COMMENT_CASE, "nowhere to go"), receive_count=10)
+
+    result = app.run_batch(sqs_event(record), lambda_context())
+
+    # THEN the record is not lost: it is reported failed, and SQS's own redrive still moves it
+    assert failed_ids(result.response) == {record["messageId"]}
+
+
+@pytest.mark.parametrize(
+    ("operation", "outcome"),
+    [("BatchCreateRelatedItem", "ConflictException"), ("BatchCreateRelatedItem", "item_failure:CONFLICT")],
+)
+def test_given_a_case_being_merged_near_max_receive_count_when_handed_back_then_resent_not_dead_lettered(
+    last_try: Callable[[], App], emu: Emulator, aws: Aws, main_queue: str, operation: str, outcome: str
+) -> None:
+    # GIVEN the case cannot take writes for a while (the secondary of a running merge): a wait, not a failure
+    emu.script(operation, [outcome] * 100)
+    record = sqs_record(comment_request(COMMENT_CASE, "merging"), receive_count=9)
+
+    result = last_try().run_batch(sqs_event(record), lambda_context())
+
+    # THEN, like a capacity hand-back, it is re-sent before SQS could move it to the DLQ, due when the merge
+    # may be over (30 s on)
+    assert result.response == {"batchItemFailures": []}
+    assert count(result.counts, REQUEUED) == 1
+    assert aws.dead_letters() == []
+    attributes = aws.sqs.get_queue_attributes(QueueUrl=main_queue, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesDelayed"] == "1"

@@ -43,7 +43,11 @@ def _command_line(
     contacts_old: Annotated[
         int | None, typer.Option("--events", hidden=True, help="Old name of --contacts.")
     ] = None,
-    quota: Annotated[float, typer.Option(min=0.1, help="Scaled Cases quota, requests/s (AWS: 2).")] = 20.0,
+    # 10, not 20: the drain measures pacing against the quota, so the rig must be able to exceed it. With the
+    # ledger's writes on moto the pipeline tops out near 15 items/s, below a 20 req/s quota's goal.
+    quota: Annotated[
+        float, typer.Option(min=0.1, help="Scaled Cases quota for the drain, requests/s (AWS: 2).")
+    ] = 10.0,
     burst: Annotated[int, typer.Option(min=1, help="Cases burst (AWS: 10).")] = 10,
     max_concurrency: Annotated[int, typer.Option(min=1, help="ESM maximum concurrency (stack: 2).")] = 2,
     batch_size: Annotated[

@@ -62,13 +62,30 @@ def test_the_batch_is_judged_against_what_the_rig_allows():
     assert verdicts(data)["batch.share_of_rig_ceiling"] is False
 
 
-def test_goodput_above_095_still_fails_when_the_baseline_does_better():
+def test_goodput_above_the_goal_still_fails_when_the_baseline_does_better():
     assert (
-        verdicts(results(goodput_over_quota=0.96, baseline_goodput_over_quota=0.97))[
+        verdicts(results(goodput_over_quota=0.98, baseline_goodput_over_quota=0.99))[
             "drain.goodput_over_quota"
         ]
         is False
     )
+
+
+def test_the_drain_goal_is_issue_15s_097_of_the_quota():
+    assert verdicts(results(goodput_over_quota=0.96))["drain.goodput_over_quota"] is False
+    assert verdicts(results(goodput_over_quota=0.97))["drain.goodput_over_quota"] is True
+
+
+def test_the_drain_throttling_goal_is_issue_15s_two_percent():
+    assert verdicts(results(throttled_share=0.03))["drain.throttled_share"] is False
+
+
+def test_the_shared_budget_may_cost_one_dynamodb_request_per_five_cases_calls():
+    data = results()
+    data["drain"]["details"] = {"case_linker": {"budget_requests_per_cases_call": 0.21}}
+    assert verdicts(data)["drain.details.case_linker.budget_requests_per_cases_call"] is False
+    data["drain"]["details"]["case_linker"]["budget_requests_per_cases_call"] = 0.1
+    assert verdicts(data)["drain.details.case_linker.budget_requests_per_cases_call"] is True
 
 
 def test_one_handed_back_record_fails_the_drain_goal():

@@ -76,6 +76,8 @@ CAPACITY_ERRORS = (ThrottledError, CircuitOpenError, OutOfTimeError)
 WAIT_ERRORS = (CaseBusyError, SettlingError, Busy, LeaseLost)
 # ERROR_CODE of a record given up on its last delivery after an error of ours (a bug): only its type is kept.
 UNEXPECTED_ERROR = "UnexpectedError"
+# How long a record given up is held invisible while it is dead-lettered and acknowledged.
+GIVE_UP_HOLD_SECONDS = 60.0
 
 
 class ContactsPort(Protocol):
@@ -112,6 +114,8 @@ class DeadLetterPort(Protocol):
 
 class RedeliveryPort(Protocol):
     def defer(self, record: SQSRecord, seconds: float) -> None: ...
+
+    def claim(self, record: SQSRecord, seconds: float) -> bool: ...
 
     def can_requeue(self) -> bool: ...
 
@@ -244,6 +248,9 @@ class RecordProcessor:
         count = receive_count(record)
         limit = self._settings.max_receive_count
         if limit is None or not last_delivery(count, limit):
+            return None
+        # A delivery that outlived its visibility may find SQS redelivering or moving the message already.
+        if not self._redelivery.claim(record, GIVE_UP_HOLD_SECONDS):
             return None
         try:
             return self._dead_letter(

@@ -74,6 +74,29 @@ class Redelivery:
     def can_requeue(self) -> bool:
         return self._queue_url is not None
 
+    def claim(self, record: SQSRecord, seconds: float) -> bool:
+        """Keep `record` invisible for `seconds` more; False when this delivery no longer holds it.
+
+        SQS refuses the change for a message no longer in flight under this receipt (its visibility ran out, it
+        was received again, or SQS moved it to the DLQ). Before the linker dead-letters a record itself, this
+        makes sure SQS is not doing the same; True without a queue URL (nothing to ask).
+        """
+        if self._queue_url is None:
+            return True
+        try:
+            self._sqs.change_message_visibility(
+                QueueUrl=self._queue_url,
+                ReceiptHandle=record.receipt_handle,
+                VisibilityTimeout=min(MAX_VISIBILITY_SECONDS, max(1, math.ceil(seconds))),
+            )
+        except (ClientError, BotoCoreError) as error:
+            code = error.response.get("Error", {}).get("Code", "") if isinstance(error, ClientError) else ""
+            self._logger.warning(
+                "the record is no longer held by this delivery", extra={"error": code or type(error).__name__}
+            )
+            return False
+        return True
+
     def requeue(self, record: SQSRecord, seconds: float) -> int:
         """Send `record` again as a new message, delivered after `seconds`; return its hand-back count.
 

@@ -162,7 +162,7 @@ def test_a_record_that_keeps_failing_is_dead_lettered_with_its_reason_on_its_las
         seed=EVENTS_DIR / "seed.json",
         faults={"BatchCreateRelatedItem": Faults(server_error=1.0)},
         function_timeout_s=20,
-        visibility_timeout_s=1,
+        visibility_timeout_s=5,  # longer than a delivery's retries: none outlives it
         batching_window_s=0,
         max_receive_count=2,
     )
@@ -170,13 +170,14 @@ def test_a_record_that_keeps_failing_is_dead_lettered_with_its_reason_on_its_las
         # The function is told the queue's own maxReceiveCount, not the stack's default
         assert pipeline.lambda_environment()["MAX_RECEIVE_COUNT"] == "2"
         pipeline.publish_all()
-        result = pipeline.drain(timeout_s=60, quiet_period_s=1.5)
+        result = pipeline.drain(timeout_s=90, quiet_period_s=1.5)
     (outcome,) = result.inputs
     assert outcome.outcome is Outcome.DEAD_LETTERED
     assert outcome.dlq_queue == "processing"
-    # The linker's reason, not SQS's reasonless redrive after maxReceiveCount
+    # The linker's reason, not SQS's reasonless redrive after maxReceiveCount, and one DLQ message
     assert outcome.error_code == "InternalServerException"
     assert outcome.deliveries == 2
+    assert result.dlq_by_code == {"processing": {"InternalServerException": 1}}
     assert result.items_created == 0
     assert result.lost == 0
 

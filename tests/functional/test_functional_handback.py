@@ -144,6 +144,24 @@ def reason(message: dict[str, Any]) -> dict[str, str]:
     return {name: attributes[name]["StringValue"] for name in names if name in attributes}
 
 
+def delivered(aws: Aws, url: str, body: str, times: int) -> dict[str, Any]:
+    """`body` sent to the main queue and received `times` times: the last delivery as Lambda hands it over, with
+    its real receipt handle (the linker claims the message with it before giving it up)."""
+    aws.sqs.send_message(QueueUrl=url, MessageBody=body)
+    for delivery in range(1, times + 1):
+        [message] = aws.sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=1, AttributeNames=["All"], WaitTimeSeconds=1
+        )["Messages"]
+        if delivery < times:  # visible again at once, for the next receive
+            aws.sqs.change_message_visibility(
+                QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            )
+    record = sqs_record(body, receive_count=int(message["Attributes"]["ApproximateReceiveCount"]))
+    record["messageId"], record["receiptHandle"] = message["MessageId"], message["ReceiptHandle"]
+    assert record["attributes"]["ApproximateReceiveCount"] == str(times)
+    return record
+
+
 @pytest.fixture
 def last_try(make_app: Callable[..., App], main_queue: str) -> Callable[[], App]:
     """An app that knows the main queue and its maxReceiveCount (10), two create attempts per delivery."""
@@ -158,7 +176,7 @@ def test_given_a_5xx_on_the_last_delivery_when_it_fails_again_then_dead_lettered
     # GIVEN Cases fails every create with a 5xx, and the record is on its last delivery (10 of 10)
     emu.script("BatchCreateRelatedItem", ["InternalServerException"] * 100)
     private = "Call me back on +44 20 7946 0000"
-    record = sqs_record(comment_request(COMMENT_CASE, private), receive_count=10)
+    record = delivered(aws, main_queue, comment_request(COMMENT_CASE, private), times=10)
 
     result = last_try().run_batch(sqs_event(record), lambda_context())
 
@@ -177,11 +195,11 @@ def test_given_a_5xx_on_the_last_delivery_when_it_fails_again_then_dead_lettered
 
 
 def test_given_a_record_given_up_after_its_create_committed_when_replayed_then_still_one_item(
-    last_try: Callable[[], App], emu: Emulator, aws: Aws
+    last_try: Callable[[], App], emu: Emulator, aws: Aws, main_queue: str
 ) -> None:
     # GIVEN the last delivery's creates committed but every answer was lost, so the linker gave up on it
     emu.script("BatchCreateRelatedItem", ["drop_after_commit"] * 2)
-    record = sqs_record(comment_request(COMMENT_CASE, "committed, answer lost"), receive_count=10)
+    record = delivered(aws, main_queue, comment_request(COMMENT_CASE, "committed, answer lost"), times=10)
     app = last_try()
     assert app.run_batch(sqs_event(record), lambda_context()).response == {"batchItemFailures": []}
     [dead] = aws.dead_letters()
@@ -197,10 +215,10 @@ def test_given_a_record_given_up_after_its_create_committed_when_replayed_then_s
 
 
 def test_given_a_contact_given_up_on_its_last_delivery_when_dead_lettered_then_the_sweeper_may_still_link_it(
-    last_try: Callable[[], App], emu: Emulator, aws: Aws
+    last_try: Callable[[], App], emu: Emulator, aws: Aws, main_queue: str
 ) -> None:
     emu.script("CreateRelatedItem", ["InternalServerException"] * 100)
-    record = sqs_record(event_body("contact-completed-voice.json"), receive_count=10)
+    record = delivered(aws, main_queue, event_body("contact-completed-voice.json"), times=10)
 
     result = last_try().run_batch(sqs_event(record), lambda_context())
 
@@ -214,7 +232,7 @@ def test_given_a_contact_given_up_on_its_last_delivery_when_dead_lettered_then_t
 
 
 def test_given_an_unexpected_error_on_the_last_delivery_when_handled_then_dead_lettered_with_its_type_only(
-    last_try: Callable[[], App], aws: Aws, monkeypatch: pytest.MonkeyPatch
+    last_try: Callable[[], App], aws: Aws, main_queue: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     private = "+44 20 7946 0000"
 
@@ -222,7 +240,7 @@ def test_given_an_unexpected_error_on_the_last_delivery_when_handled_then_dead_l
         raise RuntimeError(f"a bug that quotes {private}")
 
     monkeypatch.setattr(CasesGateway, "create", boom)
-    record = sqs_record(comment_request(COMMENT_CASE, "unexpected"), receive_count=10)
+    record = delivered(aws, main_queue, comment_request(COMMENT_CASE, "unexpected"), times=10)
 
     result = last_try().run_batch(sqs_event(record), lambda_context())
 
@@ -259,7 +277,7 @@ def test_given_the_dlq_unreachable_on_the_last_delivery_when_giving_up_then_hand
         max_receive_count=10,
         dead_letter_queue_url=aws.dlq_url + "-gone",
     )
-    record = sqs_record(comment_request(COMMENT_CASE, "nowhere to go"), receive_count=10)
+    record = delivered(aws, main_queue, comment_request(COMMENT_CASE, "nowhere to go"), times=10)
 
     result = app.run_batch(sqs_event(record), lambda_context())
 
@@ -287,3 +305,20 @@ def test_given_a_case_being_merged_near_max_receive_count_when_handed_back_then_
     assert aws.dead_letters() == []
     attributes = aws.sqs.get_queue_attributes(QueueUrl=main_queue, AttributeNames=["All"])["Attributes"]
     assert attributes["ApproximateNumberOfMessagesDelayed"] == "1"
+
+
+def test_given_sqs_moved_the_message_already_when_the_last_delivery_gives_up_then_not_dead_lettered_twice(
+    last_try: Callable[[], App], emu: Emulator, aws: Aws, main_queue: str
+) -> None:
+    # GIVEN a last delivery that outlived its visibility: SQS has meanwhile moved the message to the DLQ itself
+    # (here: it is gone from the main queue, so its receipt handle is no longer valid)
+    emu.script("BatchCreateRelatedItem", ["InternalServerException"] * 100)
+    record = delivered(aws, main_queue, comment_request(COMMENT_CASE, "outlived"), times=10)
+    aws.sqs.delete_message(QueueUrl=main_queue, ReceiptHandle=record["receiptHandle"])
+
+    result = last_try().run_batch(sqs_event(record), lambda_context())
+
+    # THEN the linker does not add a second DLQ message: it no longer holds the record, so it hands it back
+    assert failed_ids(result.response) == {record["messageId"]}
+    assert aws.dead_letters() == []
+    assert count(result.counts, DEAD_LETTERED) == 0

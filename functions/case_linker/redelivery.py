@@ -60,12 +60,8 @@ class Redelivery:
         """Make `record` visible again in `seconds` (rounded up); best effort."""
         if self._queue_url is None:
             return
-        timeout = min(MAX_VISIBILITY_SECONDS, max(0, math.ceil(seconds)))
-        try:
-            self._sqs.change_message_visibility(
-                QueueUrl=self._queue_url, ReceiptHandle=record.receipt_handle, VisibilityTimeout=timeout
-            )
-        except (ClientError, BotoCoreError) as error:
+        error = self._set_visibility(record, seconds, at_least=0)
+        if error is not None:
             # The record still comes back, after the queue's own visibility timeout.
             self._logger.warning(
                 "could not change the record's visibility", extra={"error": type(error).__name__}
@@ -83,19 +79,28 @@ class Redelivery:
         """
         if self._queue_url is None:
             return True
+        error = self._set_visibility(record, seconds, at_least=1)
+        if error is None:
+            return True
+        code = error.response.get("Error", {}).get("Code", "") if isinstance(error, ClientError) else ""
+        self._logger.warning(
+            "the record is no longer held by this delivery", extra={"error": code or type(error).__name__}
+        )
+        return False
+
+    def _set_visibility(
+        self, record: SQSRecord, seconds: float, *, at_least: int
+    ) -> ClientError | BotoCoreError | None:
+        """ChangeMessageVisibility to `seconds` rounded up, within [at_least, 12 h]; the error, if SQS refused."""
         try:
             self._sqs.change_message_visibility(
                 QueueUrl=self._queue_url,
                 ReceiptHandle=record.receipt_handle,
-                VisibilityTimeout=min(MAX_VISIBILITY_SECONDS, max(1, math.ceil(seconds))),
+                VisibilityTimeout=min(MAX_VISIBILITY_SECONDS, max(at_least, math.ceil(seconds))),
             )
         except (ClientError, BotoCoreError) as error:
-            code = error.response.get("Error", {}).get("Code", "") if isinstance(error, ClientError) else ""
-            self._logger.warning(
-                "the record is no longer held by this delivery", extra={"error": code or type(error).__name__}
-            )
-            return False
-        return True
+            return error
+        return None
 
     def requeue(self, record: SQSRecord, seconds: float) -> int:
         """Send `record` again as a new message, delivered after `seconds`; return its hand-back count.

@@ -45,7 +45,7 @@ from emulator import EmulatorConfig, Faults
 from emulator.faults import faults_from_specs
 from local.inputs import CONTACT_DETAIL_TYPE, REQUEST_DETAIL_TYPE, Input
 from local.pipeline import LocalPipeline, PipelineOptions
-from local.poller import ChaosHooks, DuplicateMode
+from local.poller import ChaosHooks, DuplicateMode, RecordOutcome
 from local.reconcile import Outcome, Reconciliation, Route
 from ops.clikit import OneLineErrorsCommand, parse_command_line, usage_error
 
@@ -649,14 +649,42 @@ def judge(
     return checks, evidence
 
 
-def given_up_wrongly(first: Reconciliation) -> list[dict[str, Any]]:
-    """The failing case's inputs that phase 1 did not end in the processing DLQ with the linker's reason."""
-    return [
-        {"input": r.name, "outcome": r.outcome.value, "error_code": r.error_code}
-        for r in first.inputs
-        if _kind(r.name) == "failing-case"
-        and (r.outcome is not Outcome.DEAD_LETTERED or r.error_code != "InternalServerException")
-    ]
+# How a last delivery ends when the linker cannot answer it: SQS's redrive is then the only ending left.
+_UNANSWERED = frozenset({RecordOutcome.KILLED.value, RecordOutcome.BATCH_FAILED.value})
+
+
+def failing_case_endings(first: Reconciliation) -> tuple[Counter[str], list[dict[str, Any]]]:
+    """How phase 1 ended the failing case's inputs: counted endings, and the inputs that ended wrongly.
+
+    Right: in the processing DLQ with the linker's reason (the 5xx). Also right: SQS's redrive, when the linker
+    never had the last word (its last delivery was killed or failed as a whole batch, or the poller made the
+    message visible again while it ran, so a second receive went over maxReceiveCount and the linker's claim
+    rightly refused to dead-letter it a second time).
+    """
+    endings: Counter[str] = Counter()
+    wrong: list[dict[str, Any]] = []
+    for r in first.inputs:
+        if _kind(r.name) != "failing-case":
+            continue
+        if r.outcome is Outcome.DEAD_LETTERED and r.error_code == "InternalServerException":
+            endings["given_up_with_reason"] += 1
+        elif (
+            r.outcome is Outcome.DEAD_LETTERED
+            and r.error_code == "maxReceiveCount"
+            and (r.last_delivery in _UNANSWERED or r.last_delivery_duplicated)
+        ):
+            endings["redriven_after_the_last_delivery_was_lost"] += 1
+        else:
+            wrong.append(
+                {
+                    "input": r.name,
+                    "outcome": r.outcome.value,
+                    "error_code": r.error_code,
+                    "last_delivery": r.last_delivery,
+                    "last_delivery_duplicated": r.last_delivery_duplicated,
+                }
+            )
+    return endings, wrong
 
 
 def run(options: ChaosOptions, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -712,7 +740,7 @@ def run(options: ChaosOptions, log: Callable[[str], None] = print) -> dict[str, 
 
         checks, evidence = judge(final, pipeline.expected, replays)
         checks["sweeper_ran"] = sweep.ok
-        not_given_up = given_up_wrongly(first)
+        failing_endings, not_given_up = failing_case_endings(first)
         checks["failing_case_given_up_with_reason"] = not not_given_up
         evidence["failing_case_not_given_up_with_reason"] = not_given_up[:50]
         summary = final.summary()
@@ -733,6 +761,7 @@ def run(options: ChaosOptions, log: Callable[[str], None] = print) -> dict[str, 
             "sweep": {"status": sweep.status, "error": sweep.error, "report": sweep.report},
             "skips_by_reason": dict(sorted(final.skips_by_reason.items())),
             "dlq_by_reason_before_replay": dlq_before,
+            "failing_case_endings": dict(sorted(failing_endings.items())),
             "dlq_by_reason": final.dlq_by_code,
             "replayed": {r.queue: {"read": r.read, "sent": r.sent, "failed": r.failed} for r in replays},
             "replayed_that_can_succeed": evidence["replayed_good_inputs"],

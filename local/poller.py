@@ -96,6 +96,7 @@ class Delivery:
     worker: str
     outcome: RecordOutcome
     at: float
+    duplicated: bool = False  # chaos made the message visible again (or sent a copy) as this delivery began
 
     @property
     def body_sha256(self) -> str:
@@ -428,7 +429,9 @@ class SqsPoller:
         with self._random_lock:
             return self._random.random() < rate
 
-    def _inject_duplicates(self, messages: list[dict[str, Any]]) -> None:
+    def _inject_duplicates(self, messages: list[dict[str, Any]]) -> set[str]:
+        """Deliver some of `messages` a second time; return their message ids."""
+        duplicated: set[str] = set()
         for message in messages:
             if not self._chance(self.chaos.duplicate_rate):
                 continue
@@ -443,12 +446,14 @@ class SqsPoller:
                 if message.get("MessageAttributes"):
                     extra["MessageAttributes"] = message["MessageAttributes"]
                 self._sqs.send_message(QueueUrl=self.settings.queue_url, MessageBody=message["Body"], **extra)
+            duplicated.add(message["MessageId"])
             with self._lock:
                 self.stats.duplicates_injected += 1
+        return duplicated
 
     def _invoke(self, environment: ExecutionEnvironment, messages: list[dict[str, Any]]) -> None:
         settings = self.settings
-        self._inject_duplicates(messages)
+        duplicated = self._inject_duplicates(messages)
         records = [
             lambda_sqs_record(m, queue_arn=settings.queue_arn, region=settings.region) for m in messages
         ]
@@ -507,6 +512,7 @@ class SqsPoller:
                     worker=environment.name,
                     outcome=outcome,
                     at=now,
+                    duplicated=message_id in duplicated,
                 )
             )
         summary = InvocationRecord(

@@ -99,6 +99,11 @@ class InputResult:
     reason: str | None = None
     deliveries: int = 0
     max_receive_count: int = 0
+    # How the delivery with the highest receive count ended (RecordOutcome), and whether the poller's chaos
+    # delivered that message again while it ran: SQS's redrive is the only possible ending after a last
+    # delivery that was killed, or whose message another receive took.
+    last_delivery: str | None = None
+    last_delivery_duplicated: bool = False
     expected: Any = None
     mismatch: str | None = None
     contact_event: bool = False
@@ -498,6 +503,9 @@ def reconcile(
             deliveries=len(seen),
             max_receive_count=max((d.receive_count for d in seen), default=0),
         )
+        if seen:
+            final = max(seen, key=lambda d: (d.receive_count, d.at))
+            result.last_delivery, result.last_delivery_duplicated = final.outcome.value, final.duplicated
         if dead:
             last = dead[-1]
             result.dlq_queue, result.error_code, result.error_message = (

@@ -312,3 +312,22 @@ def test_a_batch_read_ahead_while_stopping_is_given_back_at_once(sqs):
     )["Attributes"]
     assert attributes == {"ApproximateNumberOfMessages": "10", "ApproximateNumberOfMessagesNotVisible": "0"}
     assert not poller.busy
+
+
+def test_a_delivery_whose_message_chaos_made_visible_again_is_marked_duplicated(sqs):
+    # GIVEN records the poller's chaos delivers a second time (visible again as its delivery begins); the handler
+    # holds each batch long enough for a second worker to take the copy
+    url, arn, _ = make_queue(sqs, visibility_timeout=5)
+    send(sqs, url, [f"m{i}" for i in range(10)])
+    handler = Recorder(delay_s=0.2)
+    chaos = ChaosHooks(duplicate_rate=0.3, seed=3)
+    poller = SqsPoller(settings(url, arn, batch_size=2), InProcessRuntime.of(handler), sqs, chaos=chaos)
+    try:
+        assert poller.drain(timeout_s=20, quiet_period_s=0.5)
+    finally:
+        poller.stop()
+
+    # THEN exactly the deliveries chaos duplicated say so (the chaos run judges a redrive by it)
+    marked = [d for d in poller.deliveries if d.duplicated]
+    assert poller.stats.duplicates_injected > 0
+    assert len(marked) == poller.stats.duplicates_injected

@@ -182,65 +182,73 @@ class RecordProcessor:
         self._logger.thread_safe_append_keys(message_id=record.message_id)
         try:
             outcome = self._process(record)
-        except TransientError as error:
-            return self._hand_back(record, error)
         except LinkerError as error:
-            given_up = self._give_up(record, error.code, error.message)
-            if given_up is not None:
-                return given_up
-            self._logger.warning("record handed back for redelivery", extra={"error_code": error.code})
-            raise
+            return self._failed(record, error, error.code, error.message)
         except Exception as error:
             # Only the type: an unexpected error's text may quote the record.
             self._logger.exception("unexpected error")
-            given_up = self._give_up(record, UNEXPECTED_ERROR, type(error).__name__)
-            if given_up is not None:
-                return given_up
-            self._logger.warning("record handed back for redelivery", extra={"error_code": UNEXPECTED_ERROR})
-            raise
+            return self._failed(record, error, UNEXPECTED_ERROR, type(error).__name__)
         else:
             self._logger.info("record done", extra={"outcome": outcome})
             return outcome
         finally:
             self._logger.thread_safe_clear_keys()
 
-    def _hand_back(self, record: SQSRecord, error: TransientError) -> str:
-        """Raise `error` so SQS redelivers the record, sooner when we know when; or re-send it near the limit."""
-        delay = error.retry_after
-        capacity = isinstance(error, CAPACITY_ERRORS)
+    def _failed(self, record: SQSRecord, error: Exception, code: str, message: str) -> str:
+        """A record that failed: re-sent near maxReceiveCount when it only waits (capacity, a known wait), given
+        up on its last delivery, or else handed back to SQS (raises `error`), sooner when we know when."""
+        delay = self._retry_delay(record, error)
         count = receive_count(record)
-        if capacity and delay is None:
-            delay = capacity_delay(count, self._capacity_delay_cap)
-        if (
-            isinstance(error, CAPACITY_ERRORS + WAIT_ERRORS)
-            and requeue_due(count, self._settings.max_receive_count)
-            and self._redelivery.can_requeue()
+        if isinstance(error, CAPACITY_ERRORS + WAIT_ERRORS) and requeue_due(
+            count, self._settings.max_receive_count
         ):
-            try:
-                requeues = self._redelivery.requeue(record, delay or 0.0)
-            except TransientError as failed:
-                self._logger.warning("could not re-send the record", extra={"error_code": failed.code})
-            else:
-                self._counters.incr(REQUEUED)
-                self._logger.info(
-                    "record re-sent before maxReceiveCount",
-                    extra={"outcome": REQUEUED_OUTCOME, "error_code": error.code, "requeues": requeues},
-                )
-                return REQUEUED_OUTCOME
-        given_up = self._give_up(record, error.code, error.message)
+            resent = self._resend(record, code, delay)
+            if resent is not None:
+                return resent
+        given_up = self._give_up(record, code, message)
         if given_up is not None:
             return given_up
-        self._counters.incr(HANDED_BACK, ("reason", error.code))
+        if isinstance(error, TransientError):
+            self._counters.incr(HANDED_BACK, ("reason", code))
         self._logger.warning(
-            "record handed back for redelivery", extra={"error_code": error.code, "retry_after": delay}
+            "record handed back for redelivery", extra={"error_code": code, "retry_after": delay}
         )
         if delay is not None:
             self._redelivery.defer(record, delay)
         raise error
 
+    def _retry_delay(self, record: SQSRecord, error: Exception) -> float | None:
+        """How long the record should stay away before its next try; None: the queue's visibility timeout."""
+        if not isinstance(error, TransientError):
+            return None
+        if error.retry_after is None and isinstance(error, CAPACITY_ERRORS):
+            return capacity_delay(receive_count(record), self._capacity_delay_cap)
+        return error.retry_after
+
+    def _resend(self, record: SQSRecord, code: str, delay: float | None) -> str | None:
+        """Send the record again as a new message and return the outcome; None when it could not be."""
+        if not self._redelivery.can_requeue():
+            return None
+        # A copy of a message this delivery no longer holds (its visibility ran out: another receive has it, or
+        # SQS moved it) would give the record two endings.
+        if not self._redelivery.claim(record, GIVE_UP_HOLD_SECONDS):
+            return None
+        try:
+            requeues = self._redelivery.requeue(record, delay or 0.0)
+        except TransientError as failed:
+            self._logger.warning("could not re-send the record", extra={"error_code": failed.code})
+            return None
+        self._counters.incr(REQUEUED)
+        self._logger.info(
+            "record re-sent before maxReceiveCount",
+            extra={"outcome": REQUEUED_OUTCOME, "error_code": code, "requeues": requeues},
+        )
+        return REQUEUED_OUTCOME
+
     def _give_up(self, record: SQSRecord, code: str, message: str) -> str | None:
         """On the record's last delivery, dead-letter it with `code` and return the outcome; None otherwise, or
-        when the DLQ cannot take it (SQS then moves it after maxReceiveCount, without a reason).
+        when this delivery no longer holds it or the DLQ cannot take it (SQS then moves it after
+        maxReceiveCount, without a reason).
 
         The ledger records no fate for its contact: the sweeper may still link it. A replay is safe either way:
         the ledger and the client token return the item an earlier attempt may have made.

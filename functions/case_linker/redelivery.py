@@ -73,9 +73,11 @@ class Redelivery:
     def claim(self, record: SQSRecord, seconds: float) -> bool:
         """Keep `record` invisible for `seconds` more; False when this delivery no longer holds it.
 
-        SQS refuses the change for a message no longer in flight under this receipt (its visibility ran out, it
-        was received again, or SQS moved it to the DLQ). Before the linker dead-letters a record itself, this
-        makes sure SQS is not doing the same; True without a queue URL (nothing to ask).
+        SQS refuses the change for a message that is gone from the queue (SQS moved it to the DLQ, or a later
+        delivery deleted it) or no longer in flight. Before the linker dead-letters or re-sends a record itself,
+        this makes sure the record has no other ending already; True without a queue URL (nothing to ask).
+        A delivery cannot outlive its visibility in the stack (six function timeouts), so only a rig with a
+        short visibility needs it; a receipt made stale by a later receive may not be refused.
         """
         if self._queue_url is None:
             return True

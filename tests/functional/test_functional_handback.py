@@ -49,6 +49,29 @@ def main_messages(aws: Aws, url: str) -> list[dict[str, Any]]:
     return messages
 
 
+def delivered(
+    aws: Aws, url: str, body: str, times: int, attributes: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`body` sent to the main queue and received `times` times: the last delivery as Lambda hands it over, with
+    its real receipt handle (the linker claims the message with it before giving it up or re-sending it), and
+    `attributes` (Lambda's shape) as its message attributes."""
+    aws.sqs.send_message(QueueUrl=url, MessageBody=body)
+    for delivery in range(1, times + 1):
+        [message] = aws.sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=1, AttributeNames=["All"], WaitTimeSeconds=1
+        )["Messages"]
+        if delivery < times:  # visible again at once, for the next receive
+            aws.sqs.change_message_visibility(
+                QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            )
+    record = sqs_record(
+        body, receive_count=int(message["Attributes"]["ApproximateReceiveCount"]), attributes=attributes
+    )
+    record["messageId"], record["receiptHandle"] = message["MessageId"], message["ReceiptHandle"]
+    assert record["attributes"]["ApproximateReceiveCount"] == str(times)
+    return record
+
+
 def requeued(app: App, record: dict[str, Any], aws: Aws, url: str) -> dict[str, Any]:
     """Handle `record`, check it was acknowledged and re-sent (not dead-lettered); the one copy, once visible:
     it is delayed by the jittered hand-back delay (FAST: 2 s at most)."""
@@ -92,7 +115,7 @@ def test_given_throttling_near_max_receive_count_when_handed_back_then_resent_as
     throttled_app: App, aws: Aws, main_queue: str
 ) -> None:
     producer = {f"p{i}": {"dataType": "String", "stringValue": f"v{i}"} for i in range(9)}
-    record = sqs_record(comment_request(COMMENT_CASE, "throttled long"), receive_count=9, attributes=producer)
+    record = delivered(aws, main_queue, comment_request(COMMENT_CASE, "throttled long"), 9, producer)
 
     # THEN the original is acknowledged (SQS deletes it) and a copy with its history waits on the queue
     copy = requeued(throttled_app, record, aws, main_queue)
@@ -113,7 +136,7 @@ def test_given_a_malformed_requeue_count_near_max_receive_count_when_handed_back
 ) -> None:
     # GIVEN a record whose hand-back count attribute was written by someone else (a producer, a hand-made replay)
     attributes = {"CASE_LINKER_REQUEUES": {"dataType": "Number", "stringValue": malformed}}
-    record = sqs_record(comment_request(COMMENT_CASE, "odd count"), receive_count=9, attributes=attributes)
+    record = delivered(aws, main_queue, comment_request(COMMENT_CASE, "odd count"), 9, attributes)
 
     # WHEN it is handed back for want of capacity near maxReceiveCount, THEN it is re-sent with a count it can
     # carry on from, never left to reach the DLQ
@@ -142,24 +165,6 @@ def reason(message: dict[str, Any]) -> dict[str, str]:
     attributes = message["MessageAttributes"]
     names = ("ERROR_CODE", "ERROR_MESSAGE", "RECEIVE_COUNT")
     return {name: attributes[name]["StringValue"] for name in names if name in attributes}
-
-
-def delivered(aws: Aws, url: str, body: str, times: int) -> dict[str, Any]:
-    """`body` sent to the main queue and received `times` times: the last delivery as Lambda hands it over, with
-    its real receipt handle (the linker claims the message with it before giving it up)."""
-    aws.sqs.send_message(QueueUrl=url, MessageBody=body)
-    for delivery in range(1, times + 1):
-        [message] = aws.sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=1, AttributeNames=["All"], WaitTimeSeconds=1
-        )["Messages"]
-        if delivery < times:  # visible again at once, for the next receive
-            aws.sqs.change_message_visibility(
-                QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
-            )
-    record = sqs_record(body, receive_count=int(message["Attributes"]["ApproximateReceiveCount"]))
-    record["messageId"], record["receiptHandle"] = message["MessageId"], message["ReceiptHandle"]
-    assert record["attributes"]["ApproximateReceiveCount"] == str(times)
-    return record
 
 
 @pytest.fixture
@@ -294,7 +299,7 @@ def test_given_a_case_being_merged_near_max_receive_count_when_handed_back_then_
 ) -> None:
     # GIVEN the case cannot take writes for a while (the secondary of a running merge): a wait, not a failure
     emu.script(operation, [outcome] * 100)
-    record = sqs_record(comment_request(COMMENT_CASE, "merging"), receive_count=9)
+    record = delivered(aws, main_queue, comment_request(COMMENT_CASE, "merging"), times=9)
 
     result = last_try().run_batch(sqs_event(record), lambda_context())
 
@@ -322,3 +327,22 @@ def test_given_sqs_moved_the_message_already_when_the_last_delivery_gives_up_the
     assert failed_ids(result.response) == {record["messageId"]}
     assert aws.dead_letters() == []
     assert count(result.counts, DEAD_LETTERED) == 0
+
+
+def test_given_sqs_moved_the_message_already_when_a_capacity_hand_back_is_due_for_re_send_then_no_copy(
+    throttled_app: App, aws: Aws, main_queue: str
+) -> None:
+    # GIVEN a delivery near maxReceiveCount that outlived its visibility: meanwhile the message was received
+    # again and SQS moved it to the DLQ (here: it is gone from the main queue, so its receipt is no longer valid)
+    record = delivered(aws, main_queue, comment_request(COMMENT_CASE, "outlived"), times=9)
+    aws.sqs.delete_message(QueueUrl=main_queue, ReceiptHandle=record["receiptHandle"])
+
+    result = throttled_app.run_batch(sqs_event(record), lambda_context())
+
+    # THEN it sends no copy: the record would have two endings, the copy and the DLQ message
+    assert failed_ids(result.response) == {record["messageId"]}
+    assert count(result.counts, REQUEUED) == 0
+    attributes = aws.sqs.get_queue_attributes(QueueUrl=main_queue, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "0"
+    assert attributes["ApproximateNumberOfMessagesDelayed"] == "0"
+    assert aws.dead_letters() == []

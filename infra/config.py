@@ -16,6 +16,8 @@ from typing import Any, Final, Literal
 
 # --- Names shared with the linker (functions/case_linker) and the dashboard -----------------------------
 SERVICE_NAME: Final = "case-linker"
+#: Every item of the fleet's shared Cases budget in the ledger's table starts with this (budget.KEY_PREFIX).
+BUDGET_KEY_PREFIX: Final = "case-linker#budget#"
 METRICS_NAMESPACE: Final = "CaseLinker"
 #: The metrics the linker emits (issue 3); the dashboard graphs them.
 LINKER_METRICS: Final = (
@@ -508,10 +510,15 @@ class CaseLinkerConfig:
             "CASES_MAX_BURST": self.cases_max_burst_text,
             # The account's quota and burst per Cases API, shared by every environment (budget.py); the two
             # above are each environment's fallback share when the shared budget is unavailable.
+            **self._budget_environment(),
+            **_powertools_environment(),
+        }
+
+    def _budget_environment(self) -> dict[str, str]:
+        return {
             "CASES_QUOTA_RPS": f"{self.cases_requests_per_second:g}",
             "CASES_QUOTA_BURST": f"{self.cases_burst:g}",
             "CASES_BUDGET": "shared",
-            **_powertools_environment(),
         }
 
     # --- the sweeper (issue 12) ----------------------------------------------------------------------------
@@ -554,6 +561,8 @@ class CaseLinkerConfig:
             # Rounded down like the Cases shares: one sweeper never searches above the configured rate.
             "CONNECT_SEARCH_RPS": _share(self.connect_search_requests_per_second, 1),
             "FOLLOW_CONTACT_CHAIN": "true" if self.follow_contact_chain else "false",
+            # Chain look-ups (ListCasesForContact) draw on the linker's fleet budget, as background work.
+            **(self._budget_environment() if self.follow_contact_chain else {}),
             **_powertools_environment(),
         }
 

@@ -19,7 +19,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.config import CaseLinkerConfig
+from infra.config import BUDGET_KEY_PREFIX, CaseLinkerConfig
 from infra.lambda_function import logged_function
 
 HANDLER = "case_linker.sweeper.lambda_handler"
@@ -110,6 +110,17 @@ class Sweeper(Construct):
                     sid="FindTheCasesOfAContactChain",
                     actions=["cases:ListCasesForContact"],
                     resources=[cases_domain_arn],
+                )
+            )
+            # Those look-ups take their slots from the fleet's shared Cases budget: its items only.
+            self.role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="DrawOnTheSharedCasesBudget",
+                    actions=["dynamodb:UpdateItem"],
+                    resources=[table.table_arn],
+                    conditions={
+                        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{BUDGET_KEY_PREFIX}*"]}
+                    },
                 )
             )
         # The main queue is encrypted with SSE-SQS: sending needs no KMS grant.

@@ -125,6 +125,28 @@ def build_clients(tuning: Tuning, session: boto3.session.Session | None = None) 
     )
 
 
+def fleet_budget(
+    rate: float | None,
+    burst: float | None,
+    clients: Clients,
+    table_name: str,
+    fallback: Pacer,
+    app_logger: Logger,
+) -> SharedBudget | None:
+    """The fleet's shared Cases budget (budget.py) in the ledger's table, pacing at `fallback` while the table
+    fails; None when no quota is configured (CASES_BUDGET=local) or there is no client for it."""
+    if rate is None or clients.budget_dynamodb is None:
+        return None
+    return SharedBudget(
+        DynamoDBBudgetStore(clients.budget_dynamodb, table_name),
+        BudgetConfig(rate=rate, burst=burst or 10.0),
+        fallback,
+        on_degraded=lambda reason: app_logger.warning(
+            "shared Cases budget unavailable; pacing locally", extra={"reason": reason}
+        ),
+    )
+
+
 @dataclass(frozen=True)
 class BatchResult:
     response: dict[str, Any]
@@ -140,19 +162,16 @@ class App:
         self.guard = BatchGuard(attempt_seconds=tuning.attempt_seconds)
         self.counters = Counters()
         fallback = Pacer(settings.cases_max_rps, tuning.bucket_capacity or settings.cases_max_burst)
-        pacer: Pacer | SharedBudget = fallback
-        self.budget: SharedBudget | None = None
-        if settings.cases_quota_rps is not None and clients.budget_dynamodb is not None:
-            # One budget for the fleet; the static share above is its fallback when the table fails.
-            pacer = SharedBudget(
-                DynamoDBBudgetStore(clients.budget_dynamodb, settings.idempotency_table_name),
-                BudgetConfig(rate=settings.cases_quota_rps, burst=settings.cases_quota_burst or 10.0),
-                fallback,
-                on_degraded=lambda reason: app_logger.warning(
-                    "shared Cases budget unavailable; pacing locally", extra={"reason": reason}
-                ),
-            )
-            self.budget = pacer
+        # One budget for the fleet; the static share above is its fallback when the table fails.
+        self.budget = fleet_budget(
+            settings.cases_quota_rps,
+            settings.cases_quota_burst,
+            clients,
+            settings.idempotency_table_name,
+            fallback,
+            app_logger,
+        )
+        pacer: Pacer | SharedBudget = self.budget or fallback
         self._budget_seen = BudgetStats()
         for client, attempts in ((clients.cases, tuning.read_attempts), (clients.cases_create, 1)):
             install_guards(

@@ -38,6 +38,9 @@ SWEEPER_ENVIRONMENT_VARIABLES: tuple[str, ...] = (
     "SWEEP_LAG_MINUTES",
     "CONNECT_SEARCH_RPS",
     "FOLLOW_CONTACT_CHAIN",
+    "CASES_QUOTA_RPS",
+    "CASES_QUOTA_BURST",
+    "CASES_BUDGET",
 )
 
 DEFAULT_CASE_ID_ATTRIBUTE = "caseId"
@@ -258,6 +261,10 @@ class SweeperSettings:
     lag_minutes: int = DEFAULT_SWEEP_LAG_MINUTES
     connect_search_rps: float = DEFAULT_CONNECT_SEARCH_RPS
     follow_contact_chain: bool = True
+    # The linker's: chain look-ups (ListCasesForContact) draw on the fleet's shared budget as background work.
+    # None: the sweeper paces them at its own local share only.
+    cases_quota_rps: float | None = None
+    cases_quota_burst: float | None = None
 
     @property
     def instance_id(self) -> str:
@@ -289,6 +296,7 @@ class SweeperSettings:
             lag_minutes=_minutes(environ, "SWEEP_LAG_MINUTES", DEFAULT_SWEEP_LAG_MINUTES, minimum=0),
             connect_search_rps=_positive(environ, "CONNECT_SEARCH_RPS", DEFAULT_CONNECT_SEARCH_RPS),
             follow_contact_chain=follow,
+            **_quota(environ),
         )
 
 

@@ -35,6 +35,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
+from case_linker.budget import BACKGROUND_WORK
 from case_linker.cases import install_guards
 from case_linker.contact_search import (
     SEARCH_PAGE_SIZE,
@@ -43,7 +44,7 @@ from case_linker.contact_search import (
     SearchPage,
 )
 from case_linker.errors import LinkerError, OutOfTimeError, PermanentError, TransientError
-from case_linker.handler import Clients, Tuning, build_clients, make_lambda_handler
+from case_linker.handler import Clients, Tuning, build_clients, fleet_budget, make_lambda_handler
 from case_linker.ledger import LINKED, NO_CASE_ID, ContactRecord, Ledger
 from case_linker.mapping import (
     CONTACT_DETAIL_TYPE,
@@ -496,12 +497,24 @@ class SweeperApp:
             max_attempts=tuning.read_attempts,
             pacer=Pacer(settings.connect_search_rps, 1.0),
         )
+        # With the account's Cases quota configured, chain look-ups draw on the linker's fleet budget as
+        # background work, so the linker and the sweeper together stay within it; the local share is the
+        # fallback while the budget's table fails.
+        local_share = Pacer(CHAIN_LOOKUP_RPS, 1.0)
+        self.budget = fleet_budget(
+            settings.cases_quota_rps,
+            settings.cases_quota_burst,
+            clients,
+            settings.idempotency_table_name,
+            local_share,
+            app_logger,
+        )
         install_guards(
             clients.cases,
             guard=self.guard,
             counters=self.counters,
             max_attempts=tuning.read_attempts,
-            pacer=Pacer(CHAIN_LOOKUP_RPS, 1.0),
+            pacer=self.budget or local_share,
         )
         self.sweeper = Sweeper(
             settings=settings,
@@ -520,6 +533,7 @@ class SweeperApp:
     ) -> dict[str, Any]:
         """One sweep ending at the invocation time (the event's own time is not used); metrics either way."""
         now = self._clock()
+        BACKGROUND_WORK.set(True)  # the sweeper's Cases calls never take live contacts' share of the budget
         report = SweepReport(*self.sweeper.window(now))
         self.counters.take()
         self.guard.start_batch(context.get_remaining_time_in_millis() / 1000, self.tuning.safety_margin)

@@ -22,9 +22,16 @@ from local.reconcile import Outcome, Route
 @pytest.mark.slow
 def test_lost_events_and_unfinished_chats_are_all_linked_exactly_once_after_the_sweep() -> None:
     options = PipelineOptions(
-        contacts=60, quota_scale=20, drop_events=0.1, drop_seed=5, batching_window_s=0.5
+        contacts=60,
+        quota_scale=20,
+        drop_events=0.1,
+        drop_seed=5,
+        batching_window_s=0.5,
+        # A run's own Cases budget setting (a lower burst is always safe) reaches the sweeper's look-ups too
+        extra_environment={"CASES_QUOTA_BURST": "5"},
     )
     with LocalPipeline(options) as pipeline:
+        assert pipeline.sweeper_environment()["CASES_QUOTA_BURST"] == "5"
         published = pipeline.publish_all()
         events_alone = pipeline.drain(timeout_s=120, quiet_period_s=0.5)
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from typing import Any
 
+import boto3
 import pytest
+from case_linker.budget import DynamoDBBudgetStore
 from case_linker.errors import PermanentError, ThrottledError, TransientError
 from case_linker.settings import SweeperSettings
 from case_linker.sweeper import build_sweeper, make_lambda_handler
@@ -349,6 +352,64 @@ def test_given_chains_turned_off_when_swept_then_no_chain_is_followed(rig: Rig) 
     assert contact_ids(messages) == [leg]
     assert "chainCaseId" not in messages[0]["detail"]
     assert result["SweepChainLookups"] == 0
+
+
+def chain_of_callbacks(rig: Rig) -> list[str]:
+    """Two callbacks after a contact a flow linked to CASE_C: one ListCasesForContact finds their case."""
+    flow_linked = finished(rig.emu, new_id(), minutes_ago=60)
+    rig.emu.add_related_item(
+        DOMAIN_ID, CASE_C, "Contact", {"contact": {"contactArn": contact_arn(flow_linked)}}
+    )
+    rig.events_arrive(connect_event(flow_linked))
+    return [
+        finished(rig.emu, new_id(), minutes_ago=50 - i, previous_contact_id=flow_linked) for i in range(2)
+    ]
+
+
+def budget_items(rig: Rig) -> dict[str, dict[str, Any]]:
+    items = boto3.client("dynamodb").scan(TableName=rig.aws.table_name)["Items"]
+    return {i["id"]["S"]: i for i in items if i["id"]["S"].startswith("case-linker#budget#")}
+
+
+def test_given_the_fleets_shared_budget_when_a_chain_is_looked_up_then_it_takes_a_background_slot(
+    rig: Rig,
+) -> None:
+    # GIVEN the account's Cases quota configured (the stack sets it): the linker's fleet paces on it
+    callbacks = chain_of_callbacks(rig)
+    sweeper = rig.sweeper(cases_quota_rps=2.0, cases_quota_burst=10.0)
+
+    result = rig.sweep(sweeper)
+
+    # THEN the look-up drew on the same budget as the linker's calls, as background work (the sweeper's
+    # calls never starve live contacts), so the fleet and the sweeper together stay within the quota
+    assert result["SweepChainLookups"] == 1
+    assert set(budget_items(rig)) == {
+        "case-linker#budget#v2#ListCasesForContact#background",
+        "case-linker#budget#v2#ListCasesForContact",
+    }
+    assert sweeper.budget is not None
+    assert sweeper.budget.stats.degraded == 0
+    chained = {m["detail"]["contactId"]: m["detail"].get("chainCaseId") for m in rig.enqueued()}
+    assert [chained[c] for c in callbacks] == [CASE_C, CASE_C]
+
+
+def test_given_the_shared_budget_unreachable_when_a_chain_is_looked_up_then_it_is_paced_locally(
+    rig: Rig,
+) -> None:
+    callbacks = chain_of_callbacks(rig)
+    sweeper = rig.sweeper(cases_quota_rps=2.0, cases_quota_burst=10.0)
+    assert sweeper.budget is not None
+    sweeper.budget._store = DynamoDBBudgetStore(boto3.client("dynamodb"), "no-such-table")
+
+    result = rig.sweep(sweeper)
+
+    # THEN the run still follows the chain, at the sweeper's own local share (degrade, never stop)
+    assert result["complete"] is True
+    assert result["SweepChainLookups"] == 1
+    assert sweeper.budget.stats.degraded == 1
+    assert budget_items(rig) == {}
+    chained = {m["detail"]["contactId"]: m["detail"].get("chainCaseId") for m in rig.enqueued()}
+    assert [chained[c] for c in callbacks] == [CASE_C, CASE_C]
 
 
 def test_given_the_role_may_not_list_cases_when_swept_then_the_run_enqueues_everything_then_fails(

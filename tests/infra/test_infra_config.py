@@ -409,10 +409,28 @@ def test_the_sweeper_environment_carries_exactly_its_contract() -> None:
         "SWEEP_LAG_MINUTES": "0",
         "CONNECT_SEARCH_RPS": "0.25",
         "FOLLOW_CONTACT_CHAIN": "true",
+        "CASES_QUOTA_RPS": "2",
+        "CASES_QUOTA_BURST": "10",
+        "CASES_BUDGET": "shared",
         "POWERTOOLS_SERVICE_NAME": "case-linker",
         "POWERTOOLS_METRICS_NAMESPACE": "CaseLinker",
         "POWERTOOLS_LOG_LEVEL": "INFO",
     }
+
+
+def test_the_sweeper_draws_on_the_linkers_budget_only_while_it_follows_chains() -> None:
+    # Chain look-ups are its only Cases calls: the same quota as the linker's, or none at all
+    raised = config(casesRequestsPerSecond="5", casesBurst="20")
+    linker = raised.lambda_environment(
+        dead_letter_queue_url="https://dlq", idempotency_table_name="table", main_queue_url="https://main"
+    )
+    sweeper = raised.sweeper_environment(main_queue_url="https://main", idempotency_table_name="table")
+    budget = ("CASES_QUOTA_RPS", "CASES_QUOTA_BURST", "CASES_BUDGET")
+    assert {name: sweeper[name] for name in budget} == {name: linker[name] for name in budget}
+    chains_off = config(followContactChain="false").sweeper_environment(
+        main_queue_url="https://main", idempotency_table_name="table"
+    )
+    assert not set(budget) & set(chains_off)
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from infra.config import LINKER_METRIC_BREAKDOWNS, LINKER_METRICS, CaseLinkerConfig
+from infra.config import BUDGET_KEY_PREFIX, LINKER_METRIC_BREAKDOWNS, LINKER_METRICS, CaseLinkerConfig
 from tests.infra.synth import FULL_CONTEXT, REPO_ROOT
 from tests.infra.templates import SWEEPER_HANDLER, function_with_handler
 
@@ -34,7 +34,8 @@ DOCUMENTED_NAMES = {
     "CASES_QUOTA_BURST",
     "CASES_BUDGET",
 }
-#: Issue 12, "Contract": the sweeper's environment.
+#: Issue 12, "Contract": the sweeper's environment (and issue 15's budget variables: its chain look-ups draw on
+#: the fleet's shared Cases budget).
 SWEEPER_DOCUMENTED_NAMES = {
     "CONNECT_INSTANCE_ARN",
     "MAIN_QUEUE_URL",
@@ -45,6 +46,9 @@ SWEEPER_DOCUMENTED_NAMES = {
     "SWEEP_LAG_MINUTES",
     "CONNECT_SEARCH_RPS",
     "FOLLOW_CONTACT_CHAIN",
+    "CASES_QUOTA_RPS",
+    "CASES_QUOTA_BURST",
+    "CASES_BUDGET",
 }
 # Read by Powertools and the Lambda runtime, not by the linker's settings.
 PLATFORM_PREFIXES = ("POWERTOOLS_", "AWS_", "_X_AMZN_")
@@ -208,3 +212,10 @@ def test_the_dashboard_breaks_metrics_down_by_the_dimensions_the_linker_adds() -
     assert {name: dims for name, dims in emitted.items() if dims != {""}} == {
         name: {dimension} for name, dimension in LINKER_METRIC_BREAKDOWNS.items()
     }
+
+
+def test_the_sweepers_budget_grant_covers_the_keys_the_budget_writes() -> None:
+    from case_linker.budget import KEY_PREFIX
+
+    assert KEY_PREFIX.startswith(BUDGET_KEY_PREFIX)
+    assert BUDGET_KEY_PREFIX.endswith("#budget#")

@@ -95,6 +95,9 @@ def test_the_sweeper_environment_follows_the_contract(sweeper: dict[str, Any]) -
         "SWEEP_LAG_MINUTES": "15",
         "CONNECT_SEARCH_RPS": "0.5",
         "FOLLOW_CONTACT_CHAIN": "true",
+        "CASES_QUOTA_RPS": "2",
+        "CASES_QUOTA_BURST": "10",
+        "CASES_BUDGET": "shared",
         "POWERTOOLS_SERVICE_NAME": "case-linker",
         "POWERTOOLS_METRICS_NAMESPACE": "CaseLinker",
         "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -216,6 +219,21 @@ def test_the_sweeper_only_reads_the_ledger(template: Template) -> None:
     assert statement["Resource"] == arn_of(IDEMPOTENCY_TABLE)
 
 
+def test_the_sweeper_writes_only_the_shared_budgets_items(template: Template) -> None:
+    # Its chain look-ups draw on the fleet's Cases budget: one UpdateItem per lease, on budget keys alone
+    statement = statement_with(template, "dynamodb:UpdateItem", SWEEPER_HANDLER)
+    assert statement["Action"] == "dynamodb:UpdateItem"
+    assert statement["Resource"] == arn_of(IDEMPOTENCY_TABLE)
+    assert statement["Condition"] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["case-linker#budget#*"]}
+    }
+
+
+def test_without_contact_chains_the_sweeper_has_no_budget_to_write(full_template: Template) -> None:
+    actions = {a for s in role_statements(full_template, SWEEPER_HANDLER) for a in as_list(s["Action"])}
+    assert "dynamodb:UpdateItem" not in actions
+
+
 def test_following_contact_chains_grants_list_cases_for_contact_on_the_domain_only(
     template: Template,
 ) -> None:
@@ -242,6 +260,7 @@ def test_the_linker_stays_the_only_function_that_creates_related_items(template:
         "sqs:SendMessage",
         "dynamodb:BatchGetItem",
         "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
     }
 
 

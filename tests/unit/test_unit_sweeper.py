@@ -80,6 +80,18 @@ def test_given_a_missing_or_malformed_variable_when_loaded_then_the_error_names_
     assert str(error.value).startswith(variable)
 
 
+def test_given_the_cases_quota_when_loaded_then_chain_look_ups_draw_on_the_fleets_shared_budget() -> None:
+    settings = SweeperSettings.from_env({**REQUIRED, "CASES_QUOTA_RPS": "2", "CASES_QUOTA_BURST": "10"})
+
+    assert (settings.cases_quota_rps, settings.cases_quota_burst) == (2.0, 10.0)
+    assert SweeperSettings.from_env(REQUIRED).cases_quota_rps is None
+    local = SweeperSettings.from_env({**REQUIRED, "CASES_QUOTA_RPS": "2", "CASES_BUDGET": "local"})
+    assert local.cases_quota_rps is None
+    with pytest.raises(SettingsError) as error:
+        SweeperSettings.from_env({**REQUIRED, "CASES_QUOTA_RPS": "lots"})
+    assert str(error.value).startswith("CASES_QUOTA_RPS")
+
+
 def test_given_chains_off_when_no_domain_is_set_then_the_sweeper_needs_none() -> None:
     environment = {k: v for k, v in REQUIRED.items() if k != "CASES_DOMAIN_ID"}
 

@@ -61,7 +61,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
-from case_linker.errors import OutOfTimeError
+from case_linker.errors import OutOfTimeError, error_code
 from case_linker.pacing import Clock, Pacer
 
 KEY_PREFIX = "case-linker#budget#v2#"
@@ -280,7 +280,7 @@ class DynamoDBBudgetStore:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if error_code(error) == "ConditionalCheckFailedException":
                 raise StaleBudget(_state(error.response.get("Item"))) from error
             raise
         state = _state(response.get("Attributes"))

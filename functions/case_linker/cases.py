@@ -25,6 +25,7 @@ from case_linker.errors import (
     PermanentError,
     ThrottledError,
     TransientError,
+    error_code,
 )
 from case_linker.mapping import RelatedItem, same_item, search_filter
 from case_linker.pacing import BatchGuard, Pacer
@@ -321,7 +322,7 @@ def _epoch(value: Any) -> float:
 
 def translate(error: ClientError, operation: str, *, ambiguous: bool = False) -> LinkerError:
     """Map an AWS error response to our errors by code and HTTP status."""
-    code = str(error.response.get("Error", {}).get("Code") or "Unknown")
+    code = error_code(error) or "Unknown"
     status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
     message = f"{operation} failed: {code} (HTTP {status})"
     if code in THROTTLING_CODES or status == 429:

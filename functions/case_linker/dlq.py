@@ -17,7 +17,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
-from case_linker.errors import TransientError
+from case_linker.errors import TransientError, error_code
 
 MAX_ATTRIBUTES = 10
 MAX_ERROR_MESSAGE = 1000
@@ -57,7 +57,7 @@ class DeadLetterQueue:
         try:
             self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=body, MessageAttributes=attributes)
         except (ClientError, BotoCoreError) as error:
-            detail = error.response.get("Error", {}).get("Code", "") if isinstance(error, ClientError) else ""
+            detail = error_code(error)
             raise TransientError(
                 "DeadLetterSendFailed",
                 f"could not send to the dead-letter queue: {detail or type(error).__name__}",

@@ -6,6 +6,8 @@ record back to SQS (batchItemFailures) for a later delivery.
 
 from __future__ import annotations
 
+from botocore.exceptions import ClientError
+
 
 class LinkerError(Exception):
     """Base class. `code` is what ERROR_CODE and the DeadLettered metric carry.
@@ -75,3 +77,10 @@ class CircuitOpenError(TransientError):
 
     def __init__(self) -> None:
         super().__init__("CircuitOpen", "Cases is throttling; not calling it again in this batch")
+
+
+def error_code(error: BaseException) -> str:
+    """The AWS error code of a ClientError (`ThrottlingException`, ...); "" for anything else."""
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code") or "")
+    return ""

@@ -31,7 +31,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from case_linker.errors import TransientError
+from case_linker.errors import TransientError, error_code
 from case_linker.identity import Identity
 
 ITEM_PREFIX = "case-linker#item#v1#"
@@ -82,7 +82,7 @@ class LedgerUnavailable(TransientError):
     """DynamoDB could not be read or written: nothing is sent to Cases without the ledger."""
 
     def __init__(self, action: str, error: Exception) -> None:
-        code = error.response.get("Error", {}).get("Code", "") if isinstance(error, ClientError) else ""
+        code = error_code(error)
         super().__init__("LedgerUnavailable", f"ledger {action} failed: {code or type(error).__name__}")
 
 
@@ -134,7 +134,7 @@ class Ledger:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if error_code(error) != "ConditionalCheckFailedException":
                 raise LedgerUnavailable("begin", error) from error
             raise _refusal(error.response.get("Item") or {}, identity, now) from None
         except BotoCoreError as error:
@@ -157,7 +157,7 @@ class Ledger:
                 ExpressionAttributeValues={":k": {"S": identity.key}},
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if error_code(error) == "ConditionalCheckFailedException":
                 return False
             raise LedgerUnavailable("claim", error) from error
         except BotoCoreError as error:
@@ -208,7 +208,7 @@ class Ledger:
         try:
             self._db.update_item(**params)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if error_code(error) == "ConditionalCheckFailedException":
                 return
             raise LedgerUnavailable("contact record", error) from error
         except BotoCoreError as error:
@@ -273,7 +273,7 @@ class Ledger:
         try:
             self._db.update_item(**params)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if error_code(error) == "ConditionalCheckFailedException":
                 raise LeaseLost(action) from error
             raise LedgerUnavailable(action, error) from error
         except BotoCoreError as error:

@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import BotoCoreError, ClientError
 
 from case_linker.dlq import MAX_ATTRIBUTES, ORIGINAL_ATTRIBUTES, original_attributes, pack
-from case_linker.errors import TransientError
+from case_linker.errors import TransientError, error_code
 
 # SQS's longest visibility timeout (12 hours) and delivery delay (15 minutes).
 MAX_VISIBILITY_SECONDS = 43_200
@@ -84,7 +84,7 @@ class Redelivery:
         error = self._set_visibility(record, seconds, at_least=1)
         if error is None:
             return True
-        code = error.response.get("Error", {}).get("Code", "") if isinstance(error, ClientError) else ""
+        code = error_code(error)
         self._logger.warning(
             "the record is no longer held by this delivery", extra={"error": code or type(error).__name__}
         )

@@ -43,7 +43,7 @@ from case_linker.contact_search import (
     FoundContact,
     SearchPage,
 )
-from case_linker.errors import LinkerError, OutOfTimeError, PermanentError, TransientError
+from case_linker.errors import LinkerError, OutOfTimeError, PermanentError, TransientError, error_code
 from case_linker.handler import Clients, Tuning, build_clients, fleet_budget, make_lambda_handler
 from case_linker.ledger import LINKED, NO_CASE_ID, ContactRecord, Ledger
 from case_linker.mapping import (
@@ -241,7 +241,7 @@ class QueueWriter:
                 try:
                     response = self._sqs.send_message_batch(QueueUrl=self._queue_url, Entries=entries)
                 except ClientError as error:
-                    code = str(error.response.get("Error", {}).get("Code") or "Unknown")
+                    code = error_code(error) or "Unknown"
                     raise TransientError(code, f"SendMessageBatch failed: {code}") from error
                 except BotoCoreError as error:
                     raise TransientError(type(error).__name__, "SendMessageBatch failed") from error

@@ -12,6 +12,7 @@ from case_linker.errors import (
     PermanentError,
     ThrottledError,
     TransientError,
+    error_code,
 )
 
 
@@ -43,6 +44,14 @@ def test_error_codes_translate_to_our_outcomes(code: str, status: int, ambiguous
 
     assert type(error) is kind
     assert error.code == code
+
+
+def test_an_errors_code_is_the_services_code_or_empty_for_anything_else() -> None:
+    assert (
+        error_code(client_error("ConditionalCheckFailedException", 400)) == "ConditionalCheckFailedException"
+    )
+    assert error_code(ClientError({"ResponseMetadata": {"HTTPStatusCode": 500}}, "Op")) == ""
+    assert error_code(ConnectionError("reset by peer")) == ""
 
 
 def test_the_translated_message_carries_no_text_from_the_service() -> None:

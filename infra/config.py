@@ -96,6 +96,15 @@ CASES_CALLS_PER_RECORD: Final = 2
 #: Head room above the paced time for botocore's backoff (full jitter, a few seconds per throttle), the
 #: Connect GetContactAttributes call, the idempotency reads/writes and a cold start with the Powertools layer.
 RETRY_HEADROOM_SECONDS: Final = 30
+#: The function timeout fits a full batch at 40% of an environment's share of the quota (the paced time x 2.5):
+#: with a co-tenant steadily using 60% of it, the heaviest load the design goals name, nothing runs out of time.
+#: In the fleet simulation a bursty one (90% of the quota for 30 s, then 30%) made 1.5x hand back 20 and 13
+#: records after the first 10 s (seeds 1 and 2); 2.5x none. It is a ceiling: the linker stops early when its
+#: time runs short, so a longer one costs nothing while Cases keeps up.
+TIMEOUT_SLACK: Final = 2.5
+#: A configuration is refused when even 1.5x the paced time of a batch does not fit in Lambda's 900 s; between
+#: that and TIMEOUT_SLACK the timeout is 900 s.
+MIN_TIMEOUT_SLACK: Final = 1.5
 MIN_FUNCTION_TIMEOUT_SECONDS: Final = 60
 MAX_FUNCTION_TIMEOUT_SECONDS: Final = 900
 #: No batching window: a backlog fills batches of ten without waiting, and at light load a window only delays
@@ -410,15 +419,19 @@ class CaseLinkerConfig:
         return BATCHING_WINDOW_SECONDS
 
     @property
-    def function_timeout_seconds(self) -> int:
-        """A full batch at the paced rate, with 50% slack plus RETRY_HEADROOM_SECONDS; 60..900 s.
+    def paced_batch_seconds(self) -> int:
+        """How long a full batch takes at this environment's share of the quota (CASES_MAX_RPS)."""
+        return math.ceil(self.batch_size * CASES_CALLS_PER_RECORD / self.cases_max_rps)
 
-        Default: 10 records x 2 Cases calls at 1 req/s = 20 s paced -> 30 + 30 = 60 s. The linker itself stops
+    @property
+    def function_timeout_seconds(self) -> int:
+        """A full batch at 40% of the paced rate (TIMEOUT_SLACK) plus RETRY_HEADROOM_SECONDS; 60..900 s.
+
+        Default: 10 records x 2 Cases calls at 1 req/s = 20 s paced -> 50 + 30 = 80 s. The linker itself stops
         early (hands records back) when its remaining time runs short, so this is a ceiling, not a target.
         """
-        paced = math.ceil(self.batch_size * CASES_CALLS_PER_RECORD / self.cases_max_rps)
-        wanted = math.ceil(paced * 1.5) + RETRY_HEADROOM_SECONDS
-        return max(MIN_FUNCTION_TIMEOUT_SECONDS, wanted)
+        wanted = math.ceil(self.paced_batch_seconds * TIMEOUT_SLACK) + RETRY_HEADROOM_SECONDS
+        return min(MAX_FUNCTION_TIMEOUT_SECONDS, max(MIN_FUNCTION_TIMEOUT_SECONDS, wanted))
 
     @property
     def visibility_timeout_seconds(self) -> int:
@@ -627,7 +640,12 @@ def _problems(config: CaseLinkerConfig) -> list[str]:
             f"performedBy must be '{PERFORMED_BY_AGENT}' or a Cases customEntity name, got {config.performed_by!r}"
         )
     problems += _sweeper_problems(config)
-    if not problems and config.function_timeout_seconds > MAX_FUNCTION_TIMEOUT_SECONDS:
+    least = (
+        math.ceil(config.paced_batch_seconds * MIN_TIMEOUT_SLACK) + RETRY_HEADROOM_SECONDS
+        if not problems
+        else 0
+    )
+    if least > MAX_FUNCTION_TIMEOUT_SECONDS:
         problems.append(
             f"batchSize {config.batch_size} cannot finish in {MAX_FUNCTION_TIMEOUT_SECONDS} s at "
             f"{config.cases_max_rps:g} Cases requests/s per environment: lower batchSize or maxConcurrency, "

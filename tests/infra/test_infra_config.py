@@ -179,8 +179,18 @@ def test_cases_max_rps_is_the_account_quota_shared_by_the_maximum_concurrency() 
 
 
 def test_the_default_function_timeout_fits_a_paced_batch_with_retry_headroom() -> None:
-    # 10 records x 2 Cases calls at 1 req/s = 20 s paced; 50% slack + 30 s headroom = 60 s.
-    assert config().function_timeout_seconds == 60
+    # 10 records x 2 Cases calls at 1 req/s = 20 s paced; at 40% of that rate (a co-tenant using 60% of the
+    # quota) 50 s, + 30 s headroom = 80 s.
+    assert config().function_timeout_seconds == 80
+
+
+def test_a_batch_slower_than_the_slack_allows_gets_lambdas_longest_timeout_not_a_refusal() -> None:
+    # 10 records x 2 calls at 0.04 req/s = 500 s paced: 1.5x (780 s with headroom) fits in 900 s, 2.5x does not
+    parsed = config(maxConcurrency="50")
+    assert parsed.paced_batch_seconds == 500
+    assert parsed.function_timeout_seconds == 900
+    with pytest.raises(ConfigError, match="batchSize 10 cannot finish in 900 s"):
+        config(maxConcurrency="60")
 
 
 @pytest.mark.parametrize(
@@ -328,14 +338,14 @@ def test_a_message_moved_to_a_dlq_keeps_a_week_there_to_be_replayed() -> None:
 def test_the_backlog_alarm_fires_once_a_message_waited_longer_than_its_retries_can_take() -> None:
     parsed = config()
     assert parsed.oldest_message_alarm_seconds == parsed.max_receive_count * parsed.visibility_timeout_seconds
-    assert parsed.oldest_message_alarm_seconds == 3_600
+    assert parsed.oldest_message_alarm_seconds == 4_800
 
 
 def test_the_backlog_figures_at_the_default_quota() -> None:
     parsed = config()
-    assert parsed.backlog_when_alarm_fires == 3_600  # contacts queued at once that make the alarm fire
+    assert parsed.backlog_when_alarm_fires == 4_800  # contacts queued at once that make the alarm fire
     assert parsed.largest_backlog_before_expiry == 604_800  # 7 days at 1 contact/s
-    assert parsed.expiry_margin_seconds == 7 * 24 * 3600 - 3_600
+    assert parsed.expiry_margin_seconds == 7 * 24 * 3600 - 4_800
 
 
 def test_a_backlog_is_described_by_its_drain_time_alarm_and_margin() -> None:
@@ -344,7 +354,7 @@ def test_a_backlog_is_described_by_its_drain_time_alarm_and_margin() -> None:
     assert (small.drain_seconds, small.alarm_after_seconds, small.expired_contacts) == (1_000, None, 0)
     assert small.margin_seconds == 7 * 24 * 3600 - 1_000
     large = parsed.backlog(1_000_000)
-    assert (large.alarm_after_seconds, large.expired_contacts) == (3_600, 1_000_000 - 604_800)
+    assert (large.alarm_after_seconds, large.expired_contacts) == (4_800, 1_000_000 - 604_800)
     assert large.margin_seconds < 0
 
 

@@ -231,7 +231,7 @@ def test_visibility_timeout_is_six_function_timeouts_plus_the_batching_window(te
 
 
 def test_visibility_timeout_follows_the_config(template: Template, config: CaseLinkerConfig) -> None:
-    assert properties(template, MAIN_QUEUE)["VisibilityTimeout"] == config.visibility_timeout_seconds == 360
+    assert properties(template, MAIN_QUEUE)["VisibilityTimeout"] == config.visibility_timeout_seconds == 480
 
 
 # --- the function ----------------------------------------------------------------------------------------
@@ -266,7 +266,7 @@ def test_the_function_traces_with_x_ray(function: dict[str, Any]) -> None:
 def test_the_function_timeout_fits_a_batch_at_the_paced_rate(
     function: dict[str, Any], config: CaseLinkerConfig
 ) -> None:
-    assert function["Timeout"] == config.function_timeout_seconds == 60
+    assert function["Timeout"] == config.function_timeout_seconds == 80
 
 
 def test_the_function_has_more_than_the_default_memory(function: dict[str, Any]) -> None:
@@ -504,7 +504,7 @@ def test_an_old_message_on_the_main_queue_raises_an_alarm(
         {"Name": "QueueName", "Value": {"Fn::GetAtt": [MAIN_QUEUE, "QueueName"]}},
     )
     # Ten receives at the visibility timeout: older than that, a message waits in a backlog, not in a retry.
-    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 3600)
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 4800)
     assert alarm["Threshold"] == config.oldest_message_alarm_seconds
     assert alarm["AlarmActions"] == [topic_ref(template)]
 

@@ -229,8 +229,8 @@ class RecordProcessor:
         """Send the record again as a new message and return the outcome; None when it could not be."""
         if not self._redelivery.can_requeue():
             return None
-        # A copy of a message this delivery no longer holds (its visibility ran out: another receive has it, or
-        # SQS moved it) would give the record two endings.
+        # A copy of a message this delivery no longer holds (its visibility ran out and SQS moved it, or another
+        # delivery deleted it) would give the record two endings.
         if not self._redelivery.claim(record, GIVE_UP_HOLD_SECONDS):
             return None
         try:

@@ -523,11 +523,12 @@ class CaseLinkerConfig:
             "CASES_MAX_BURST": self.cases_max_burst_text,
             # The account's quota and burst per Cases API, shared by every environment (budget.py); the two
             # above are each environment's fallback share when the shared budget is unavailable.
-            **self._budget_environment(),
+            **self.budget_environment(),
             **_powertools_environment(),
         }
 
-    def _budget_environment(self) -> dict[str, str]:
+    def budget_environment(self) -> dict[str, str]:
+        """The shared Cases budget's variables, the same for the linker and the sweeper."""
         return {
             "CASES_QUOTA_RPS": f"{self.cases_requests_per_second:g}",
             "CASES_QUOTA_BURST": f"{self.cases_burst:g}",
@@ -575,7 +576,7 @@ class CaseLinkerConfig:
             "CONNECT_SEARCH_RPS": _share(self.connect_search_requests_per_second, 1),
             "FOLLOW_CONTACT_CHAIN": "true" if self.follow_contact_chain else "false",
             # Chain look-ups (ListCasesForContact) draw on the linker's fleet budget, as background work.
-            **(self._budget_environment() if self.follow_contact_chain else {}),
+            **(self.budget_environment() if self.follow_contact_chain else {}),
             **_powertools_environment(),
         }
 

@@ -354,10 +354,9 @@ class LocalPipeline:
         environment.update(self._local_environment("case-linker-sweeper-local"))
         # A run that sets the linker's Cases budget (a scaled quota, local pacing) sets the sweeper's too: they
         # draw on the same budget items, as in the stack, where both come from one setting.
-        linker = self.lambda_environment()
-        for name in ("CASES_QUOTA_RPS", "CASES_QUOTA_BURST", "CASES_BUDGET"):
-            if name in environment and name in linker:
-                environment[name] = linker[name]
+        overrides = self.options.extra_environment
+        for name in self.config.budget_environment().keys() & environment.keys() & overrides.keys():
+            environment[name] = overrides[name]
         return environment
 
     def _local_environment(self, function_name: str) -> dict[str, str]:

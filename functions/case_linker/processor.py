@@ -197,15 +197,15 @@ class RecordProcessor:
     def _failed(self, record: SQSRecord, error: Exception, code: str, message: str) -> str:
         """A record that failed: re-sent near maxReceiveCount when it only waits (capacity, a known wait), given
         up on its last delivery, or else handed back to SQS (raises `error`), sooner when we know when."""
-        delay = self._retry_delay(record, error)
         count = receive_count(record)
+        delay = self._retry_delay(error, count)
         if isinstance(error, CAPACITY_ERRORS + WAIT_ERRORS) and requeue_due(
             count, self._settings.max_receive_count
         ):
             resent = self._resend(record, code, delay)
             if resent is not None:
                 return resent
-        given_up = self._give_up(record, code, message)
+        given_up = self._give_up(record, code, message, count)
         if given_up is not None:
             return given_up
         if isinstance(error, TransientError):
@@ -217,12 +217,13 @@ class RecordProcessor:
             self._redelivery.defer(record, delay)
         raise error
 
-    def _retry_delay(self, record: SQSRecord, error: Exception) -> float | None:
-        """How long the record should stay away before its next try; None: the queue's visibility timeout."""
+    def _retry_delay(self, error: Exception, count: int) -> float | None:
+        """How long a record on its `count`th receive should stay away before its next try; None: the queue's
+        visibility timeout."""
         if not isinstance(error, TransientError):
             return None
         if error.retry_after is None and isinstance(error, CAPACITY_ERRORS):
-            return capacity_delay(receive_count(record), self._capacity_delay_cap)
+            return capacity_delay(count, self._capacity_delay_cap)
         return error.retry_after
 
     def _resend(self, record: SQSRecord, code: str, delay: float | None) -> str | None:
@@ -245,15 +246,14 @@ class RecordProcessor:
         )
         return REQUEUED_OUTCOME
 
-    def _give_up(self, record: SQSRecord, code: str, message: str) -> str | None:
-        """On the record's last delivery, dead-letter it with `code` and return the outcome; None otherwise, or
+    def _give_up(self, record: SQSRecord, code: str, message: str, count: int) -> str | None:
+        """On the record's last delivery (its `count`th receive), dead-letter it with `code` and return the outcome; None otherwise, or
         when this delivery no longer holds it or the DLQ cannot take it (SQS then moves it after
         maxReceiveCount, without a reason).
 
         The ledger records no fate for its contact: the sweeper may still link it. A replay is safe either way:
         the ledger and the client token return the item an earlier attempt may have made.
         """
-        count = receive_count(record)
         limit = self._settings.max_receive_count
         if limit is None or not last_delivery(count, limit):
             return None

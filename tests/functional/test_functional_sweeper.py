@@ -274,9 +274,9 @@ def test_given_a_transfer_leg_whose_first_contact_is_linked_when_its_event_is_lo
     assert rig.cases_of(leg) == [CASE_A]
 
 
-def test_given_callbacks_after_a_contact_a_flow_linked_when_swept_then_cases_is_asked_once_for_the_chain(
-    rig: Rig,
-) -> None:
+def chain_of_callbacks(rig: Rig) -> tuple[str, list[str]]:
+    """A contact a flow linked to CASE_C (its event came, without a case id) and two callbacks after it: one
+    ListCasesForContact finds the callbacks' case. The first contact's id, and the callbacks'."""
     flow_linked = finished(rig.emu, new_id(), minutes_ago=60)
     rig.emu.add_related_item(
         DOMAIN_ID, CASE_C, "Contact", {"contact": {"contactArn": contact_arn(flow_linked)}}
@@ -292,6 +292,13 @@ def test_given_callbacks_after_a_contact_a_flow_linked_when_swept_then_cases_is_
         )
         for i in range(2)
     ]
+    return flow_linked, callbacks
+
+
+def test_given_callbacks_after_a_contact_a_flow_linked_when_swept_then_cases_is_asked_once_for_the_chain(
+    rig: Rig,
+) -> None:
+    flow_linked, callbacks = chain_of_callbacks(rig)
 
     result = rig.sweep()
 
@@ -354,18 +361,6 @@ def test_given_chains_turned_off_when_swept_then_no_chain_is_followed(rig: Rig) 
     assert result["SweepChainLookups"] == 0
 
 
-def chain_of_callbacks(rig: Rig) -> list[str]:
-    """Two callbacks after a contact a flow linked to CASE_C: one ListCasesForContact finds their case."""
-    flow_linked = finished(rig.emu, new_id(), minutes_ago=60)
-    rig.emu.add_related_item(
-        DOMAIN_ID, CASE_C, "Contact", {"contact": {"contactArn": contact_arn(flow_linked)}}
-    )
-    rig.events_arrive(connect_event(flow_linked))
-    return [
-        finished(rig.emu, new_id(), minutes_ago=50 - i, previous_contact_id=flow_linked) for i in range(2)
-    ]
-
-
 def budget_items(rig: Rig) -> dict[str, dict[str, Any]]:
     items = boto3.client("dynamodb").scan(TableName=rig.aws.table_name)["Items"]
     return {i["id"]["S"]: i for i in items if i["id"]["S"].startswith("case-linker#budget#")}
@@ -375,7 +370,7 @@ def test_given_the_fleets_shared_budget_when_a_chain_is_looked_up_then_it_takes_
     rig: Rig,
 ) -> None:
     # GIVEN the account's Cases quota configured (the stack sets it): the linker's fleet paces on it
-    callbacks = chain_of_callbacks(rig)
+    _, callbacks = chain_of_callbacks(rig)
     sweeper = rig.sweeper(cases_quota_rps=2.0, cases_quota_burst=10.0)
 
     result = rig.sweep(sweeper)
@@ -396,7 +391,7 @@ def test_given_the_fleets_shared_budget_when_a_chain_is_looked_up_then_it_takes_
 def test_given_the_shared_budget_unreachable_when_a_chain_is_looked_up_then_it_is_paced_locally(
     rig: Rig,
 ) -> None:
-    callbacks = chain_of_callbacks(rig)
+    _, callbacks = chain_of_callbacks(rig)
     sweeper = rig.sweeper(cases_quota_rps=2.0, cases_quota_burst=10.0)
     assert sweeper.budget is not None
     sweeper.budget._store = DynamoDBBudgetStore(boto3.client("dynamodb"), "no-such-table")

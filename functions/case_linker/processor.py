@@ -80,6 +80,10 @@ UNEXPECTED_ERROR = "UnexpectedError"
 GIVE_UP_HOLD_SECONDS = 60.0
 
 
+class _NotHeld(Exception):
+    """The delivery no longer holds its message (SQS moved it to the DLQ, or a later delivery deleted it)."""
+
+
 class ContactsPort(Protocol):
     def contact_attributes(self, instance_id: str, initial_contact_id: str) -> dict[str, str]: ...
 
@@ -199,15 +203,18 @@ class RecordProcessor:
         up on its last delivery, or else handed back to SQS (raises `error`), sooner when we know when."""
         count = receive_count(record)
         delay = self._retry_delay(error, count)
-        if isinstance(error, CAPACITY_ERRORS + WAIT_ERRORS) and requeue_due(
-            count, self._settings.max_receive_count
-        ):
-            resent = self._resend(record, code, delay)
-            if resent is not None:
-                return resent
-        given_up = self._give_up(record, code, message, count)
-        if given_up is not None:
-            return given_up
+        try:
+            if isinstance(error, CAPACITY_ERRORS + WAIT_ERRORS) and requeue_due(
+                count, self._settings.max_receive_count
+            ):
+                resent = self._resend(record, code, delay)
+                if resent is not None:
+                    return resent
+            given_up = self._give_up(record, code, message, count)
+            if given_up is not None:
+                return given_up
+        except _NotHeld:
+            delay = None  # SQS would refuse a visibility change too: the message is no longer this delivery's
         if isinstance(error, TransientError):
             self._counters.incr(HANDED_BACK, ("reason", code))
         self._logger.warning(
@@ -227,13 +234,14 @@ class RecordProcessor:
         return error.retry_after
 
     def _resend(self, record: SQSRecord, code: str, delay: float | None) -> str | None:
-        """Send the record again as a new message and return the outcome; None when it could not be."""
+        """Send the record again as a new message and return the outcome; None when it could not be. Raises
+        _NotHeld when this delivery no longer holds the message."""
         if not self._redelivery.can_requeue():
             return None
         # A copy of a message this delivery no longer holds (its visibility ran out and SQS moved it, or another
         # delivery deleted it) would give the record two endings.
         if not self._redelivery.claim(record, GIVE_UP_HOLD_SECONDS):
-            return None
+            raise _NotHeld
         try:
             requeues = self._redelivery.requeue(record, delay or 0.0)
         except TransientError as failed:
@@ -247,9 +255,9 @@ class RecordProcessor:
         return REQUEUED_OUTCOME
 
     def _give_up(self, record: SQSRecord, code: str, message: str, count: int) -> str | None:
-        """On the record's last delivery (its `count`th receive), dead-letter it with `code` and return the outcome; None otherwise, or
-        when this delivery no longer holds it or the DLQ cannot take it (SQS then moves it after
-        maxReceiveCount, without a reason).
+        """On the record's last delivery (its `count`th receive), dead-letter it with `code` and return the
+        outcome; None otherwise, or when the DLQ cannot take it (SQS then moves it after maxReceiveCount, without
+        a reason). Raises _NotHeld when this delivery no longer holds the message.
 
         The ledger records no fate for its contact: the sweeper may still link it. A replay is safe either way:
         the ledger and the client token return the item an earlier attempt may have made.
@@ -259,7 +267,7 @@ class RecordProcessor:
             return None
         # A delivery that outlived its visibility may find SQS redelivering or moving the message already.
         if not self._redelivery.claim(record, GIVE_UP_HOLD_SECONDS):
-            return None
+            raise _NotHeld
         try:
             return self._dead_letter(
                 record, code, f"gave up on the last delivery ({count} of maxReceiveCount {limit}): {message}"

@@ -346,3 +346,24 @@ def test_given_sqs_moved_the_message_already_when_a_capacity_hand_back_is_due_fo
     assert attributes["ApproximateNumberOfMessages"] == "0"
     assert attributes["ApproximateNumberOfMessagesDelayed"] == "0"
     assert aws.dead_letters() == []
+
+
+@pytest.mark.parametrize("times", [9, 10])
+def test_given_sqs_moved_the_message_already_when_a_re_send_is_refused_then_no_further_visibility_calls(
+    throttled_app: App, aws: Aws, main_queue: str, caplog: pytest.LogCaptureFixture, times: int
+) -> None:
+    # GIVEN a capacity hand-back due for re-send (9 of 10) or on its last delivery (10 of 10) whose message SQS
+    # has moved already: the claim before the re-send is refused
+    record = delivered(aws, main_queue, comment_request(COMMENT_CASE, "outlived"), times=times)
+    aws.sqs.delete_message(QueueUrl=main_queue, ReceiptHandle=record["receiptHandle"])
+    caplog.clear()
+
+    result = throttled_app.run_batch(sqs_event(record), lambda_context())
+
+    # THEN the record is handed back as it is: no second claim to give it up, no visibility change that SQS
+    # must refuse too (the message is not this delivery's any more)
+    assert failed_ids(result.response) == {record["messageId"]}
+    messages = [entry.getMessage() for entry in caplog.records if entry.name == "case-linker"]
+    assert messages.count("the record is no longer held by this delivery") == 1
+    assert "could not change the record's visibility" not in messages
+    assert aws.dead_letters() == []

@@ -329,41 +329,28 @@ def test_given_sqs_moved_the_message_already_when_the_last_delivery_gives_up_the
     assert count(result.counts, DEAD_LETTERED) == 0
 
 
-def test_given_sqs_moved_the_message_already_when_a_capacity_hand_back_is_due_for_re_send_then_no_copy(
-    throttled_app: App, aws: Aws, main_queue: str
-) -> None:
-    # GIVEN a delivery near maxReceiveCount that outlived its visibility: meanwhile the message was received
-    # again and SQS moved it to the DLQ (here: it is gone from the main queue, so its receipt is no longer valid)
-    record = delivered(aws, main_queue, comment_request(COMMENT_CASE, "outlived"), times=9)
-    aws.sqs.delete_message(QueueUrl=main_queue, ReceiptHandle=record["receiptHandle"])
-
-    result = throttled_app.run_batch(sqs_event(record), lambda_context())
-
-    # THEN it sends no copy: the record would have two endings, the copy and the DLQ message
-    assert failed_ids(result.response) == {record["messageId"]}
-    assert count(result.counts, REQUEUED) == 0
-    attributes = aws.sqs.get_queue_attributes(QueueUrl=main_queue, AttributeNames=["All"])["Attributes"]
-    assert attributes["ApproximateNumberOfMessages"] == "0"
-    assert attributes["ApproximateNumberOfMessagesDelayed"] == "0"
-    assert aws.dead_letters() == []
-
-
 @pytest.mark.parametrize("times", [9, 10])
-def test_given_sqs_moved_the_message_already_when_a_re_send_is_refused_then_no_further_visibility_calls(
+def test_given_sqs_moved_the_message_already_when_a_capacity_hand_back_is_due_for_re_send_then_no_copy(
     throttled_app: App, aws: Aws, main_queue: str, caplog: pytest.LogCaptureFixture, times: int
 ) -> None:
-    # GIVEN a capacity hand-back due for re-send (9 of 10) or on its last delivery (10 of 10) whose message SQS
-    # has moved already: the claim before the re-send is refused
+    # GIVEN a delivery near maxReceiveCount (9 of 10) or on its last (10 of 10) that outlived its visibility:
+    # meanwhile the message was received again and SQS moved it to the DLQ (here: it is gone from the main
+    # queue, so its receipt is no longer valid), so the claim before the re-send is refused
     record = delivered(aws, main_queue, comment_request(COMMENT_CASE, "outlived"), times=times)
     aws.sqs.delete_message(QueueUrl=main_queue, ReceiptHandle=record["receiptHandle"])
     caplog.clear()
 
     result = throttled_app.run_batch(sqs_event(record), lambda_context())
 
-    # THEN the record is handed back as it is: no second claim to give it up, no visibility change that SQS
-    # must refuse too (the message is not this delivery's any more)
+    # THEN it sends no copy: the record would have two endings, the copy and the DLQ message
     assert failed_ids(result.response) == {record["messageId"]}
+    assert count(result.counts, REQUEUED) == 0
+    # ... and hands it back as it is: no second claim to give it up, no visibility change that SQS must
+    # refuse too (the message is not this delivery's any more)
     messages = [entry.getMessage() for entry in caplog.records if entry.name == "case-linker"]
     assert messages.count("the record is no longer held by this delivery") == 1
     assert "could not change the record's visibility" not in messages
+    attributes = aws.sqs.get_queue_attributes(QueueUrl=main_queue, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "0"
+    assert attributes["ApproximateNumberOfMessagesDelayed"] == "0"
     assert aws.dead_letters() == []

@@ -25,6 +25,7 @@ CONSUMERS: dict[str, tuple[str, dict[str, str]]] = {
     "adaptive": (BASELINE_HANDLER, {"AWS_RETRY_MODE": "adaptive"}),
 }
 REAL_QUOTA, REAL_BURST, REAL_LATENCY = 2.0, 10, 0.05
+COTENANT_QUOTA = 10.0
 
 
 # The rig's ceilings run without the shared budget: at a quota out of reach (10,000 req/s) a slot is a tenth of
@@ -86,12 +87,15 @@ def scenarios(quick: bool) -> list[Scenario]:
             timeout_s=300,
         ),
     )
+    # 10 req/s, as the drain: at 20 req/s a 30% co-tenant leaves 14 req/s, which is what two environments of
+    # this pipeline reach with no quota at all (moto answers the ledger's writes one at a time: 14-15 items/s),
+    # so the figure measured the rig. At 10 req/s the rig has twice what the co-tenant leaves.
     cotenant = [
         Scenario(
             f"cotenant_{round(share * 100)}",
             settings(
                 events=200 if quick else 400,
-                quota=20.0,
+                quota=COTENANT_QUOTA,
                 burst=10,
                 max_concurrency=2,
                 latency_s=0.005,

@@ -159,6 +159,10 @@ class Invalid:
 Decision = Ignore | LinkContact | CreateItem | Invalid
 
 
+# Keys only a related-item request has at its top level (a bare contact event has contactId and eventType).
+_REQUEST_KEYS = ("caseId", "referenceId", "type", "content")
+
+
 def _reject_constant(name: str) -> Any:
     # Python's json accepts NaN and Infinity; JSON (RFC 8259) and the Cases API do not.
     raise ValueError(f"{name} is not a JSON value")
@@ -198,6 +202,9 @@ def classify(body: str, settings: Settings) -> Decision:
         return _request(document, None, settings)
     if "contactid" in keys and "eventtype" in keys:
         return _contact_event(document, None, settings, ORIGIN_EVENT)
+    if any(key in document for key in _REQUEST_KEYS):
+        # A request with a field missing: its validation names the field, where "unknown shape" would not.
+        return _request(document, None, settings)
     return Invalid(
         UNKNOWN_MESSAGE_SHAPE,
         "neither a Connect contact event nor a related-item request (no detail-type, type/content or contactId)",

@@ -56,6 +56,11 @@ def _whole(pattern: str) -> str:
 
 
 Id500 = Annotated[StrictStr, StringConstraints(min_length=1, max_length=500)]
+# Connect's contact ids (UUIDs): what a contact ARN may end in (mapping._CONTACT_ARN). Anything else is not a
+# contact, and is refused before it reaches a log line or an ARN.
+ContactId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256, pattern=r"^[A-Za-z0-9-]+$")
+]
 CaseId = Annotated[
     StrictStr, StringConstraints(min_length=1, max_length=500, pattern=_whole(CASE_ID_PATTERN))
 ]
@@ -233,15 +238,20 @@ class ContactDetail(_Lenient):
     """`detail` of an Amazon Connect Contact Event; only eventType, contactId and instanceArn are needed."""
 
     eventType: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1)]
-    contactId: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
+    contactId: ContactId
     instanceArn: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
-    initialContactId: str | None = None
+    initialContactId: ContactId | None = None
     channel: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True)] | None = None
     agentInfo: AgentInfo | None = None
     tags: dict[str, Any] | None = None
     # Not Connect's: the reconciliation sweeper's finding that this contact belongs to the one case its
     # contact chain (initial or previous contact) is linked to. Used only when the contact names no case itself.
-    chainCaseId: str | None = None
+    chainCaseId: (
+        Annotated[
+            str, StringConstraints(strip_whitespace=True, max_length=500, pattern=_whole(CASE_ID_PATTERN))
+        ]
+        | None
+    ) = None
 
     @field_validator("initialContactId", "chainCaseId", mode="before")
     @classmethod

@@ -305,9 +305,10 @@ class RecordProcessor:
             self._logger.info("contact has no case id; not linked", extra={"reason": "no_case_id"})
             return NO_CASE
         if isinstance(found, Invalid):
-            outcome = self._dead_letter(record, found.code, found.message)
+            # The contact's fate first: a ledger failure after the DLQ send would hand the record back, and its
+            # next delivery would dead-letter it a second time.
             self._ledger.record_contact(link.instance_id, contact_id, CONTACT_DEAD_LETTERED, origin=origin)
-            return outcome
+            return self._dead_letter(record, found.code, found.message)
         return self._link(record, found, origin)
 
     def _contact_item(self, link: LinkContact) -> RelatedItem | Invalid | None:
@@ -336,9 +337,8 @@ class RecordProcessor:
             # Comments may name their case by reference id alone: BatchCreateRelatedItem takes it as it is.
             result = self._linker.link(item if item.uses_client_token else self._resolver.resolve(item))
         except PermanentError as error:
-            outcome = self._dead_letter(record, error.code, error.message)
-            self._record_contact(item, CONTACT_DEAD_LETTERED, origin=origin)
-            return outcome
+            self._record_contact(item, CONTACT_DEAD_LETTERED, origin=origin)  # first: as in _contact
+            return self._dead_letter(record, error.code, error.message)
         self._record_contact(item, CONTACT_LINKED, result.case_id or item.case_id, origin=origin)
         if result.outcome == CREATED:
             self._counters.incr(RELATED_ITEM_CREATED, ("type", item.type))

@@ -47,6 +47,7 @@ DEFAULT_CASE_ID_ATTRIBUTE = "caseId"
 DEFAULT_CONTACT_EVENT_TYPES = "COMPLETED"
 DEFAULT_PERFORMED_BY = "case-linker"
 DEFAULT_CASES_MAX_RPS = 2.0
+DEFAULT_CASES_QUOTA_BURST = 10.0  # the account burst per Cases API by default
 DEFAULT_SWEEP_WINDOW_MINUTES = 60
 DEFAULT_SWEEP_LAG_MINUTES = 15
 # SearchContacts' default quota by public figures (0.5 requests/s, burst 1); AWS may raise it per account.
@@ -60,6 +61,9 @@ _EVENT_TYPE = re.compile(r"[A-Z_]{1,64}")
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.\-]{3,255}")
 _INSTANCE_ARN = re.compile(r"arn:aws[a-z-]*:connect:[a-z0-9-]+:\d{12}:instance/[A-Za-z0-9-]{1,100}")
 _CUSTOM_ENTITY = re.compile(CUSTOM_ENTITY_PATTERN)
+_WHOLE_NUMBER = re.compile(
+    r"[0-9]{1,9}"
+)  # ASCII digits only: str.isdigit also accepts "²", which int() refuses
 
 
 class SettingsError(ValueError):
@@ -104,6 +108,15 @@ class Settings:
                 f"PERFORMED_BY must be {PERFORMED_BY_AGENT!r} or a Cases customEntity "
                 "(1..500 characters of letters, digits, space and _-.@:/, not ending in a space)"
             )
+        main_queue_url = _optional_queue_url(environ, "MAIN_QUEUE_URL")
+        max_receive_count = _receive_count(environ)
+        if max_receive_count is not None and main_queue_url is None:
+            # Records that only wait (capacity, a merge, a lease) are re-sent to the main queue before
+            # maxReceiveCount; without it they would be dead-lettered on their last delivery.
+            raise SettingsError(
+                "MAX_RECEIVE_COUNT needs MAIN_QUEUE_URL: records handed back for capacity are re-sent to the main "
+                "queue before maxReceiveCount"
+            )
         return cls(
             cases_domain_id=_domain_id(environ),
             dead_letter_queue_url=_queue_url(environ),
@@ -115,8 +128,8 @@ class Settings:
             cases_max_rps=_rate(environ),
             cases_max_burst=_burst(environ),
             connect_instance_arn=_instance_arn(environ),
-            main_queue_url=_optional_queue_url(environ, "MAIN_QUEUE_URL"),
-            max_receive_count=_receive_count(environ),
+            main_queue_url=main_queue_url,
+            max_receive_count=max_receive_count,
             **_quota(environ),
         )
 
@@ -172,7 +185,7 @@ def _receive_count(environ: Mapping[str, str]) -> int | None:
     raw = environ.get("MAX_RECEIVE_COUNT", "").strip()
     if not raw:
         return None
-    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+    if not _WHOLE_NUMBER.fullmatch(raw) or not 1 <= int(raw) <= 1000:
         raise SettingsError("MAX_RECEIVE_COUNT must be a whole number from 1 to 1000 (the redrive policy's)")
     return int(raw)
 
@@ -235,15 +248,22 @@ def _quota(environ: Mapping[str, str]) -> dict[str, float | None]:
     if mode not in ("shared", "local"):
         raise SettingsError("CASES_BUDGET must be 'shared' or 'local'")
     raw_rate = environ.get("CASES_QUOTA_RPS", "").strip()
-    if mode == "local" or not raw_rate:
+    if not raw_rate:
+        if environ.get("CASES_QUOTA_BURST", "").strip():
+            raise SettingsError(
+                "CASES_QUOTA_BURST is set without CASES_QUOTA_RPS (the account quota it goes with)"
+            )
         return {"cases_quota_rps": None, "cases_quota_burst": None}
+    # Checked even when CASES_BUDGET=local ignores them: a malformed value is a mistake, not a choice.
     try:
         rate = float(raw_rate)
-        burst = float(_optional(environ, "CASES_QUOTA_BURST", "10"))
+        burst = float(_optional(environ, "CASES_QUOTA_BURST", str(DEFAULT_CASES_QUOTA_BURST)))
     except ValueError:
         raise SettingsError("CASES_QUOTA_RPS and CASES_QUOTA_BURST must be numbers") from None
     if not (math.isfinite(rate) and rate > 0 and math.isfinite(burst) and burst >= 1):
         raise SettingsError("CASES_QUOTA_RPS must be above 0 and CASES_QUOTA_BURST at least 1")
+    if mode == "local":
+        return {"cases_quota_rps": None, "cases_quota_burst": None}
     return {"cases_quota_rps": rate, "cases_quota_burst": burst}
 
 
@@ -302,7 +322,7 @@ class SweeperSettings:
 
 def _minutes(environ: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
     raw = _optional(environ, name, str(default))
-    if not raw.isdigit() or not minimum <= int(raw) <= MAX_SWEEP_MINUTES:
+    if not _WHOLE_NUMBER.fullmatch(raw) or not minimum <= int(raw) <= MAX_SWEEP_MINUTES:
         raise SettingsError(f"{name} must be a whole number of minutes from {minimum} to {MAX_SWEEP_MINUTES}")
     return int(raw)
 

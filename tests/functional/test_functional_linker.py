@@ -9,10 +9,12 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from aws_lambda_powertools import Logger
 from case_linker.handler import App, Tuning, build_app, make_lambda_handler
+from case_linker.ledger import LedgerUnavailable
 from case_linker.settings import Settings, SettingsError
 from case_linker.telemetry import (
     ALREADY_LINKED,
@@ -322,6 +324,55 @@ def test_given_an_unknown_case_when_handled_then_dead_lettered_with_resource_not
     assert attributes["RECEIVE_COUNT"] == "2"
     assert attributes["traceparent"] == original["traceparent"]["stringValue"]
     assert "This case does not exist" not in attributes["ERROR_MESSAGE"]
+
+
+def _voice_event(*, case_tag: str | None = None, contact_id: str | None = None) -> str:
+    event = json.loads(event_body("contact-completed-voice.json"))
+    if case_tag is not None:
+        event["detail"]["tags"]["caseId"] = case_tag
+    if contact_id is not None:
+        event["detail"]["contactId"] = event["detail"]["initialContactId"] = contact_id
+    return json.dumps(event)
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        # Cases answers 404 for the case: dead-lettered after the call
+        (_voice_event(case_tag=MISSING_CASE), "ResourceNotFoundException"),
+        # Connect does not know the contact: dead-lettered before any Cases call
+        (_voice_event(contact_id=str(uuid.uuid4())), "ResourceNotFoundException"),
+    ],
+)
+def test_given_the_ledger_fails_once_when_a_contact_is_dead_lettered_then_one_dlq_message_over_two_deliveries(
+    make_app: Callable[..., App], aws: Aws, monkeypatch: pytest.MonkeyPatch, body: str, code: str
+) -> None:
+    # GIVEN a contact event that must be dead-lettered, and a ledger whose first contact write fails
+    app = make_app()
+    ledger = app.records._ledger
+    real, failures = ledger.record_contact, [LedgerUnavailable("contact record", ConnectionError("down"))]
+
+    def flaky(*args: Any, **kwargs: Any) -> None:
+        if failures:
+            raise failures.pop()
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(ledger, "record_contact", flaky)
+    message_id = str(uuid.uuid4())
+
+    # WHEN its first delivery meets the failure and SQS delivers it again
+    first = app.run_batch(sqs_event(sqs_record(body, message_id=message_id)), lambda_context())
+    second = app.run_batch(
+        sqs_event(sqs_record(body, message_id=message_id, receive_count=2)), lambda_context()
+    )
+
+    # THEN the message ends as exactly one DLQ message: handed back at most once, never dead-lettered twice
+    assert not failures
+    assert failed_ids(first.response) <= {message_id}
+    assert second.response == {"batchItemFailures": []}
+    dead = aws.dead_letters()
+    assert [m["MessageAttributes"]["ERROR_CODE"]["StringValue"] for m in dead] == [code]
+    assert dead[0]["MessageAttributes"]["SOURCE_MESSAGE_ID"]["StringValue"] == message_id
 
 
 @pytest.mark.parametrize(

@@ -157,6 +157,46 @@ def test_given_an_invalid_request_when_classified_then_the_message_names_the_fie
     assert "example.com" not in decision.message
 
 
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"caseId": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "type": "Comment"}, "content"),
+        ({"caseId": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "content": {"comment": {"body": "x"}}}, "type"),
+        ({"referenceId": "CRM-1", "type": "Comment"}, "content"),
+    ],
+)
+def test_given_a_bare_request_missing_type_or_content_when_classified_then_the_error_names_the_field(
+    body: dict[str, Any], field: str
+) -> None:
+    decision = classify(json.dumps(body), SETTINGS)
+
+    assert isinstance(decision, Invalid)
+    assert decision.code == "ValidationException"
+    assert field in decision.message
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("contactId", "jane.doe@example.com"),
+        ("initialContactId", "+1 555 0100"),
+        ("chainCaseId", "jane.doe@example.com"),
+    ],
+)
+def test_given_a_contact_event_whose_ids_are_not_ids_when_classified_then_rejected_without_echoing_them(
+    field: str, value: str
+) -> None:
+    # Connect's ids are letters, digits and hyphens: anything else is not a contact of the instance, and would
+    # otherwise reach the logs (contact_id, chain_case_id) and the contact ARN sent to Cases as it came.
+    decision = classify(contact_event(**{field: value}), SETTINGS)
+
+    assert isinstance(decision, Invalid)
+    assert decision.code == "ValidationException"
+    assert f"detail.{field}" in decision.message
+    assert "example.com" not in decision.message
+    assert "555" not in decision.message
+
+
 def test_given_an_unexpected_key_that_is_an_email_when_classified_then_the_reason_does_not_echo_it() -> None:
     body = json.loads(request(content={"comment": {"body": "hi", "contentType": "Text/Plain"}}))
     body["jane.roe@example.com"] = 1

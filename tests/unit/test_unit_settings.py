@@ -89,6 +89,11 @@ def test_given_a_missing_required_variable_when_loaded_then_the_error_names_it(m
         ("MAIN_QUEUE_URL", "case-linker-main"),
         ("MAX_RECEIVE_COUNT", "0"),
         ("MAX_RECEIVE_COUNT", "ten"),
+        ("MAX_RECEIVE_COUNT", "\u00b2"),  # a digit to str.isdigit, not to int()
+        (
+            "MAX_RECEIVE_COUNT",
+            "\u0661\u0660",
+        ),  # Arabic-Indic digits: int() reads them, the stack never writes them
         ("CASES_MAX_BURST", "many"),
         ("CASES_MAX_BURST", "inf"),
         ("CONTACT_EVENT_TYPES", " , "),
@@ -102,8 +107,16 @@ def test_given_a_missing_required_variable_when_loaded_then_the_error_names_it(m
     ],
 )
 def test_given_a_malformed_variable_when_loaded_then_the_error_names_it(name: str, value: str) -> None:
+    queue = {"MAIN_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/main"}
     with pytest.raises(SettingsError, match=name):
-        Settings.from_env({**REQUIRED, name: value})
+        Settings.from_env({**REQUIRED, **queue, name: value})
+
+
+def test_given_a_receive_count_without_the_main_queue_when_loaded_then_the_error_names_both() -> None:
+    # Capacity hand-backs are re-sent to the main queue before maxReceiveCount; without its URL they would be
+    # dead-lettered on the last delivery instead, which "throttling never dead-letters" rules out.
+    with pytest.raises(SettingsError, match=r"MAX_RECEIVE_COUNT.*MAIN_QUEUE_URL"):
+        Settings.from_env({**REQUIRED, "MAX_RECEIVE_COUNT": "10"})
 
 
 def test_given_a_fraction_of_a_burst_when_loaded_then_it_is_kept_so_the_fleet_stays_within_the_account() -> (
@@ -142,3 +155,23 @@ def test_given_the_account_quota_when_loaded_then_the_budget_is_shared_unless_to
 def test_given_a_malformed_budget_setting_when_loaded_then_the_error_names_it(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({**REQUIRED, "CASES_QUOTA_RPS": "20", name: value})
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"CASES_QUOTA_BURST": "abc"},  # a burst without a quota is a typo, not a setting to ignore
+        {"CASES_QUOTA_BURST": "10"},
+        {"CASES_BUDGET": "local", "CASES_QUOTA_RPS": "fast"},  # local ignores the quota, not a malformed one
+        {"CASES_BUDGET": "local", "CASES_QUOTA_RPS": "20", "CASES_QUOTA_BURST": "0"},
+    ],
+)
+def test_given_a_quota_setting_that_would_be_ignored_when_malformed_when_loaded_then_the_error_names_it(
+    env: dict[str, str],
+) -> None:
+    with pytest.raises(SettingsError, match=r"CASES_QUOTA_(RPS|BURST)"):
+        Settings.from_env({**REQUIRED, **env})
+
+
+def test_given_a_quota_without_a_burst_when_loaded_then_the_default_account_burst_applies() -> None:
+    assert Settings.from_env({**REQUIRED, "CASES_QUOTA_RPS": "2"}).cases_quota_burst == 10.0

@@ -63,6 +63,8 @@ def test_given_every_variable_when_loaded_then_each_is_parsed() -> None:
         ({"SWEEP_WINDOW_MINUTES": "0"}, "SWEEP_WINDOW_MINUTES"),
         ({"SWEEP_WINDOW_MINUTES": "1441"}, "SWEEP_WINDOW_MINUTES"),
         ({"SWEEP_WINDOW_MINUTES": "1.5"}, "SWEEP_WINDOW_MINUTES"),
+        ({"SWEEP_WINDOW_MINUTES": "\u00b2"}, "SWEEP_WINDOW_MINUTES"),
+        ({"SWEEP_LAG_MINUTES": "\u00b9"}, "SWEEP_LAG_MINUTES"),
         ({"SWEEP_LAG_MINUTES": "-1"}, "SWEEP_LAG_MINUTES"),
         ({"CONNECT_SEARCH_RPS": "fast"}, "CONNECT_SEARCH_RPS"),
         ({"CONNECT_SEARCH_RPS": "0"}, "CONNECT_SEARCH_RPS"),

@@ -22,6 +22,7 @@ INVALID_JSON = "InvalidJson"
 UNKNOWN_MESSAGE_SHAPE = "UnknownMessageShape"
 VALIDATION = "ValidationException"
 
+_EVENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _INSTANCE_ARN = re.compile(r"arn:aws[a-z-]*:connect:[a-z0-9-]+:\d{12}:instance/([A-Za-z0-9-]{1,100})")
 _CONTACT_ARN = re.compile(
     r"(arn:aws[a-z-]*:connect:[a-z0-9-]+:\d{12}:instance/[A-Za-z0-9-]{1,100})/contact/([A-Za-z0-9-]{1,256})"
@@ -185,7 +186,7 @@ def classify(body: str, settings: Settings) -> Decision:
     if "detailtype" in keys:
         detail_type = document[keys["detailtype"]]
         detail = document.get(keys.get("detail", "detail"))
-        event_id = _str_or_none(document.get(keys.get("id", "id")))
+        event_id = _event_id(document.get(keys.get("id", "id")))
         source = document.get(keys.get("source", "source"))
         if detail_type == CONTACT_DETAIL_TYPE and isinstance(detail, dict):
             origin = ORIGIN_BY_SOURCE.get(source, ORIGIN_EVENT) if isinstance(source, str) else ORIGIN_EVENT
@@ -370,8 +371,10 @@ def _squash(key: str) -> str:
     return key.replace("-", "").replace("_", "").lower()
 
 
-def _str_or_none(value: Any) -> str | None:
-    return value[:128] if isinstance(value, str) else None
+def _event_id(value: Any) -> str | None:
+    """The envelope's id, for the logs only: EventBridge's are UUIDs; anything else a producer put there may be
+    customer data, and is not kept."""
+    return value if isinstance(value, str) and _EVENT_ID.fullmatch(value) else None
 
 
 # --- Finding an item that may already exist (after a lost response or on redelivery) -------------

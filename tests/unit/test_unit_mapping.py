@@ -197,6 +197,15 @@ def test_given_a_contact_event_whose_ids_are_not_ids_when_classified_then_reject
     assert "555" not in decision.message
 
 
+def test_given_an_envelope_id_that_is_not_an_id_when_classified_then_it_is_not_kept_for_the_logs() -> None:
+    body = json.loads(contact_event())
+    body["id"] = "jane.doe@example.com"
+
+    decision = link(json.dumps(body))
+
+    assert decision.event_id is None
+
+
 def test_given_an_unexpected_key_that_is_an_email_when_classified_then_the_reason_does_not_echo_it() -> None:
     body = json.loads(request(content={"comment": {"body": "hi", "contentType": "Text/Plain"}}))
     body["jane.roe@example.com"] = 1

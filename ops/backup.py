@@ -12,6 +12,7 @@ import base64
 import errno
 import json
 import os
+import re
 import stat
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -44,6 +45,36 @@ class BackupWriter:
         self._file.close()
 
 
+def check_backup_path(path: Path, *, append: bool = False) -> None:
+    """Refuse, before anyone is asked anything, a path BackupWriter would refuse; it checks again when opening."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return  # a new file: what a backup is
+    except OSError as e:
+        raise OpsError(f"cannot use the backup path {path}: {e.strerror}", ExitCode.USAGE) from e
+    if stat.S_ISLNK(info.st_mode):
+        raise OpsError(f"the backup path {path} is a symbolic link: refused", ExitCode.USAGE)
+    if not append:
+        raise OpsError(
+            f"the backup path {path} already exists: refused (backups are always new files)",
+            ExitCode.USAGE,
+            hint="pick another --backup path, or pass --append-backup to add to your own existing backup",
+        )
+    problem = _not_appendable(info)
+    if problem:
+        raise OpsError(f"the backup path {path} {problem}: refused", ExitCode.USAGE)
+
+
+def _not_appendable(info: os.stat_result) -> str | None:
+    """Why an existing file may not take more backup lines (None: it may)."""
+    if not stat.S_ISREG(info.st_mode):
+        return "is not a regular file"
+    if info.st_uid != os.geteuid():
+        return f"belongs to user id {info.st_uid}, not to you ({os.geteuid()})"
+    return None
+
+
 def _create(path: Path) -> int:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_APPEND
     try:
@@ -68,12 +99,7 @@ def _open_append(path: Path) -> int:
         if e.errno == errno.ELOOP:
             raise OpsError(f"the backup path {path} is a symbolic link: refused", ExitCode.USAGE) from e
         raise OpsError(f"cannot open the backup file {path}: {e.strerror}", ExitCode.USAGE) from e
-    info = os.fstat(fd)
-    problem = None
-    if not stat.S_ISREG(info.st_mode):
-        problem = "is not a regular file"
-    elif info.st_uid != os.geteuid():
-        problem = f"belongs to user id {info.st_uid}, not to you ({os.geteuid()})"
+    problem = _not_appendable(os.fstat(fd))
     if problem:
         os.close(fd)
         raise OpsError(f"the backup path {path} {problem}: refused", ExitCode.USAGE)
@@ -121,9 +147,9 @@ class BackedUp:
 
 
 def read_backup(path: Path) -> Iterator[BackedUp]:
-    """The records of a backup file; OpsError (usage) naming the line of a malformed one, never its content."""
+    """The records of a backup file; OpsError (usage) naming the line and field of a malformed one, never a value."""
     try:
-        handle = path.open(encoding="utf-8")
+        handle = path.open("rb")
     except OSError as e:
         raise OpsError(f"cannot read the backup file {path}: {e.strerror}", ExitCode.USAGE) from e
     with handle:
@@ -131,22 +157,71 @@ def read_backup(path: Path) -> Iterator[BackedUp]:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
-                yield BackedUp(
-                    line=number,
-                    message_id=str(record["message_id"]),
-                    source_queue_url=str(record["source_queue_url"]),
-                    body=_text(record["body"]),
-                    message_attributes=dict(record.get("message_attributes") or {}),
-                )
-            except (ValueError, KeyError, TypeError, AttributeError):
-                raise OpsError(
-                    f"{path} line {number} is not a backup record (message_id, source_queue_url, body)",
-                    ExitCode.USAGE,
-                ) from None
+                record = _record(number, line)
+            except MalformedRecord as e:
+                raise OpsError(f"{path} line {number} is not a backup record: {e}", ExitCode.USAGE) from None
+            yield record
 
 
-def _text(value: Any) -> str:
+class MalformedRecord(ValueError):
+    """A backup line that is not a record; the message names the field and the problem, never a value."""
+
+
+# SQS attribute names: letters, digits, "_", "-", "."; anything else is not named back (it could be data).
+_ATTRIBUTE_NAME = re.compile(r"[\w.-]{1,256}", re.ASCII)
+
+
+def _record(number: int, line: bytes) -> BackedUp:
+    try:
+        record = json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise MalformedRecord("it is not UTF-8 text") from None
+    except ValueError:
+        raise MalformedRecord("it is not JSON") from None
+    if not isinstance(record, dict):
+        raise MalformedRecord("it is not a JSON object (message_id, source_queue_url, body)")
+    return BackedUp(
+        line=number,
+        message_id=_text(record, "message_id"),
+        source_queue_url=_text(record, "source_queue_url"),
+        body=_text(record, "body"),
+        message_attributes=_attributes(record.get("message_attributes")),
+    )
+
+
+def _text(record: Mapping[str, Any], name: str) -> str:
+    if name not in record:
+        raise MalformedRecord(f"{name} is missing (a record has message_id, source_queue_url, body)")
+    value = record[name]
     if not isinstance(value, str):
-        raise TypeError("body is not text")
+        raise MalformedRecord(f"{name} is not text")
     return value
+
+
+def _attributes(value: Any) -> dict[str, Any]:
+    """message_attributes as a received message has them: {name: {DataType, StringValue | BinaryValue}}."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise MalformedRecord("message_attributes is not an object of attributes")
+    for name, attribute in value.items():
+        field = f"message_attributes.{name}" if _ATTRIBUTE_NAME.fullmatch(name) else "a message attribute"
+        _check_attribute(field, attribute)
+    return value
+
+
+def _check_attribute(field: str, attribute: Any) -> None:
+    if not isinstance(attribute, dict):
+        raise MalformedRecord(f"{field} is not an attribute (DataType, StringValue or BinaryValue)")
+    if not isinstance(attribute.get("DataType"), str):
+        raise MalformedRecord(f"{field}.DataType is missing or not text")
+    string, binary = attribute.get("StringValue"), attribute.get("BinaryValue")
+    if (string is None) == (binary is None):
+        raise MalformedRecord(f"{field} needs exactly one of StringValue, BinaryValue")
+    if string is not None and not isinstance(string, str):
+        raise MalformedRecord(f"{field}.StringValue is not text")
+    if binary is not None:
+        try:
+            base64.b64decode(binary, validate=True)
+        except (TypeError, ValueError):
+            raise MalformedRecord(f"{field}.BinaryValue is not base64") from None

@@ -125,6 +125,14 @@ def _register_commands() -> None:
     send.register(app)
     backfill.register(app)
     doctor.register(app)
+    for group in (app, dlq_app):
+        _list_exit_codes(group)
+
+
+def _list_exit_codes(group: typer.Typer) -> None:
+    """Every command's --help ends with the exit codes, as the tool's own does (after its own epilog, if any)."""
+    for command in group.registered_commands:
+        command.epilog = f"{command.epilog}\n\n{EXIT_CODES_HELP}" if command.epilog else EXIT_CODES_HELP
 
 
 _register_commands()

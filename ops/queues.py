@@ -148,13 +148,15 @@ def check_dlq_of(
     target_redrive_policy: dict[str, Any] | None,
     trusted: bool,
     force: bool,
+    override: str | None = "--force",
 ) -> str:
     """Refuse to move messages from `source` to `target` unless the source is a dead-letter queue of the target.
 
     The processing DLQ is checked against the target's RedrivePolicy, the rule-target DLQ against the
     DeadLetterConfig of the EventBridge rule targets that point at the target (or trusted when both URLs come
     from the stack's outputs). The same queue for both is always refused; anything else unproven is refused
-    unless `force`. Returns how the relation was established, for the record.
+    unless `force`. `override` names the command's option that sets `force` (None: it has none), for the hint.
+    Returns how the relation was established, for the record.
     """
     refuse_same_queue(which, source_url, target_url, same=bool(source_arn) and source_arn == target_arn)
     if which is Dlq.PROCESSING:
@@ -179,12 +181,11 @@ def check_dlq_of(
             return "an EventBridge rule target sends to the main queue with this dead-letter queue"
         problem = f"{source_url} is not the rule-target DLQ of {target_url}: {problem_detail}"
     if force:
-        return f"not checked (--force): {problem}"
-    raise OpsError(
-        problem,
-        ExitCode.USAGE,
-        hint="swapped --queue-url/--dlq-url? Pass --force only if you really mean to send these messages there",
-    )
+        return f"not checked ({override}): {problem}"
+    hint = "swapped --queue-url/--dlq-url?"
+    if override:
+        hint += f" Pass {override} only if you really mean to send these messages there"
+    raise OpsError(problem, ExitCode.USAGE, hint=hint)
 
 
 def _rule_target_dlq_of(events: Any, target_arn: str, dlq_arn: str) -> bool:

@@ -16,10 +16,14 @@ A crash between 2 and 3 leaves the message in both queues: the linker's ledger m
 harmless. A crash before 2 loses nothing: the message reappears in the DLQ when its hold ends.
 
 Discard: 1. backup, 3. delete.
+
+A run stopped by Ctrl-C or by an error records that in its report (`stopped`, `stopped_by`, `in_doubt`) before
+the exception goes on, so the caller can still say what was done; such a run is never reported complete.
 """
 
 from __future__ import annotations
 
+import errno
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +34,7 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 
 from ops.attributes import UnreadableOriginals, replay_attributes
 from ops.backup import BackupWriter, backup_record
-from ops.errors import ExitCode, OpsError, translate_botocore_error, translate_client_error
+from ops.errors import ExitCode, OpsError, failure_code, translate_botocore_error, translate_client_error
 from ops.sqs import DEFAULT_MAX_MESSAGE_BYTES, HOLD_SECONDS, SQS_BATCH_ENTRIES, HeldMessages, receive
 from ops.summary import MessageFilter, summarise
 
@@ -114,7 +118,10 @@ class Failure:
 
 @dataclass
 class ReplayReport:
-    """What a run did. `left_matching`: matched but still in the DLQ (refused, failed to send or delete)."""
+    """What a run did. `left_matching`: matched but still in the DLQ (refused, failed to send or delete, or not
+    acted on yet when the run stopped). `stopped`: why the run ended before the end of the DLQ (None: it did not
+    stop early); `stopped_by`: the error's code, never its message. `in_doubt`: messages being sent, or sent and
+    not yet deleted, when the run stopped: they may be on both queues."""
 
     read: int = 0
     matched: int = 0
@@ -125,6 +132,10 @@ class ReplayReport:
     arrived_during_run: int = 0
     reached_max: bool = False
     failures: list[Failure] = field(default_factory=list)
+    dry_run: bool = False
+    stopped: str | None = None  # interrupted | error
+    stopped_by: str | None = None
+    in_doubt: int = 0
 
     @property
     def ok(self) -> bool:
@@ -132,7 +143,14 @@ class ReplayReport:
 
     @property
     def left_matching(self) -> int:
-        return sum(1 for f in self.failures if f.stage in ("attributes", "size", "send", "delete"))
+        # Every matched message is deleted or still in the DLQ: counted from what is known to be gone, so a run
+        # that stopped part-way counts what it read and never acted on too.
+        return 0 if self.dry_run else self.matched - self.deleted
+
+    @property
+    def complete(self) -> bool:
+        """Read to the end of the DLQ, and every matching message done."""
+        return self.stopped is None and not self.reached_max and self.left_matching == 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -180,19 +198,34 @@ class DlqScan:
         self.wait_seconds = wait_seconds
         self.expected = expected  # the DLQ's visible depth at the start: a progress total, never a stop rule
         self.on_progress = on_progress
-        self.report = ReplayReport()
+        self.report = ReplayReport(dry_run=dry_run)
         self._held = HeldMessages()
+        self._in_doubt = 0  # messages of the batch being sent, or sent and not yet deleted
         self._now = now
         self._started_ms = 0
 
     def run(self) -> ReplayReport:
-        """Work through the DLQ; messages this run still holds are released before returning or raising."""
+        """Work through the DLQ; messages this run still holds are released before returning or raising.
+
+        A run stopped by Ctrl-C or by an error records why in its report before the exception goes on.
+        """
         self._started_ms = int(self._now().timestamp() * 1000)
         try:
             self._loop()
+        except KeyboardInterrupt:
+            self._stop("interrupted", None)
+            raise
+        except Exception as e:  # recorded, then raised on unchanged
+            self._stop("error", failure_code(e))
+            raise
         finally:
             self._release_held()
         return self.report
+
+    def _stop(self, why: str, code: str | None) -> None:
+        self.report.stopped = why
+        self.report.stopped_by = code
+        self.report.in_doubt = self._in_doubt
 
     def _loop(self) -> None:
         report = self.report
@@ -257,6 +290,7 @@ class DlqScan:
                 f"writing the backup {self.backup.path} failed ({e.strerror or e}); stopped before changing "
                 f"anything more: the {len(messages)} messages not backed up are still in the DLQ",
                 ExitCode.FAILED,
+                code=errno.errorcode.get(e.errno or 0, type(e).__name__),
             ) from e
 
     def _delete(self, messages: Sequence[Mapping[str, Any]], after: str) -> None:
@@ -338,16 +372,19 @@ class Replayer(DlqScan):
             batch_messages = [by_id[e["Id"]] for e in batch]
             self.pacer.wait(len(batch))
             self._write_backup(batch_messages, self.destination_url)
+            self._in_doubt = len(batch)  # from here until the delete, the batch may be on both queues
             response = self._send(batch)
             for failed in response.get("Failed", []):
                 message = by_id[failed["Id"]]
                 self._fail(message["MessageId"], "send", failed.get("Code", ""), failed.get("Message", ""))
             sent = [by_id[s["Id"]] for s in response.get("Successful", [])]
             self.report.sent += len(sent)
+            self._in_doubt = len(sent)
             if sent:
                 self._delete(
                     sent, after="the messages were sent to the main queue: they are now in both queues"
                 )
+            self._in_doubt = 0
             self._notify()
 
     def _send(self, batch: list[dict[str, Any]]) -> dict[str, Any]:
@@ -357,6 +394,7 @@ class Replayer(DlqScan):
                 QueueUrl=self.destination_url, Entries=batch
             )
         except ClientError as e:
+            self._in_doubt = 0  # SQS answered: nothing was taken
             raise translate_client_error(e, f"{doing} failed; this batch stays in the DLQ") from e
         except HTTPClientError as e:
             # The request went out and no answer came back (read timeout, connection closed): SQS may have
@@ -366,8 +404,10 @@ class Replayer(DlqScan):
                 "may not be on the main queue; they are backed up and still in the DLQ, so a second replay may "
                 "send them again, which the linker's ledger makes harmless",
                 ExitCode.FAILED,
+                code=type(e).__name__,
             ) from e
         except BotoCoreError as e:
+            self._in_doubt = 0  # the request never went out
             raise translate_botocore_error(
                 e, f"{doing} could not be sent; this batch stays in the DLQ"
             ) from e

@@ -45,6 +45,13 @@ class RestorePlan:
     already_on_queue: int
     not_compared: int  # in flight on the queue while it was read: held by another reader
 
+    def describe(self) -> str:
+        """One line for the person about to confirm: counts and the queue (name, account, Region)."""
+        return (
+            f"plan: {len(self.to_send)} of {self.in_backup} messages to send to {self.queue.where()} "
+            f"({self.repeated_in_backup} repeated in the backup, {self.already_on_queue} already on the queue)"
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "queue_url": self.queue.url,
@@ -102,9 +109,12 @@ class RestoreReport:
         return {"sent": self.sent, "failed": self.failed}
 
 
-def restore(sqs: Any, plan: RestorePlan) -> RestoreReport:
-    """Send the plan's messages to its queue; per-message failures are reported, an AWS error raises."""
-    report = RestoreReport()
+def restore(sqs: Any, plan: RestorePlan, report: RestoreReport | None = None) -> RestoreReport:
+    """Send the plan's messages to its queue; per-message failures are reported, an AWS error raises.
+
+    `report` is filled as batches go, so a caller holding it knows what was restored when an error stops this.
+    """
+    report = report if report is not None else RestoreReport()
     by_id = {str(i): record for i, record in enumerate(plan.to_send)}
     entries: list[dict[str, Any]] = []
     for entry_id, record in by_id.items():

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from ops.errors import ExitCode, OpsError, translate_client_error
+from ops.errors import ExitCode, OpsError, translate_botocore_error, translate_client_error
 from ops.replay import pack_batches
 
 # Files in events/ that describe the samples rather than being messages (see events/README.md).
@@ -91,9 +91,14 @@ class SendResult:
     failed: list[tuple[Path, str]] = field(default_factory=list)  # (file, error code)
 
 
-def send_bodies(sqs: Any, queue_url: str, bodies: Sequence[tuple[Path, str]]) -> SendResult:
-    """SendMessageBatch within SQS's limits; per-message failures are reported, not raised."""
-    result = SendResult()
+def send_bodies(
+    sqs: Any, queue_url: str, bodies: Sequence[tuple[Path, str]], result: SendResult | None = None
+) -> SendResult:
+    """SendMessageBatch within SQS's limits; per-message failures are reported, an AWS error raises.
+
+    `result` is filled batch by batch, so a caller holding it knows what was sent when a later batch fails.
+    """
+    result = result if result is not None else SendResult()
     by_id = {str(i): file for i, (file, _) in enumerate(bodies)}
     entries: list[dict[str, Any]] = [
         {"Id": str(i), "MessageBody": body} for i, (_, body) in enumerate(bodies)
@@ -107,6 +112,8 @@ def send_bodies(sqs: Any, queue_url: str, bodies: Sequence[tuple[Path, str]]) ->
             response = sqs.send_message_batch(QueueUrl=queue_url, Entries=batch)
         except ClientError as e:
             raise translate_client_error(e, f"sending to {queue_url}") from e
+        except BotoCoreError as e:
+            raise translate_botocore_error(e, f"sending to {queue_url}") from e
         result.sent.extend((by_id[s["Id"]], s["MessageId"]) for s in response.get("Successful", []))
         result.failed.extend((by_id[f["Id"]], f.get("Code", "")) for f in response.get("Failed", []))
     return result

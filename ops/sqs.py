@@ -10,7 +10,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ops.errors import translate_client_error
+from ops.errors import translate_botocore_error, translate_client_error
 from ops.queues import queue_name
 
 SQS_BATCH_ENTRIES = 10
@@ -81,15 +81,24 @@ def queue_depth(sqs: Any, url: str) -> QueueDepth:
 
 
 def receive(sqs: Any, url: str, *, count: int, hold_seconds: int, wait_seconds: int) -> list[dict[str, Any]]:
-    """One ReceiveMessage call with every attribute; the messages stay invisible for `hold_seconds`."""
-    response = sqs.receive_message(
-        QueueUrl=url,
-        MaxNumberOfMessages=max(1, min(SQS_BATCH_ENTRIES, count)),
-        VisibilityTimeout=hold_seconds,
-        WaitTimeSeconds=wait_seconds,
-        MessageAttributeNames=["All"],
-        MessageSystemAttributeNames=["All"],
-    )
+    """One ReceiveMessage call with every attribute; the messages stay invisible for `hold_seconds`.
+
+    A failed call (throttling, KMS, the network) is an OpsError, so a run that reads can report what it did.
+    """
+    doing = f"ReceiveMessage on {url}"
+    try:
+        response = sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=max(1, min(SQS_BATCH_ENTRIES, count)),
+            VisibilityTimeout=hold_seconds,
+            WaitTimeSeconds=wait_seconds,
+            MessageAttributeNames=["All"],
+            MessageSystemAttributeNames=["All"],
+        )
+    except ClientError as e:
+        raise translate_client_error(e, doing) from e
+    except BotoCoreError as e:
+        raise translate_botocore_error(e, doing) from e
     messages: list[dict[str, Any]] = response.get("Messages", [])
     return messages
 

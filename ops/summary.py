@@ -31,9 +31,12 @@ CASE_ID_KEY = "caseId"  # the linker's default CASE_ID_ATTRIBUTE
 REQUEST_DETAIL_TYPE = "Case Related Item Request"
 
 _MAX_ERROR_MESSAGE = 160
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-# Phone-like: 9..15 digits, optionally separated; not inside a longer token such as a UUID.
-_PHONE = re.compile(r"(?<![\w-])\+?\d(?:[\s().-]?\d){8,14}(?![\w-])")
+# An address with or without a dot in its domain (jane@localhost too).
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*")
+# Phone-like: 9..15 digits, with up to two separators between digits, so "(206) 555-0142" and
+# "+1 (206) 555-0142" are caught; may open with "+" or "(". Not inside a longer token (a UUID, an id), and not
+# followed by ":" (the date and hour of a timestamp, an account id inside an ARN).
+_PHONE = re.compile(r"(?<![\w-])(?:\+|\((?=\d))?\d(?:[\s().-]{0,2}\d){8,14}(?![\w:-])")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -227,18 +230,22 @@ class MessageFilter:
 def parse_filters(specs: Sequence[str] | None) -> MessageFilter:
     """Parse KEY=VALUE specs; ValueError with a readable message on a bad one."""
     accepted: dict[str, set[str]] = {}
+    expected = f"expected KEY=VALUE with KEY one of {', '.join(_KEY_NAMES)}"
     for spec in specs or ():
         key, sep, value = spec.partition("=")
         normalised = key.strip().lower().replace("_", "").replace("-", "")
-        if not sep or normalised not in FILTER_KEYS:
-            raise ValueError(
-                f"bad --filter {spec!r}: expected KEY=VALUE with KEY one of {', '.join(_KEY_NAMES)}"
-            )
+        # Never the value back (a phone number, a case id): the key when it looks like one, else the problem.
+        if not sep:
+            raise ValueError(f"bad --filter: no '=' in it; {expected}")
+        if normalised not in FILTER_KEYS:
+            shown = f" {key.strip()}" if _KEY_LIKE.fullmatch(key.strip()) else ""
+            raise ValueError(f"bad --filter: unknown key{shown}; {expected}")
         accepted.setdefault(FILTER_KEYS[normalised], set()).add(value.strip())
     return MessageFilter({k: frozenset(v) for k, v in accepted.items()})
 
 
 _KEY_NAMES = ("ERROR_CODE", "eventType", "caseId", "contactId", "type")
+_KEY_LIKE = re.compile(r"[A-Za-z][A-Za-z_-]{0,39}")
 
 
 def count_by_error(summaries: Iterable[MessageSummary]) -> dict[str, int]:

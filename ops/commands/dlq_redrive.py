@@ -10,9 +10,9 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ops.backup import BackupWriter, default_backup_path, read_backup
+from ops.backup import BackupWriter, check_backup_path, default_backup_path, read_backup
 from ops.context import State, handles_errors, state
-from ops.errors import ExitCode, OpsError
+from ops.errors import ExitCode, OpsError, failure_code
 from ops.native import (
     MAX_NATIVE_RATE,
     MoveTask,
@@ -23,7 +23,7 @@ from ops.native import (
 )
 from ops.output import Column
 from ops.queues import Dlq, check_dlq_of, refuse_same_queue, same_queue
-from ops.replay import Discarder, DlqScan, Failure, Pacer, Replayer
+from ops.replay import Discarder, DlqScan, Failure, Pacer, Replayer, ReplayReport
 from ops.restore import RestorePlan, RestoreReport, plan_restore, restore
 from ops.sqs import HOLD_SECONDS, QueueDepth, queue_depth
 from ops.summary import FILTER_HELP, MessageFilter, parse_filters
@@ -91,7 +91,8 @@ def replay_command(
     DLQ. The reason attributes (ERROR_CODE, ERROR_MESSAGE, SOURCE_MESSAGE_ID, RECEIVE_COUNT and EventBridge's)
     are dropped, ORIGINAL_ATTRIBUTES is unpacked, and REPLAYED=dlq is always added (originals packed again when
     they and REPLAYED exceed 10); a message that cannot be sent marked stays in the DLQ and is reported.
-    Exits 1 with a count when matching messages remain in the DLQ.
+    Exits 1 with a count when matching messages remain in the DLQ. Stopped by Ctrl-C or an error, it still prints
+    what it did, marked not complete, then exits with the interrupt's or the error's code.
     """
     run = state(ctx)
     if native:
@@ -101,24 +102,10 @@ def replay_command(
             ExitCode.USAGE,
         )
     message_filter = _filters(filters)
-    _check_backup_path(backup, append_backup, dry_run)
     sqs = run.clients.sqs
-    queues = run.queues()
-    refuse_same_queue(dlq, queues.require_dlq(dlq), queues.require_main())
-    source = queue_depth(sqs, queues.require_dlq(dlq))
-    destination = queue_depth(sqs, queues.require_main())
-    relation = check_dlq_of(
-        events=run.clients.events,
-        which=dlq,
-        source_url=source.url,
-        source_arn=source.arn,
-        target_url=destination.url,
-        target_arn=destination.arn,
-        target_redrive_policy=destination.redrive_policy,
-        trusted=queues.from_stack,
-        force=force,
-    )
+    source, destination, relation = _dlq_and_main(run, dlq, force=force, override="--force")
     _require_messages(source, dlq, "replay")
+    backup_path = _backup_path(backup, append_backup, dry_run, source, "replay")
     run.output.note(f"from {dlq} DLQ {source.url} (~{source.visible} visible)")
     run.output.note(f"to   main queue {destination.url} ({relation})")
     if filters:
@@ -131,7 +118,7 @@ def replay_command(
             count=_how_many(max_messages, source, filters),
             detail=f" to {destination.name}",
         )
-    with _backup(run, backup, append_backup, dry_run, source, "replay") as writer:
+    with _backup(run, backup_path, append_backup) as writer:
         replayer = Replayer(
             sqs,
             source_url=source.url,
@@ -167,7 +154,8 @@ def discard_command(
 ) -> None:
     """Delete poison messages from a DLQ: back each one up (fsynced), then delete it. Needs --filter or --all.
 
-    What a discard removed can be put back with `dlq restore --from-backup FILE`.
+    What a discard removed can be put back with `dlq restore --from-backup FILE`. Stopped by Ctrl-C or an error,
+    it still prints what it did, marked not complete.
     """
     run = state(ctx)
     if bool(filters) == discard_all:
@@ -175,10 +163,10 @@ def discard_command(
             "say what to discard: --filter KEY=VALUE (repeatable) or --all, not both", ExitCode.USAGE
         )
     message_filter = _filters(filters)
-    _check_backup_path(backup, append_backup, dry_run)
     sqs = run.clients.sqs
     source = queue_depth(sqs, run.queues().require_dlq(dlq))
     _require_messages(source, dlq, "discard")
+    backup_path = _backup_path(backup, append_backup, dry_run, source, "discard")
     run.output.note(f"from {dlq} DLQ {source.url} (~{source.visible} visible)")
     if filters:
         run.output.note(f"filter {' '.join(filters)}")
@@ -186,7 +174,7 @@ def discard_command(
         run.confirm(
             yes, action="Back up and DELETE", queue=source, count=_how_many(max_messages, source, filters)
         )
-    with _backup(run, backup, append_backup, dry_run, source, "discard") as writer:
+    with _backup(run, backup_path, append_backup) as writer:
         discarder = Discarder(
             sqs,
             source_url=source.url,
@@ -204,6 +192,30 @@ def discard_command(
 # --- shared by replay and discard --------------------------------------------------------------------------
 
 
+def _dlq_and_main(
+    run: State, dlq: Dlq, *, force: bool, override: str | None
+) -> tuple[QueueDepth, QueueDepth, str]:
+    """The DLQ and the main queue, refused unless the DLQ is a dead-letter queue of the main queue; and how
+    that was established (for the run's notes)."""
+    queues = run.queues()
+    refuse_same_queue(dlq, queues.require_dlq(dlq), queues.require_main())
+    source = queue_depth(run.clients.sqs, queues.require_dlq(dlq))
+    destination = queue_depth(run.clients.sqs, queues.require_main())
+    relation = check_dlq_of(
+        events=run.clients.events,
+        which=dlq,
+        source_url=source.url,
+        source_arn=source.arn,
+        target_url=destination.url,
+        target_arn=destination.arn,
+        target_redrive_policy=destination.redrive_policy,
+        trusted=queues.from_stack,
+        force=force,
+        override=override,
+    )
+    return source, destination, relation
+
+
 def _filters(filters: Sequence[str] | None) -> MessageFilter:
     try:
         return parse_filters(filters)
@@ -211,14 +223,15 @@ def _filters(filters: Sequence[str] | None) -> MessageFilter:
         raise OpsError(str(e), ExitCode.USAGE) from e
 
 
-def _check_backup_path(backup: Path | None, append: bool, dry_run: bool) -> None:
-    """Refuse an existing backup path before asking anything (the file itself is created after the prompt)."""
-    if backup is not None and not dry_run and not append and (backup.exists() or backup.is_symlink()):
-        raise OpsError(
-            f"the backup path {backup} already exists: refused (backups are always new files)",
-            ExitCode.USAGE,
-            hint="pick another --backup path, or pass --append-backup to add to your own existing backup",
-        )
+def _backup_path(
+    path: Path | None, append: bool, dry_run: bool, source: QueueDepth, action: str
+) -> Path | None:
+    """The backup file a run will write (None for a dry run), refused now if unusable: before any prompt."""
+    if dry_run:
+        return None
+    chosen = path or default_backup_path(source.url, action)
+    check_backup_path(chosen, append=append)
+    return chosen
 
 
 def _require_messages(source: QueueDepth, dlq: Dlq, doing: str) -> None:
@@ -235,13 +248,11 @@ def _how_many(max_messages: int | None, source: QueueDepth, filters: Sequence[st
 
 
 @contextlib.contextmanager
-def _backup(
-    run: State, path: Path | None, append: bool, dry_run: bool, source: QueueDepth, action: str
-) -> Iterator[BackupWriter | None]:
-    if dry_run:
+def _backup(run: State, path: Path | None, append: bool) -> Iterator[BackupWriter | None]:
+    if path is None:  # a dry run
         yield None
         return
-    writer = BackupWriter(path or default_backup_path(source.url, action), append=append)
+    writer = BackupWriter(path, append=append)
     run.output.note(f"backup {writer.path} (mode 0600; it holds customer data: delete it when done)")
     try:
         yield writer
@@ -259,11 +270,12 @@ def _run_scan(
     destination: str | None,
     filters: Sequence[str] | None,
 ) -> None:
+    """Run the scan and always print its summary: after Ctrl-C or an error too, before the error's line."""
     with _progress(run, source.visible, "dry run" if dry_run else action) as show:
         scan.on_progress = lambda report: show(report.matched if dry_run else report.deleted + report.failed)
         try:
             scan.run()
-        except (OpsError, KeyboardInterrupt):
+        except (Exception, KeyboardInterrupt):  # reported, then raised on unchanged
             _emit_scan(run, scan, source, dry_run, action, destination, filters)
             raise
     report = scan.report
@@ -297,7 +309,10 @@ def _emit_scan(
         "filters": list(filters or []),
         "backup": str(scan.backup.path) if scan.backup is not None else None,
         **report.to_json(),
-        "complete": not report.reached_max and report.left_matching == 0,
+        "complete": report.complete,
+        "stopped": report.stopped,
+        "stopped_by": report.stopped_by,
+        "in_doubt": report.in_doubt,
     }
     for failure in report.failures:
         run.output.note(
@@ -314,14 +329,41 @@ def _emit_scan(
             f"{source.in_flight} messages were in flight (held by another reader) when the run started and may "
             "not have been examined"
         )
+    if report.stopped:
+        for line in _stopped_notes(report, action, dry_run):
+            run.output.note(line)
     footer = [f"would {action} {report.matched} messages"] if dry_run and report.matched else []
+    title = f"{action} (dry run: nothing changed)" if dry_run else action
     run.output.emit(
         {action: summary, "failures": [_failure_json(f) for f in report.failures]},
         records=[summary],
         columns=[c for c in COUNT_COLUMNS if action == "replay" or c.key != "sent"],
-        title=f"{action} (dry run: nothing changed)" if dry_run else action,
+        title=f"{title} ({report.stopped}: not complete)" if report.stopped else title,
         footer=footer,
     )
+
+
+def _stopped_notes(report: ReplayReport, action: str, dry_run: bool) -> list[str]:
+    """What a run that stopped part-way did, and what it left: never taken for a finished run."""
+    why = "interrupted" if report.stopped == "interrupted" else f"stopped by an error ({report.stopped_by})"
+    if dry_run:
+        return [f"{why} after reading {report.read} messages: the dry run did not read the whole DLQ"]
+    done = (
+        f"{report.sent} sent and {report.deleted} deleted"
+        if action == "replay"
+        else f"{report.deleted} deleted"
+    )
+    notes = [
+        f"{why} after {done}: the {action} is not complete. {report.left_matching} matching messages it read, "
+        f"and any it had not read yet, are still in the DLQ; run the {action} again to go on"
+    ]
+    if report.in_doubt:
+        notes.append(
+            f"{report.in_doubt} messages may be on both queues: they were sent, or being sent, and not deleted "
+            "when the run stopped (they are in the backup and still in the DLQ); replaying them again is harmless, "
+            "the linker's ledger dedupes a replayed item"
+        )
+    return notes
 
 
 def _failure_json(failure: Failure) -> dict[str, str]:
@@ -371,7 +413,7 @@ def restore_command(
 
     Messages already on the queue (same id, or same body and attributes) and repeats within the backup are
     skipped, so running a restore twice sends nothing the second time. The plan is always shown first;
-    --dry-run stops there.
+    --dry-run stops there. Every queue is confirmed before anything is sent; what was restored is always reported.
     """
     run = state(ctx)
     records = list(read_backup(from_backup))
@@ -389,6 +431,7 @@ def restore_command(
         for url, group in groups.items()
     ]
     for plan in plans:
+        run.output.note(plan.describe())
         if plan.not_compared:
             run.output.note(
                 f"{plan.not_compared} messages on {plan.queue.name} are held by another reader and were not "
@@ -397,16 +440,21 @@ def restore_command(
     reports: list[RestoreReport] = [RestoreReport() for _ in plans]
     to_send = sum(len(p.to_send) for p in plans)
     if not dry_run and to_send:
-        for index, plan in enumerate(plans):
-            if not plan.to_send:
-                continue
-            run.confirm(
-                yes,
-                action="Restore",
-                queue=plan.queue,
-                count=f"{len(plan.to_send)} messages from {from_backup}",
-            )
-            reports[index] = restore(sqs, plan)
+        for plan in plans:  # every queue is confirmed before anything is sent
+            if plan.to_send:
+                run.confirm(
+                    yes,
+                    action="Restore",
+                    queue=plan.queue,
+                    count=f"{len(plan.to_send)} messages from {from_backup}",
+                )
+        try:
+            for plan, report in zip(plans, reports, strict=True):
+                if plan.to_send:
+                    restore(sqs, plan, report)
+        except (Exception, KeyboardInterrupt) as e:  # reported, then raised on unchanged
+            _emit_restore(run, plans, reports, dry_run, from_backup, stopped=e)
+            raise
     _emit_restore(run, plans, reports, dry_run, from_backup)
     failed = sum(r.failed for r in reports)
     if failed:
@@ -420,7 +468,13 @@ def restore_command(
 
 
 def _emit_restore(
-    run: State, plans: Sequence[RestorePlan], reports: Sequence[RestoreReport], dry_run: bool, path: Path
+    run: State,
+    plans: Sequence[RestorePlan],
+    reports: Sequence[RestoreReport],
+    dry_run: bool,
+    path: Path,
+    *,
+    stopped: BaseException | None = None,
 ) -> None:
     records = [
         {"queue_name": plan.queue.name, **plan.to_json(), **report.to_json(), "dry_run": dry_run}
@@ -429,11 +483,28 @@ def _emit_restore(
     failures = [_failure_json(f) for report in reports for f in report.failures]
     for failure in failures:
         run.output.note(f"failed: {failure['message_id']} {failure['code']} {failure['detail']}")
+    why: str | None = None
+    if stopped is not None:
+        interrupted = isinstance(stopped, KeyboardInterrupt)
+        why = "interrupted" if interrupted else "error"
+        said = why if interrupted else f"stopped by an error ({failure_code(stopped)})"
+        run.output.note(
+            f"{said}: {sum(r.sent for r in reports)} restored before it stopped; the rest was not sent. "
+            "Run the same restore again: it skips what is already on the queue"
+        )
+    summary = {
+        "backup": str(path),
+        "dry_run": dry_run,
+        "queues": records,
+        "complete": stopped is None and not any(r.failed for r in reports),
+        "stopped": why,
+    }
+    title = f"restore from {path}{' (dry run: nothing sent)' if dry_run else ''}"
     run.output.emit(
-        {"restore": {"backup": str(path), "dry_run": dry_run, "queues": records}, "failures": failures},
+        {"restore": summary, "failures": failures},
         records=records,
         columns=RESTORE_COLUMNS,
-        title=f"restore from {path}{' (dry run: nothing sent)' if dry_run else ''}",
+        title=f"{title} ({why}: not complete)" if why else title,
     )
 
 
@@ -457,14 +528,13 @@ def native_redrive_command(
     """
     run = state(ctx)
     sqs = run.clients.sqs
-    queues = run.queues()
-    refuse_same_queue(Dlq.PROCESSING, queues.require_dlq(Dlq.PROCESSING), queues.require_main())
-    source = queue_depth(sqs, queues.require_dlq(Dlq.PROCESSING))
-    destination = queue_depth(sqs, queues.require_main())
-    refuse_same_queue(Dlq.PROCESSING, source.url, destination.url, same=source.arn == destination.arn)
+    # SQS would move them to any queue it is given: only to the queue whose RedrivePolicy names this DLQ.
+    source, destination, relation = _dlq_and_main(run, Dlq.PROCESSING, force=False, override=None)
     _require_messages(source, Dlq.PROCESSING, "move")
     run.output.note(f"from processing DLQ {source.url} (~{source.visible} visible)")
-    run.output.note(f"to   main queue {destination.url}, UNMARKED (no REPLAYED, reason attributes kept)")
+    run.output.note(
+        f"to   main queue {destination.url} ({relation}), UNMARKED (no REPLAYED, reason attributes kept)"
+    )
     record: dict[str, Any] = {"dlq_url": source.url, "destination_url": destination.url, "dry_run": dry_run}
     if dry_run:
         running = running_task(sqs, source.arn)

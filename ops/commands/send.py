@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from ops.context import handles_errors, state
+from ops.context import State, handles_errors, state
 from ops.errors import ExitCode, OpsError
 from ops.output import Column
-from ops.send import BAD_MARKER, collect_files, read_bodies, send_bodies
-from ops.sqs import queue_depth
+from ops.send import BAD_MARKER, SendResult, collect_files, read_bodies, send_bodies
+from ops.sqs import QueueDepth, queue_depth
 
 SEND_COLUMNS = (
     Column("file", "file", whole=True),
@@ -64,24 +65,45 @@ def send_command(
             f"left out {len(samples.left_out)} deliberately bad samples ({', '.join(p.name for p in samples.left_out)}); "
             "--include-bad sends them"
         )
-    records: list[dict[str, Any]] = []
     if dry_run:
         records = [_record(file, "would send") for file, _ in bodies]
     else:
         run.confirm(yes, action="Send", queue=queue, count=f"{len(bodies)} sample messages")
-        result = send_bodies(sqs, queue.url, bodies)
-        records = [_record(file, "sent", message_id=mid) for file, mid in result.sent]
-        records += [_record(file, "failed", error_code=code) for file, code in result.failed]
-    records += [_record(file, "left out (bad)") for file in samples.left_out]
+        result = SendResult()
+        try:
+            send_bodies(sqs, queue.url, bodies, result)
+        except (Exception, KeyboardInterrupt):  # what went before the error is reported, then it is raised on
+            run.output.note(
+                f"{len(result.sent)} sent before it stopped; the files marked `not sent` were not sent"
+            )
+            _emit(run, queue, dry_run, _sent_records(bodies, result) + _left_out(samples.left_out))
+            raise
+        records = _sent_records(bodies, result)
+    _emit(run, queue, dry_run, records + _left_out(samples.left_out))
+    failed = sum(r["status"] == "failed" for r in records)
+    if failed:
+        raise OpsError(f"{failed} messages were not sent", ExitCode.FAILED)
+
+
+def _sent_records(bodies: Sequence[tuple[Path, str]], result: SendResult) -> list[dict[str, Any]]:
+    """Each file's fate: sent (with its message id), failed (with the error code), or not sent (not reached)."""
+    records = [_record(file, "sent", message_id=mid) for file, mid in result.sent]
+    records += [_record(file, "failed", error_code=code) for file, code in result.failed]
+    done = {file for file, _ in result.sent} | {file for file, _ in result.failed}
+    return records + [_record(file, "not sent") for file, _ in bodies if file not in done]
+
+
+def _left_out(files: Sequence[Path]) -> list[dict[str, Any]]:
+    return [_record(file, "left out (bad)") for file in files]
+
+
+def _emit(run: State, queue: QueueDepth, dry_run: bool, records: list[dict[str, Any]]) -> None:
     run.output.emit(
         {"queue_url": queue.url, "dry_run": dry_run, "messages": records},
         records=records,
         columns=SEND_COLUMNS,
         title=f"{'would send' if dry_run else 'sent'} to {queue.where()}",
     )
-    failed = sum(r["status"] == "failed" for r in records)
-    if failed:
-        raise OpsError(f"{failed} messages were not sent", ExitCode.FAILED)
 
 
 def _record(

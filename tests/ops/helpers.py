@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,3 +105,45 @@ class StackQueues:
             "--rule-target-dlq-url",
             self.rule_target_dlq,
         ]
+
+
+class FaultAt:
+    """A real client whose `operation`'s n-th call fails with `fault`: before the call is made, or (`after`) once
+    SQS has done it, as a Ctrl-C landing while the answer is on its way. `before` runs first (break a queue)."""
+
+    def __init__(
+        self,
+        inner: Any,
+        operation: str,
+        nth: int,
+        fault: BaseException | None = None,
+        *,
+        after: bool = False,
+        before: Callable[[], None] | None = None,
+    ) -> None:
+        self.inner = inner
+        self.operation = operation
+        self.nth = nth
+        self.fault = fault
+        self.after = after
+        self.before = before
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        real = getattr(self.inner, name)
+        if name != self.operation:
+            return real
+
+        def call(**kwargs: Any) -> Any:
+            self.calls += 1
+            hit = self.calls == self.nth
+            if hit and self.before is not None:
+                self.before()
+            if hit and self.fault is not None and not self.after:
+                raise self.fault
+            result = real(**kwargs)
+            if hit and self.fault is not None and self.after:
+                raise self.fault
+            return result
+
+        return call

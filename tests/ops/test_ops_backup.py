@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ops.backup import BackupWriter, read_backup
+from ops.backup import BackupWriter, default_backup_path, read_backup
+from ops.context import Overrides
 from ops.errors import ExitCode, OpsError
 from tests.ops.conftest import Invoke
 from tests.ops.helpers import StackQueues, connect_event, depth, error_attributes, put
@@ -114,3 +116,92 @@ def test_a_malformed_backup_line_is_named_without_its_content(tmp_path: Path) ->
     with pytest.raises(OpsError, match="line 2 is not a backup record") as raised:
         list(read_backup(path))
     assert "jane" not in raised.value.message
+
+
+GOOD_LINE = {"message_id": "m-1", "body": "ok", "message_attributes": {}}
+
+
+@pytest.mark.parametrize(
+    ("second_line", "named"),
+    [
+        (b"\xffjane\n", "not UTF-8"),
+        (b"[1, 2]\n", "not a JSON object"),
+        (b'{"message_id": "m-2", "body": 7}\n', "body"),
+        (b'{"message_id": "m-2", "body": "x", "message_attributes": {"X": "jane@example.com"}}\n', "X"),
+        (b'{"message_id": "m-2", "body": "x", "message_attributes": ["jane"]}\n', "message_attributes"),
+        (
+            b'{"message_id": "m-2", "body": "x", "message_attributes": '
+            b'{"B": {"DataType": "Binary", "BinaryValue": "jane@example.com"}}}\n',
+            "BinaryValue",
+        ),
+        (
+            b'{"message_id": "m-2", "body": "x", "message_attributes": '
+            b'{"S": {"DataType": "String", "StringValue": 12065550142}}}\n',
+            "StringValue",
+        ),
+        (
+            b'{"message_id": "m-2", "body": "x", "message_attributes": {"S": {"StringValue": "jane"}}}\n',
+            "DataType",
+        ),
+    ],
+)
+def test_a_malformed_backup_is_a_one_line_usage_error_naming_line_and_field(
+    run_cli: Invoke, queues: StackQueues, tmp_path: Path, second_line: bytes, named: str
+) -> None:
+    path = tmp_path / "b.jsonl"
+    good = json.dumps({**GOOD_LINE, "source_queue_url": queues.processing_dlq}).encode()
+    url = f'"source_queue_url": "{queues.processing_dlq}"'.encode()
+    second = second_line.replace(b'"message_id": "m-2"', b'"message_id": "m-2", ' + url)
+    path.write_bytes(good + b"\n" + second)
+
+    result = run_cli([*queues.args(), "dlq", "restore", "--from-backup", str(path), "--dry-run"])
+
+    assert result.exit_code == ExitCode.USAGE
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: {path} line 2 is not a backup record")
+    assert named in line
+    for value in ("jane", "12065550142"):
+        assert value not in line
+
+
+def test_append_to_a_symlink_is_refused_before_the_prompt(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, tmp_path: Path
+) -> None:
+    put(sqs, queues.processing_dlq, connect_event("c-1"), error_attributes("X"))
+    link = tmp_path / "b.jsonl"
+    link.symlink_to(tmp_path / "elsewhere")
+
+    result = run_cli(
+        [*queues.args(), "dlq", "replay", "--backup", str(link), "--append-backup"],
+        overrides=Overrides(interactive=True),
+        input="y\n",
+    )
+
+    assert result.exit_code == ExitCode.USAGE
+    assert "symbolic link" in result.stderr
+    assert "Replay all messages" not in result.stderr  # never asked
+    assert not (tmp_path / "elsewhere").exists()
+    assert depth(sqs, queues.processing_dlq) == (1, 0)
+
+
+def test_a_link_planted_at_the_default_backup_name_is_refused_before_the_prompt(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN links at the default backup names of the next seconds (the name is predictable)
+    put(sqs, queues.processing_dlq, connect_event("c-1"), error_attributes("X"))
+    monkeypatch.chdir(tmp_path)
+    now = datetime.now(UTC)
+    for second in range(-2, 30):
+        path = default_backup_path(queues.processing_dlq, "discard", now + timedelta(seconds=second))
+        if not path.is_symlink():
+            path.symlink_to(tmp_path / "elsewhere")
+
+    result = run_cli(
+        [*queues.args(), "dlq", "discard", "--all"], overrides=Overrides(interactive=True), input="y\n"
+    )
+
+    assert result.exit_code == ExitCode.USAGE
+    assert "symbolic link" in result.stderr
+    assert "DELETE" not in result.stderr  # never asked
+    assert not (tmp_path / "elsewhere").exists()
+    assert depth(sqs, queues.processing_dlq) == (1, 0)

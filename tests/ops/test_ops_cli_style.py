@@ -8,6 +8,7 @@ import tomllib
 from typing import Any
 
 import pytest
+import typer
 
 from ops import __version__
 from ops.errors import ExitCode
@@ -155,3 +156,28 @@ def test_an_unknown_profile_is_a_usage_error_naming_it(run_cli: Invoke, queues: 
     assert result.exit_code == ExitCode.USAGE
     assert "no-such-profile" in result.stderr
     assert "check --profile" in result.stderr
+
+
+def every_command() -> list[list[str]]:
+    """The command path of every command and group of the tool, the root included."""
+    from ops.cli import app
+
+    root = typer.main.get_command(app)
+    paths: list[list[str]] = []
+
+    def walk(command: Any, path: list[str]) -> None:
+        paths.append(path)
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(root, [])
+    return paths
+
+
+@pytest.mark.parametrize("path", every_command(), ids=lambda p: " ".join(p) or "(root)")
+def test_every_help_lists_the_exit_codes(run_cli: Invoke, path: list[str]) -> None:
+    result = run_cli([*path, "--help"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert "Exit codes: 0 done;" in text
+    assert "130 interrupted or declined at the prompt" in text

@@ -6,13 +6,14 @@ and a restore never sends a message that is already on its queue.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from ops.context import Overrides
 from ops.errors import ExitCode
 from tests.ops.conftest import Invoke, json_result
-from tests.ops.helpers import StackQueues, connect_event, depth, drain, error_attributes, put
+from tests.ops.helpers import FaultAt, StackQueues, connect_event, depth, drain, error_attributes, put
 
 BINARY = {"blob": {"DataType": "Binary", "BinaryValue": b"\x00\x01binary"}}
 
@@ -193,3 +194,68 @@ class NoDeletes:
                 for e in Entries
             ],
         }
+
+
+# --- the plan first, then the prompts, then the sends; what was restored is always reported ----------------------
+
+
+def backup_of_both_dlqs(run_cli: Invoke, sqs: Any, queues: StackQueues, backup: Path) -> None:
+    """A backup holding two messages discarded from each DLQ (both DLQs then empty)."""
+    for url in (queues.processing_dlq, queues.rule_target_dlq):
+        for i in range(2):
+            put(sqs, url, connect_event(f"{url[-6:]}-{i}"), error_attributes("ValidationException"))
+    first = discard(run_cli, queues, "--all", "--yes", "--backup", str(backup))
+    second = discard(
+        run_cli, queues, "--all", "--dlq", "rule-target", "--yes", "--backup", str(backup), "--append-backup"
+    )
+    assert (first.exit_code, second.exit_code) == (0, 0), first.output + second.output
+
+
+def test_restore_shows_the_whole_plan_before_asking_and_declining_any_queue_restores_nothing(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, tmp_path: Path
+) -> None:
+    backup = tmp_path / "b.jsonl"
+    backup_of_both_dlqs(run_cli, sqs, queues, backup)
+
+    # WHEN the operator accepts the first queue's prompt and declines the second's
+    result = run_cli(
+        [*queues.args(), "dlq", "restore", "--from-backup", str(backup)],
+        overrides=Overrides(interactive=True),
+        input="y\nn\n",
+    )
+
+    # THEN both queues' plans came before the first prompt, and nothing was restored anywhere
+    assert result.exit_code == ExitCode.INTERRUPTED
+    first_prompt = result.stderr.index("Restore 2 messages")
+    for name in ("case-linker-processing-dlq", "case-linker-rule-target-dlq"):
+        assert result.stderr.index(f"plan: 2 of 2 messages to send to {name}") < first_prompt
+    assert depth(sqs, queues.processing_dlq) == (0, 0)
+    assert depth(sqs, queues.rule_target_dlq) == (0, 0)
+
+
+def test_a_restore_stopped_by_an_error_reports_what_it_restored(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, tmp_path: Path
+) -> None:
+    backup = tmp_path / "b.jsonl"
+    backup_of_both_dlqs(run_cli, sqs, queues, backup)
+    # GIVEN the second queue is deleted as its messages are about to be sent
+    client = FaultAt(
+        sqs, "send_message_batch", 2, before=lambda: sqs.delete_queue(QueueUrl=queues.rule_target_dlq)
+    )
+
+    result = run_cli(
+        [*queues.args(), "--output", "json", "dlq", "restore", "--from-backup", str(backup), "--yes"],
+        overrides=Overrides(clients={"sqs": client}),
+    )
+
+    # THEN the error's exit code, and the report says what went back before it
+    assert result.exit_code == ExitCode.NOT_FOUND
+    document = json.loads(result.stdout)["restore"]
+    assert [(q["queue_name"], q["sent"]) for q in document["queues"]] == [
+        ("case-linker-processing-dlq", 2),
+        ("case-linker-rule-target-dlq", 0),
+    ]
+    assert (document["complete"], document["stopped"]) == (False, "error")
+    assert "2 restored before it stopped" in result.stderr
+    assert result.stderr.rstrip().splitlines()[-1].startswith("error: SendMessageBatch")
+    assert depth(sqs, queues.processing_dlq) == (2, 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +13,7 @@ from botocore.stub import Stubber
 from ops.context import Overrides
 from ops.errors import ExitCode
 from tests.ops.conftest import Invoke, json_result
+from tests.ops.helpers import StackQueues, connect_event, depth, error_attributes, put
 
 DLQ_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/case-linker-processing-dlq"
 MAIN_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/case-linker-main"
@@ -29,7 +31,9 @@ def stubbed() -> Iterator[tuple[Any, Stubber]]:
 
 
 def expect_depths(stubber: Stubber, visible: int = 7) -> None:
-    for url, arn, count in ((DLQ_URL, DLQ_ARN, visible), (MAIN_URL, MAIN_ARN, 0)):
+    """The DLQ's depth, and the main queue's, whose RedrivePolicy names the DLQ."""
+    redrive = {"RedrivePolicy": json.dumps({"deadLetterTargetArn": DLQ_ARN, "maxReceiveCount": "5"})}
+    for url, arn, count, extra in ((DLQ_URL, DLQ_ARN, visible, {}), (MAIN_URL, MAIN_ARN, 0, redrive)):
         stubber.add_response(
             "get_queue_attributes",
             {
@@ -37,6 +41,7 @@ def expect_depths(stubber: Stubber, visible: int = 7) -> None:
                     "QueueArn": arn,
                     "ApproximateNumberOfMessages": str(count),
                     "ApproximateNumberOfMessagesNotVisible": "0",
+                    **extra,
                 }
             },
             {"QueueUrl": url, "AttributeNames": ["All"]},
@@ -188,3 +193,22 @@ def test_native_dry_run_starts_nothing(run_cli: Invoke, stubbed: tuple[Any, Stub
     assert result.exit_code == 0, result.output
     assert "would start a move task for ~7 messages" in result.stdout
     stubber.assert_no_pending_responses()
+
+
+def test_native_refuses_a_main_queue_whose_dlq_this_is_not(
+    run_cli: Invoke, sqs: Any, queues: StackQueues
+) -> None:
+    # GIVEN (moto) a message in the processing DLQ and, as --queue-url, a queue that has nothing to do with it
+    put(sqs, queues.processing_dlq, connect_event("c-1"), error_attributes("X"))
+    unrelated = sqs.create_queue(QueueName="someone-elses-queue")["QueueUrl"]
+
+    result = run_cli(
+        ["--queue-url", unrelated, "--dlq-url", queues.processing_dlq, "dlq", "native-redrive", "--yes"]
+    )
+
+    # THEN refused before any move task is looked up or started, and nothing moved
+    assert result.exit_code == ExitCode.USAGE
+    assert "is not the dead-letter queue of" in result.stderr
+    assert "--force" not in result.stderr  # native-redrive has no override
+    assert depth(sqs, queues.processing_dlq) == (1, 0)
+    assert depth(sqs, unrelated) == (0, 0)

@@ -318,6 +318,13 @@ def test_a_bad_filter_is_a_usage_error(run_cli: Invoke, queues: StackQueues) -> 
     assert "bad --filter" in result.stderr
 
 
+def test_a_bad_filter_never_echoes_its_value(run_cli: Invoke, queues: StackQueues) -> None:
+    result = replay(run_cli, queues, "--yes", "--filter", "phone=+12065550142")
+    assert result.exit_code == ExitCode.USAGE
+    assert "bad --filter: unknown key phone" in result.stderr
+    assert "2065550142" not in result.output
+
+
 def test_the_rule_target_dlq_replays_to_the_main_queue_without_eventbridge_attributes(
     run_cli: Invoke, sqs: Any, queues: StackQueues, tmp_path: Path
 ) -> None:
@@ -436,6 +443,9 @@ def test_the_cli_reports_a_complete_filtered_replay_in_json(
         "left_matching": 0,
         "reached_max": False,
         "complete": True,
+        "stopped": None,
+        "stopped_by": None,
+        "in_doubt": 0,
     }
     assert document["failures"] == []
 

@@ -94,11 +94,17 @@ def move_task_sqs(pipeline: LocalPipeline) -> Any:
     resources = pipeline.resources
     client = boto3.client("sqs", region_name="us-east-1")
     stubber = Stubber(client)
-    for arn in (resources.processing_dlq_arn, resources.main_queue_arn):
+    # The main queue's RedrivePolicy names the processing DLQ, as the stack's does.
+    redrive = json.dumps({"deadLetterTargetArn": resources.processing_dlq_arn, "maxReceiveCount": "5"})
+    for arn, extra in (
+        (resources.processing_dlq_arn, {}),
+        (resources.main_queue_arn, {"RedrivePolicy": redrive}),
+    ):
         attributes = {
             "QueueArn": arn,
             "ApproximateNumberOfMessages": "6",
             "ApproximateNumberOfMessagesNotVisible": "0",
+            **extra,
         }
         stubber.add_response(
             "get_queue_attributes", {"Attributes": attributes}, {"QueueUrl": ANY, "AttributeNames": ["All"]}

@@ -3,6 +3,7 @@ accident (issue 14: `ops send events/` used to fill the DLQ and fire its alarm).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ from ops.context import Overrides
 from ops.errors import ExitCode
 from tests.conftest import EVENTS_DIR
 from tests.ops.conftest import Invoke, json_result
-from tests.ops.helpers import StackQueues, depth, drain
+from tests.ops.helpers import FaultAt, StackQueues, depth, drain
 
 GOOD = sorted(p for p in EVENTS_DIR.glob("*.json") if p.name not in {"seed.json", "expected.json"})
 BAD = EVENTS_DIR / "bad"
@@ -84,3 +85,40 @@ def test_send_prints_the_message_ids_as_json(run_cli: Invoke, sqs: Any, queues: 
     )
     [message] = drain(sqs, queues.main)
     assert json_result(result) == message["MessageId"]
+
+
+def test_a_failing_later_batch_still_reports_the_ids_of_what_was_sent(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, tmp_path: Path
+) -> None:
+    # GIVEN twelve samples (two batches), and the main queue deleted as the second batch is about to go
+    for i in range(12):
+        (tmp_path / f"sample-{i:02}.json").write_text(json.dumps({"n": i}))
+    sent_before: list[str] = []  # the ids SQS gave the first batch, read from the queue before it goes
+
+    def delete_the_main_queue() -> None:
+        sent_before.extend(m["MessageId"] for m in drain(sqs, queues.main))
+        sqs.delete_queue(QueueUrl=queues.main)
+
+    client = FaultAt(sqs, "send_message_batch", 2, before=delete_the_main_queue)
+
+    result = send(
+        run_cli,
+        queues,
+        str(tmp_path),
+        "--yes",
+        "--output",
+        "json",
+        overrides=Overrides(clients={"sqs": client}),
+    )
+
+    # THEN the error's exit code, and every file's fate: the ten sent with their ids, the two not sent
+    assert result.exit_code == ExitCode.NOT_FOUND
+    records = json.loads(result.stdout)["messages"]
+    assert sorted(r["message_id"] for r in records if r["status"] == "sent") == sorted(sent_before)
+    assert len(sent_before) == 10
+    assert [Path(r["file"]).name for r in records if r["status"] == "not sent"] == [
+        "sample-10.json",
+        "sample-11.json",
+    ]
+    assert "10 sent before it stopped" in result.stderr
+    assert result.stderr.rstrip().splitlines()[-1].startswith("error: sending to")

@@ -170,3 +170,58 @@ def test_a_case_id_tagged_on_the_contact_is_shown() -> None:
         pytest.skip("sample not present")
     s = summarise(message(path.read_text()), NOW)
     assert (s.event_type, s.case_id) == ("COMPLETED", "d6e5f4a3-2b1c-4d0e-9f8a-7b6c5d4e3f2a")
+
+
+@pytest.mark.parametrize(
+    "contact",
+    [
+        "(206) 555-0142",
+        "+1 (206) 555-0142",
+        "206-555-0142",
+        "206.555.0142",
+        "+12065550142",
+        "+44 20 7946 0958",
+        "jane@localhost",
+        "jane.roe+dlq@mail.example.co.uk",
+    ],
+)
+def test_common_phone_and_email_forms_are_masked(contact: str) -> None:
+    text = redact(f"could not link contact: caller {contact} unknown")
+    assert contact not in text
+    for part in ("555", "7946", "jane"):
+        assert part not in text
+    assert text.startswith("could not link contact: caller <")
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "gave up on the last delivery (10 of maxReceiveCount 10): ThrottlingException",
+        "gave up on the last delivery (3 of maxReceiveCount 5): HTTP 503 from connectcases",
+        "content.comment.body: too long (4097 > 4096 characters)",
+        "case 12345678-1234-1234-1234-123456789012 not found in domain d6e5f4a3-2b1c-4d0e-9f8a-7b6c5d4e3f2a",
+        "the ledger was unavailable at 2026-01-02T03:00:00Z (retried 3 times)",
+        "the ledger was unavailable at 2026-01-02 03:00:00.123 (retried 3 times)",
+        "HTTP 429, 500, 502, 503, 504 after 8 attempts in 1200 ms",
+        "UnexpectedError: RuntimeError",
+        "detail.instanceArn arn:aws:connect:us-east-1:123456789012:instance/inst-1 is not this instance",
+    ],
+)
+def test_the_linkers_own_reasons_are_not_masked(reason: str) -> None:
+    assert redact(reason) == reason
+
+
+@pytest.mark.parametrize(
+    ("spec", "named"),
+    [
+        ("phone=+12065550142", "phone"),
+        ("+12065550142", "no '='"),
+        ("jane@example.com=x", "unknown key"),
+    ],
+)
+def test_a_bad_filter_names_its_key_or_problem_never_its_value(spec: str, named: str) -> None:
+    with pytest.raises(ValueError, match="bad --filter") as raised:
+        parse_filters(["ERROR_CODE=X", spec])
+    assert named in str(raised.value)
+    for value in ("2065550142", "jane"):
+        assert value not in str(raised.value)

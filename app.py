@@ -7,19 +7,20 @@ import sys
 
 from aws_cdk import App
 
-from infra.config import CONTEXT_KEYS, CaseLinkerConfig, ConfigError
+from infra.config import CONTEXT_KEYS, STACK_NAME_KEY, CaseLinkerConfig, ConfigError
 from infra.nag import add_nag_checks
 from infra.stack import DEFAULT_STACK_NAME, CaseLinkerStack
 
 
 def build(app: App) -> CaseLinkerStack:
     """Validate the app's context and add the stack and the cdk-nag checks; raises ConfigError."""
-    config = CaseLinkerConfig.from_context({key: app.node.try_get_context(key) for key in CONTEXT_KEYS})
+    keys = (*CONTEXT_KEYS, STACK_NAME_KEY)
+    config = CaseLinkerConfig.from_context({key: app.node.try_get_context(key) for key in keys})
     # Environment-agnostic on purpose: nothing here needs a lookup, so synth is offline and the template
     # deploys to whichever account/region the credentials of `cdk deploy` point at.
     stack = CaseLinkerStack(
         app,
-        app.node.try_get_context("stackName") or DEFAULT_STACK_NAME,
+        str(app.node.try_get_context(STACK_NAME_KEY) or "").strip() or DEFAULT_STACK_NAME,
         config=config,
         description="case-linker: links finished Amazon Connect contacts to Amazon Connect Cases",
     )

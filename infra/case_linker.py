@@ -51,15 +51,14 @@ CASES_ACTIONS = (
 CONNECT_CONTACT_ACTIONS = ("connect:DescribeContact", "connect:GetContactAttributes")
 #: Only when PERFORMED_BY=agent: the Cases API checks DescribeUser on the agent recorded as `userArn`.
 CONNECT_AGENT_ACTIONS = ("connect:DescribeUser",)
-#: What Powertools idempotency and the link ledger (issue 11) do with their table: single items, batched
-#: reads and transactional condition checks; no Scan or Query.
+#: What the link ledger and the shared Cases budget (ledger.py, budget.py) do with their table: single-item
+#: reads and conditional writes, and batched reads. No Scan or Query, and no DeleteItem: records expire by TTL,
+#: and a linker that could delete them could forget what it created.
 IDEMPOTENCY_TABLE_ACTIONS = (
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
-    "dynamodb:DeleteItem",
     "dynamodb:BatchGetItem",
-    "dynamodb:ConditionCheckItem",
 )
 
 

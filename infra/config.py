@@ -89,6 +89,9 @@ CONTEXT_KEYS: Final = (
     "followContactChain",
 )
 REQUIRED_CONTEXT_KEYS: Final = ("casesDomainId", "connectInstanceArn")
+#: Names the stack (app.py); checked with the rest so a bad one is listed with them, not left to a jsii traceback.
+STACK_NAME_KEY: Final = "stackName"
+_STACK_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,127}")  # CloudFormation's stack names
 
 # --- Fixed operating parameters (each with the reason for its value) ----------------------------------
 #: Every contact record makes up to two paced Cases calls: ListCasesForContact, then CreateRelatedItem.
@@ -317,6 +320,13 @@ class CaseLinkerConfig:
             values["request_event_source"] = str(source).strip()
         if (performed_by := get("performedBy")) is not None:
             values["performed_by"] = str(performed_by).strip()
+        if (stack_name := get(STACK_NAME_KEY)) is not None and not _STACK_NAME_RE.fullmatch(
+            str(stack_name).strip()
+        ):
+            problems.append(
+                f"{STACK_NAME_KEY} must be a letter then up to 127 letters, digits or hyphens (CloudFormation's "
+                f"stack names), got {str(stack_name)[:40]!r}"
+            )
 
         if problems:
             # Report parse problems together with the field checks, so one run lists everything.

@@ -33,7 +33,7 @@ class CaseLinkerStack(Stack):
             "FunctionName": (linker.function.function_name, "The linker Lambda function"),
             "IdempotencyTableName": (
                 linker.table.table_name,
-                "Powertools idempotency records and the link ledger",
+                "The link ledger, contact records and the shared Cases budget",
             ),
             "AlarmTopicArn": (linker.topic.topic_arn, "Subscribe here for alarms"),
             "RuleArn": (linker.rule.rule_arn, "The contact-event rule on the default event bus"),

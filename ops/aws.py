@@ -6,6 +6,7 @@ same code runs against a deployed stack, the local pipeline or moto.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,7 +45,10 @@ class Clients:
     @property
     def session(self) -> boto3.Session:
         if self._session is None:
-            self._session = boto3.Session(profile_name=self._profile, region_name=self._region)
+            # As the AWS CLI v2 and the CDK CLI: --region, then AWS_REGION, then AWS_DEFAULT_REGION and the
+            # profile (boto3 alone does not read AWS_REGION).
+            region = self._region or os.environ.get("AWS_REGION", "").strip() or None
+            self._session = boto3.Session(profile_name=self._profile, region_name=region)
         return self._session
 
     @property

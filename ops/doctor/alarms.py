@@ -15,12 +15,22 @@ from ops.doctor.verdict import REDEPLOY, Check, guarded, ok, problem
 CLOUDWATCH = "cloudwatch.amazonaws.com"
 
 
-def statements(policy_text: str | None) -> list[dict[str, Any]]:
-    """The statements of a JSON policy document (none for no policy)."""
-    if not policy_text:
+def statements(policy: str | Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The statements of a policy document, as JSON text or already parsed (none for no policy, or for one
+    that is not a JSON object: then nothing is shown to allow, rather than the whole run crashing)."""
+    if not policy:
         return []
-    found = json.loads(policy_text).get("Statement", [])
-    return [found] if isinstance(found, dict) else list(found)
+    if isinstance(policy, str):
+        try:
+            policy = json.loads(policy)
+        except ValueError:
+            return []
+    if not isinstance(policy, Mapping):
+        return []
+    found = policy.get("Statement", [])
+    if isinstance(found, dict):
+        return [found]
+    return [s for s in found if isinstance(s, dict)] if isinstance(found, list) else []
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -25,6 +25,13 @@ def test_building_without_required_context_raises_a_config_error_naming_both_key
     )
 
 
+def test_a_stack_name_cloudformation_would_refuse_is_a_config_error_named_with_the_others() -> None:
+    with pytest.raises(ConfigError) as raised:
+        cdk_app.build(App(context={"stackName": "my_stack"}))
+    assert raised.value.problems[0] == "casesDomainId is required"
+    assert any(problem.startswith("stackName must be") for problem in raised.value.problems)
+
+
 def test_the_cdk_entry_point_exits_with_the_missing_keys_and_how_to_pass_them(tmp_path) -> None:
     # What `npx cdk synth` runs (cdk.json "app"); the CLI passes context in CDK_CONTEXT_JSON.
     environment = {**os.environ, "CDK_CONTEXT_JSON": json.dumps({}), "CDK_OUTDIR": str(tmp_path)}

@@ -56,6 +56,17 @@ def test_blank_required_values_count_as_missing() -> None:
         CaseLinkerConfig.from_context({"casesDomainId": "  ", "connectInstanceArn": ARN})
 
 
+@pytest.mark.parametrize("name", ["my_stack", "1stack", "stack name", "x" * 129])
+def test_a_stack_name_cloudformation_would_refuse_is_named_with_the_other_problems(name: str) -> None:
+    text = problems_for(stackName=name, maxConcurrency="two")
+    assert "stackName" in text
+    assert "maxConcurrency" in text
+
+
+def test_a_valid_stack_name_is_accepted() -> None:
+    assert config(stackName="CaseLinker-staging2") is not None
+
+
 def test_parse_problems_and_field_problems_are_reported_together() -> None:
     with pytest.raises(ConfigError) as raised:
         CaseLinkerConfig.from_context({"maxConcurrency": "two", "removalPolicy": "keep"})

@@ -398,13 +398,12 @@ def test_the_function_consumes_the_main_queue_and_may_put_a_record_back(template
     assert statement["Resource"] == arn_of(MAIN_QUEUE)
 
 
-def test_the_function_has_only_the_item_access_its_idempotency_and_ledger_use(template: Template) -> None:
-    # No Scan or Query; ConditionCheckItem and the item writes cover the ledger's transactional writes.
+def test_the_function_has_only_the_item_access_its_ledger_and_budget_use(template: Template) -> None:
+    # What functions/ calls, no more: no Scan or Query, and no DeleteItem (a linker that could delete ledger
+    # records could forget what it created) nor transactions (none is made).
     statement = statement_with(template, "dynamodb:PutItem")
     assert statement["Action"] == [
         "dynamodb:BatchGetItem",
-        "dynamodb:ConditionCheckItem",
-        "dynamodb:DeleteItem",
         "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import re
 import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
 import typer
 
 from ops import __version__
+from ops.aws import Clients
 from ops.errors import ExitCode
 from tests.conftest import REPO_ROOT
 from tests.ops.conftest import Invoke, json_result
@@ -181,3 +183,30 @@ def test_every_help_lists_the_exit_codes(run_cli: Invoke, path: list[str]) -> No
     text = " ".join(result.stdout.split())
     assert "Exit codes: 0 done;" in text
     assert "130 interrupted or declined at the prompt" in text
+
+
+@pytest.mark.parametrize(
+    ("option", "environment", "expected"),
+    [
+        (None, {"AWS_REGION": "eu-west-1"}, "eu-west-1"),
+        (None, {"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "us-east-1"}, "eu-west-1"),
+        (None, {"AWS_DEFAULT_REGION": "us-east-1"}, "us-east-1"),
+        ("ap-south-1", {"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "us-east-1"}, "ap-south-1"),
+    ],
+)
+def test_the_region_comes_from_the_option_then_aws_region_then_aws_default_region_as_in_the_aws_cli(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    option: str | None,
+    environment: dict[str, str],
+    expected: str,
+) -> None:
+    # The AWS CLI v2 and the CDK CLI read AWS_REGION before AWS_DEFAULT_REGION; boto3 alone reads only the latter,
+    # so a doctor run would check another Region than the deploy it precedes.
+    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+
+    assert Clients(region=option).region == expected

@@ -26,7 +26,7 @@ from emulator import Emulator, EmulatorConfig
 from infra.config import CaseLinkerConfig
 from ops.aws import Clients
 from ops.doctor import PERMISSIONS, PRE_DEPLOY_CHECKS, Check, Status, Target, post_deploy_names, run_checks
-from ops.doctor.alarms import check_topic_key, check_topic_policy
+from ops.doctor.alarms import check_topic_key, check_topic_policy, statements
 from ops.doctor.deployed import Deployed
 from ops.doctor.health import (
     check_dead_lettered,
@@ -620,6 +620,22 @@ def test_a_backlog_cloudwatch_has_no_age_for_yet_is_could_not_check(
 
 
 # --- the alarm topic ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "policy",
+    [
+        '{"Statement": {"Effect": "Allow"}}',
+        {"Statement": {"Effect": "Allow"}},  # a parsed document, as some endpoints (moto's KMS) return it
+    ],
+)
+def test_a_policy_document_is_read_as_text_or_as_a_parsed_document(policy: Any) -> None:
+    assert statements(policy) == [{"Effect": "Allow"}]
+
+
+def test_a_policy_that_is_not_a_json_object_has_no_statements_rather_than_crashing_the_run() -> None:
+    assert statements("not json") == []
+    assert statements("[1, 2]") == []
+
+
 def test_the_topic_policy_letting_cloudwatch_in_is_ok(world: World, clients: Clients) -> None:
     check = check_topic_policy(world.deployed(clients))
     assert_ok(check)

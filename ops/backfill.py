@@ -43,7 +43,9 @@ SOURCE = "case-linker.backfill"
 CONTACT_DETAIL_TYPE = "Amazon Connect Contact Event"
 SEARCH_PAGE_SIZE = 100
 MAX_RANGE_PER_SEARCH = dt.timedelta(weeks=8)
-MAX_AGE = dt.timedelta(days=2 * 365)
+# "Two years" as whole weeks (104, 728 days), the stricter reading: a range older than that is a usage error up
+# front rather than an InvalidParameterException in the middle of a run.
+MAX_AGE = dt.timedelta(weeks=104)
 CHUNK = dt.timedelta(days=1)
 DEFAULT_SEARCH_RATE = 0.5
 # Enqueued contacts a second: half the default Cases quota (2 requests/s per API), leaving the rest to live

@@ -8,6 +8,7 @@ model at cold start.
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -53,6 +54,14 @@ CONTENT_MEMBER: dict[str, str] = {
 
 def _whole(pattern: str) -> str:
     return rf"^(?:{pattern})$"
+
+
+_CASE_ID_RE = re.compile(_whole(CASE_ID_PATTERN))
+
+
+def is_case_id(value: str) -> bool:
+    """Whether `value` could be a Cases case id (CreateRelatedItem's constraints on caseId)."""
+    return 1 <= len(value) <= 500 and _CASE_ID_RE.match(value) is not None
 
 
 Id500 = Annotated[StrictStr, StringConstraints(min_length=1, max_length=500)]
@@ -246,19 +255,21 @@ class ContactDetail(_Lenient):
     tags: dict[str, Any] | None = None
     # Not Connect's: the reconciliation sweeper's finding that this contact belongs to the one case its
     # contact chain (initial or previous contact) is linked to. Used only when the contact names no case itself.
-    chainCaseId: (
-        Annotated[
-            str, StringConstraints(strip_whitespace=True, max_length=500, pattern=_whole(CASE_ID_PATTERN))
-        ]
-        | None
-    ) = None
+    chainCaseId: str | None = None
 
-    @field_validator("initialContactId", "chainCaseId", mode="before")
+    @field_validator("initialContactId", mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    @field_validator("chainCaseId", mode="before")
+    @classmethod
+    def _not_a_case_id_is_none(cls, value: Any) -> Any:
+        # Only a hint, used when the contact names no case itself: one that is not a case id is dropped (never
+        # logged), rather than refusing a contact that may well have its own case.
+        return value.strip() if isinstance(value, str) and is_case_id(value.strip()) else None
 
     @field_validator("agentInfo", "tags", mode="before")
     @classmethod

@@ -53,6 +53,7 @@ from case_linker.mapping import (
     SWEEPER_SOURCE,
     case_id_from,
 )
+from case_linker.models import is_case_id
 from case_linker.pacing import BatchGuard, Pacer
 from case_linker.settings import SweeperSettings
 from case_linker.telemetry import RETRIED, THROTTLED, Counters
@@ -306,8 +307,7 @@ class Sweeper:
         try:
             for page in self._pages(report.window_start, report.window_end, run):
                 enqueue, cut = self._decide(page.contacts, run)
-                self._enqueue(enqueue, now)
-                report.enqueued += len(enqueue)
+                self._enqueue(enqueue, now, report)
                 if cut:
                     report.cut_short = True
                     break
@@ -320,21 +320,29 @@ class Sweeper:
         if run.lookup_error is not None:
             raise run.lookup_error
 
-    def _enqueue(self, enqueue: list[Enqueue], now: dt.datetime) -> None:
+    def _enqueue(self, enqueue: list[Enqueue], now: dt.datetime, report: SweepReport) -> None:
+        """Send `enqueue` a batch at a time, counting and logging each batch once SQS has it: a failure part-way
+        leaves the report true to what is on the queue."""
         instance_arn = self._settings.connect_instance_arn
-        self._queue.send(
-            [
-                contact_message(
-                    item.contact,
-                    instance_arn=instance_arn,
-                    source=SWEEPER_SOURCE,
-                    now=now,
-                    chain_case_id=item.chain_case_id,
-                )
-                for item in enqueue
-            ]
-        )
-        for item in enqueue:
+        for start in range(0, len(enqueue), SQS_BATCH):
+            batch = enqueue[start : start + SQS_BATCH]
+            self._queue.send(
+                [
+                    contact_message(
+                        item.contact,
+                        instance_arn=instance_arn,
+                        source=SWEEPER_SOURCE,
+                        now=now,
+                        chain_case_id=item.chain_case_id,
+                    )
+                    for item in batch
+                ]
+            )
+            report.enqueued += len(batch)
+            self._log_enqueued(batch)
+
+    def _log_enqueued(self, batch: list[Enqueue]) -> None:
+        for item in batch:
             log = self._logger.info if item.reason == NEVER_SEEN_REASON else self._logger.debug
             log(
                 "contact enqueued",
@@ -388,7 +396,8 @@ class Sweeper:
         records = self._ledger.contacts(settings.instance_id, wanted)
         for contact in contacts:
             tag_case = case_id_from(contact.tags, settings.case_id_attribute)
-            if tag_case is not None:
+            # A tag that is no case id is nobody's chain case (its own message is dead-lettered by the linker).
+            if tag_case is not None and is_case_id(tag_case):
                 run.tag_cases[contact.contact_id] = tag_case
         report = run.report
         enqueue: list[Enqueue] = []

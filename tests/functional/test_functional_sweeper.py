@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from case_linker.budget import DynamoDBBudgetStore
 from case_linker.errors import PermanentError, ThrottledError, TransientError
 from case_linker.settings import SweeperSettings
@@ -455,6 +456,91 @@ def test_given_the_queue_gone_when_swept_then_the_run_fails_rather_than_reportin
         rig.sweep()
 
     assert "NonExistentQueue" in failure.value.code or "QueueDoesNotExist" in failure.value.code
+
+
+def test_given_a_chain_whose_first_contact_has_a_malformed_case_tag_when_swept_then_a_leg_with_its_own_case_is_linked(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a flow wrote something that is not a case id into the first contact's tag, and a transfer leg that
+    # has its own case id (an attribute), both events lost
+    bad = "jane.doe@example.com"
+    first = finished(rig.emu, new_id(), minutes_ago=50, tag_case_id=bad)
+    leg = finished(
+        rig.emu, new_id(), minutes_ago=45, case_id=CASE_B, initial_contact_id=first, previous_contact_id=first
+    )
+
+    # WHEN the sweeper runs and the linker handles its messages
+    rig.sweep()
+    messages = rig.enqueued()
+    rig.link(messages)
+
+    # THEN the bad tag is no chain's case, never logged, and the leg is linked to its own case
+    assert all("chainCaseId" not in m["detail"] or m["detail"]["chainCaseId"] is None for m in messages)
+    assert rig.cases_of(leg) == [CASE_B]
+    assert caplog.records
+    assert not [r for r in caplog.records if bad in str(vars(r))]
+
+
+@pytest.mark.parametrize("microseconds", [0, 400, 600])
+def test_given_an_instant_shared_across_the_search_limit_when_swept_then_none_of_its_contacts_is_missed(
+    rig: Rig, microseconds: int
+) -> None:
+    # GIVEN a search limited to 11 results, and three contacts that ended at one instant straddling that limit
+    # (with sub-millisecond times: Connect keeps milliseconds, so they must not decide what a search returns)
+    rig.emu.configure(contact_search_max_results=11)
+    base = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=50)).replace(microsecond=0)
+    ids = []
+    for i in range(9):
+        ids.append(new_id())
+        rig.emu.put_contact(
+            INSTANCE_ID, ids[-1], {}, initiation_time=base, disconnect_time=base + dt.timedelta(seconds=i)
+        )
+    instant = base + dt.timedelta(seconds=100, microseconds=microseconds)
+    for i in range(8):
+        ids.append(new_id())
+        ended = instant if i < 3 else instant + dt.timedelta(seconds=i)
+        rig.emu.put_contact(INSTANCE_ID, ids[-1], {}, initiation_time=base, disconnect_time=ended)
+
+    # WHEN the sweeper runs with pages of ten
+    result = rig.sweep(rig.sweeper(page_size=10))
+
+    # THEN every contact is enqueued once, and the run is complete
+    assert sorted(contact_ids(rig.enqueued())) == sorted(ids)
+    assert result["complete"] is True
+
+
+class _SecondSendFails:
+    """The sweeper's SQS client, whose second SendMessageBatch fails (the first batch is on the queue)."""
+
+    def __init__(self, real: Any) -> None:
+        self._real, self._sends = real, 0
+
+    def send_message_batch(self, **kwargs: Any) -> Any:
+        self._sends += 1
+        if self._sends == 2:
+            raise ClientError({"Error": {"Code": "InternalError", "Message": "down"}}, "SendMessageBatch")
+        return self._real.send_message_batch(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def test_given_sqs_failing_after_a_first_batch_when_swept_then_the_metric_and_logs_count_what_was_enqueued(
+    rig: Rig, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    for i in range(25):
+        finished(rig.emu, new_id(), minutes_ago=20 + i * 0.2)
+    app = rig.sweeper()
+    app.sweeper._queue._sqs = _SecondSendFails(app.sweeper._queue._sqs)  # type: ignore[attr-defined]
+    capsys.readouterr()
+
+    with pytest.raises(TransientError):
+        rig.sweep(app)
+
+    sent = contact_ids(rig.enqueued())
+    assert len(sent) == 10
+    assert emf(capsys.readouterr().out)["SweepEnqueued"] == len(sent)
+    assert len([r for r in caplog.records if r.getMessage() == "contact enqueued"]) == len(sent)
 
 
 # --- the entry point ------------------------------------------------------------------------------------

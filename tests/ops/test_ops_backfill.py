@@ -310,9 +310,12 @@ def test_it_asks_before_enqueueing_naming_the_queue_and_the_range(
         (UNTIL.isoformat(), SINCE.isoformat(), "--since must be before --until"),
         (SINCE.isoformat(), (NOW + dt.timedelta(hours=1)).isoformat(), "in the future"),
         ((NOW - dt.timedelta(days=800)).isoformat(), SINCE.isoformat(), "two years"),
+        # 729 days is within 2 x 365, but not within the 104 weeks SearchContacts searches: a usage error now,
+        # not an InvalidParameterException in the middle of the run
+        ((NOW - dt.timedelta(days=729)).isoformat(), SINCE.isoformat(), "two years"),
         ("last tuesday", UNTIL.isoformat(), "not an ISO-8601 time"),
     ],
-    ids=["reversed", "future", "older-than-two-years", "not-iso"],  # stable ids: the times move
+    ids=["reversed", "future", "older-than-two-years", "older-than-104-weeks", "not-iso"],  # the times move
 )
 def test_a_range_the_api_cannot_search_is_a_one_line_usage_error(
     run_cli: Invoke, queues: StackQueues, since: str, until: str, complaint: str

@@ -180,7 +180,6 @@ def test_given_a_bare_request_missing_type_or_content_when_classified_then_the_e
     [
         ("contactId", "jane.doe@example.com"),
         ("initialContactId", "+1 555 0100"),
-        ("chainCaseId", "jane.doe@example.com"),
     ],
 )
 def test_given_a_contact_event_whose_ids_are_not_ids_when_classified_then_rejected_without_echoing_them(
@@ -195,6 +194,14 @@ def test_given_a_contact_event_whose_ids_are_not_ids_when_classified_then_reject
     assert f"detail.{field}" in decision.message
     assert "example.com" not in decision.message
     assert "555" not in decision.message
+
+
+def test_given_a_chain_case_that_is_not_a_case_id_when_classified_then_only_the_hint_is_dropped() -> None:
+    # The sweeper's hint is used only when the contact names no case itself: a bad one must not refuse a
+    # contact that has its own case.
+    decision = link(contact_event(chainCaseId="jane.doe@example.com"))
+
+    assert decision.detail.chainCaseId is None
 
 
 def test_given_an_envelope_id_that_is_not_an_id_when_classified_then_it_is_not_kept_for_the_logs() -> None:

@@ -18,7 +18,6 @@ import random
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -697,27 +696,30 @@ def ensure_import_paths() -> None:
 
 @contextlib.contextmanager
 def moto_subprocess(port: int = 0, *, start_timeout_s: float = 30.0) -> Iterator[str]:
-    """moto's server in a child process on loopback; yields its endpoint and stops it on exit."""
-    if port == 0:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "local.moto_server", "-H", "127.0.0.1", "-p", str(port)]
+    """moto's server in a child process on loopback; yields its endpoint and stops it on exit.
+
+    The child binds the port itself (0: one the system picks) and prints its endpoint once listening. A port
+    probed here and handed over could be taken by another process in between, and the readiness check would
+    then succeed against that process's server.
+    """
+    command = [sys.executable, "-m", "local.moto_server", "--announce", "127.0.0.1", str(port)]
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
-    endpoint = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + start_timeout_s
-        while True:
-            try:
-                with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=1) as response:  # noqa: S310
-                    response.read()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"moto's server did not start on {endpoint}") from None
-                time.sleep(0.1)
+        announced: list[str] = []
+        reader = threading.Thread(
+            target=lambda: announced.append(process.stdout.readline() if process.stdout else ""), daemon=True
+        )
+        reader.start()
+        reader.join(start_timeout_s)
+        endpoint = announced[0].strip() if announced else ""
+        if not endpoint.startswith("http://"):
+            raise RuntimeError(
+                f"moto's server did not start on port {port or 'any'} within {start_timeout_s:g} s"
+            )
+        with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=5) as response:  # noqa: S310
+            response.read()
         yield endpoint
     finally:
         process.terminate()

@@ -324,22 +324,28 @@ class Backfill:
         """
         page = self._search(start, end, None)
         served = 0
+        # The latest instant seen and the contacts of it, across pages: where a search is continued, or where the
+        # next day's search starts (both ends are inclusive), those are found again and must be left out.
+        instant: Any = None
+        at_instant: set[str] = set()
         while True:
             contacts = page.get("Contacts", [])
             served += len(contacts)
             self._page(contacts)
+            for contact in contacts:
+                if contact.get("DisconnectTimestamp") != instant:
+                    instant, at_instant = contact.get("DisconnectTimestamp"), set()
+                at_instant.add(str(contact["Id"]))
             last = contacts[-1].get("DisconnectTimestamp") if contacts else None
             if page.get("NextToken"):
                 page = self._search(start, end, page["NextToken"])
             elif isinstance(last, dt.datetime) and last > start and served < int(page.get("TotalCount") or 0):
-                self._advance(
-                    last, keep={str(c["Id"]) for c in contacts if c.get("DisconnectTimestamp") == last}
-                )
+                self._advance(last, keep=at_instant)
                 start, served = last, 0
                 page = self._search(start, end, None)
             else:
                 break
-        self._advance(end, keep=set())
+        self._advance(end, keep=at_instant if instant == end else set())
 
     def _advance(self, done_until: dt.datetime, keep: set[str]) -> None:
         """Everything before `done_until` is done; `keep`: contacts of that very instant already handled."""

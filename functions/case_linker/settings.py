@@ -327,6 +327,9 @@ def _minutes(environ: Mapping[str, str], name: str, default: int, *, minimum: in
     return int(raw)
 
 
+_ONE_PER_RUN = 1 / 900  # a Lambda invocation lasts at most 900 s
+
+
 def _positive(environ: Mapping[str, str], name: str, default: float) -> float:
     raw = _optional(environ, name, str(default))
     try:
@@ -335,6 +338,10 @@ def _positive(environ: Mapping[str, str], name: str, default: float) -> float:
         raise SettingsError(f"{name} must be a number of requests per second, not {raw[:20]!r}") from None
     if not math.isfinite(value) or value <= 0:
         raise SettingsError(f"{name} must be a positive, finite number of requests per second")
+    if value < _ONE_PER_RUN:
+        raise SettingsError(
+            f"{name} must allow at least one request in a 900 s run ({_ONE_PER_RUN:.4f} per second)"
+        )
     return value
 
 

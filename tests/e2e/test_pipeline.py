@@ -197,3 +197,42 @@ def test_the_cli_exits_non_zero_when_an_outcome_differs_from_the_expected_one(tm
     assert document["summary"]["mismatches"] == 1
     assert document["inputs"][0]["outcome"] == "linked"
     assert "FAILED" in result.output
+
+
+def test_a_moto_subprocess_never_takes_another_processs_server_on_its_port_for_its_own() -> None:
+    # GIVEN another moto server already listening on the port (as when a port probed free is taken before the
+    # child binds it: another test's server, in another worker)
+    from moto.server import ThreadedMotoServer
+
+    from local.pipeline import moto_subprocess
+
+    other = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    other.start()
+    try:
+        _, port = other.get_host_and_port()
+        # WHEN a moto subprocess is asked for that port, THEN it fails rather than hand over the other server
+        with pytest.raises(RuntimeError, match="did not start"), moto_subprocess(port, start_timeout_s=20):
+            pass
+    finally:
+        other.stop()
+
+
+def test_moto_subprocesses_started_together_each_serve_their_own_state() -> None:
+    import boto3
+
+    from local.pipeline import moto_subprocess
+
+    with moto_subprocess() as first, moto_subprocess() as second:
+        assert first != second
+        clients = [
+            boto3.client(
+                "sqs",
+                endpoint_url=url,
+                region_name="us-east-1",
+                aws_access_key_id="x",
+                aws_secret_access_key="x",
+            )
+            for url in (first, second)
+        ]
+        clients[0].create_queue(QueueName="only-in-the-first")
+        assert "QueueUrls" not in clients[1].list_queues()

@@ -304,6 +304,40 @@ def test_it_asks_before_enqueueing_naming_the_queue_and_the_range(
     assert depth(sqs, queues.main) == (0, 0)
 
 
+def test_an_instant_spanning_two_pages_where_a_search_is_continued_is_enqueued_once(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, emu: Emulator, ledger: Ledger
+) -> None:
+    # GIVEN a search that returns its first 101 results (AWS: 10,000), 100 a page, and three contacts that ended
+    # at one instant straddling the two pages
+    emu.configure(contact_search_max_results=101)
+    base = SINCE + dt.timedelta(hours=1)
+    early = [ended(emu, base + dt.timedelta(seconds=i)) for i in range(99)]
+    instant = base + dt.timedelta(seconds=500)
+    same = [ended(emu, instant) for _ in range(3)]
+    late = [ended(emu, instant + dt.timedelta(seconds=10 + i)) for i in range(5)]
+
+    result = backfill(run_cli, queues, "--yes", "--output", "json")
+
+    # THEN each contact is enqueued once, and counted once
+    assert result.exit_code == 0, result.output
+    got = enqueued_ids(sqs, queues)
+    assert sorted(got) == sorted(early + same + late)
+    assert json_result(result)["found"] == len(got)
+
+
+def test_a_contact_that_ended_exactly_at_a_day_boundary_is_enqueued_once(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, emu: Emulator, ledger: Ledger
+) -> None:
+    # GIVEN a contact that ended where one day's search ends and the next begins (both ends are inclusive)
+    contact = ended(emu, SINCE + dt.timedelta(days=1))
+
+    result = backfill(run_cli, queues, "--yes", "--output", "json")
+
+    assert result.exit_code == 0, result.output
+    assert enqueued_ids(sqs, queues) == [contact]
+    assert json_result(result)["found"] == 1
+
+
 @pytest.mark.parametrize(
     ("since", "until", "complaint"),
     [

@@ -69,6 +69,7 @@ def test_given_every_variable_when_loaded_then_each_is_parsed() -> None:
         ({"CONNECT_SEARCH_RPS": "fast"}, "CONNECT_SEARCH_RPS"),
         ({"CONNECT_SEARCH_RPS": "0"}, "CONNECT_SEARCH_RPS"),
         ({"CONNECT_SEARCH_RPS": "nan"}, "CONNECT_SEARCH_RPS"),
+        ({"CONNECT_SEARCH_RPS": "1e-300"}, "CONNECT_SEARCH_RPS"),  # not one search in a run: never a sweep
         ({"FOLLOW_CONTACT_CHAIN": "yes please"}, "FOLLOW_CONTACT_CHAIN"),
         ({"CASE_ID_ATTRIBUTE": "x" * 129}, "CASE_ID_ATTRIBUTE"),
     ],

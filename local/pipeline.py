@@ -272,6 +272,11 @@ class LocalPipeline:
         self._stack.callback(server.stop)
         host, port = server.get_host_and_port()
         self.moto_endpoint = f"http://{host}:{port}"
+        # moto keeps its state per process, not per server: whatever an earlier user of moto in this process
+        # left (another test's rules on the default event bus, whose targets would take our events) goes first.
+        reset = urllib.request.Request(f"{self.moto_endpoint}/moto-api/reset", method="POST")  # noqa: S310
+        with urllib.request.urlopen(reset, timeout=10) as response:  # noqa: S310 - our own loopback server
+            response.read()
 
     def _emulator_config(self) -> EmulatorConfig:
         options = self.options

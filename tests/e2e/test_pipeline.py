@@ -236,3 +236,33 @@ def test_moto_subprocesses_started_together_each_serve_their_own_state() -> None
         ]
         clients[0].create_queue(QueueName="only-in-the-first")
         assert "QueueUrls" not in clients[1].list_queues()
+
+
+def test_a_pipeline_starts_from_no_moto_state_whatever_else_in_this_process_left(moto_endpoint: str) -> None:
+    # GIVEN an earlier user of moto in this process (another test, on the session's server) left a rule on the
+    # default event bus that matches contact events, aimed at a target moto cannot deliver to (a Lambda)
+    import boto3
+
+    events = boto3.client(
+        "events",
+        endpoint_url=moto_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+    events.put_rule(Name="left-over", EventPattern=json.dumps({"source": ["aws.connect"]}))
+    events.put_targets(
+        Rule="left-over", Targets=[{"Id": "1", "Arn": "arn:aws:lambda:us-east-1:123456789012:function:gone"}]
+    )
+
+    # WHEN a pipeline with its own in-process moto server publishes through EventBridge
+    names = ["contact-completed-voice.json"]
+    options = PipelineOptions(
+        events=[EVENTS_DIR / n for n in names], seed=EVENTS_DIR / "seed.json", quota_scale=10
+    )
+    with LocalPipeline(options) as pipeline:
+        pipeline.publish_all(route="eventbridge")
+        result = pipeline.drain(timeout_s=60, quiet_period_s=0.5)
+
+    # THEN only its own rule takes the event (moto's state is per process: the pipeline starts from none)
+    assert [r.outcome for r in result.inputs] == [Outcome.LINKED]

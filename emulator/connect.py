@@ -88,8 +88,8 @@ def _invalid(message: str) -> ApiError:
     return ApiError("InvalidParameterException", message)
 
 
-def _to_milliseconds(value: dt.datetime | None) -> dt.datetime | None:
-    return None if value is None else value.replace(microsecond=value.microsecond // 1000 * 1000)
+def _to_milliseconds(value: dt.datetime) -> dt.datetime:
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
 def _time(value: Any, name: str) -> dt.datetime:
@@ -197,9 +197,9 @@ class ConnectState:
         if queue_id and enqueue_time is None:
             enqueue_time = min(initiation_time + dt.timedelta(seconds=10), end)
         # Connect keeps milliseconds: what a search filters and sorts on is what it returns.
-        initiation_time = initiation_time.replace(microsecond=initiation_time.microsecond // 1000 * 1000)
+        initiation_time = _to_milliseconds(initiation_time)
         disconnect_time, connected_to_agent_time, enqueue_time, scheduled_time = (
-            _to_milliseconds(t)
+            None if t is None else _to_milliseconds(t)
             for t in (disconnect_time, connected_to_agent_time, enqueue_time, scheduled_time)
         )
         previous = self.contacts.get((instance_id, contact_id))

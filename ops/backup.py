@@ -54,16 +54,24 @@ def check_backup_path(path: Path, *, append: bool = False) -> None:
     except OSError as e:
         raise OpsError(f"cannot use the backup path {path}: {e.strerror}", ExitCode.USAGE) from e
     if stat.S_ISLNK(info.st_mode):
-        raise OpsError(f"the backup path {path} is a symbolic link: refused", ExitCode.USAGE)
+        raise _symlink_refused(path)
     if not append:
-        raise OpsError(
-            f"the backup path {path} already exists: refused (backups are always new files)",
-            ExitCode.USAGE,
-            hint="pick another --backup path, or pass --append-backup to add to your own existing backup",
-        )
+        raise _existing_refused(path, "a file")
     problem = _not_appendable(info)
     if problem:
         raise OpsError(f"the backup path {path} {problem}: refused", ExitCode.USAGE)
+
+
+def _symlink_refused(path: Path) -> OpsError:
+    return OpsError(f"the backup path {path} is a symbolic link: refused", ExitCode.USAGE)
+
+
+def _existing_refused(path: Path, kind: str) -> OpsError:
+    return OpsError(
+        f"the backup path {path} is already {kind}: refused (backups are always new files)",
+        ExitCode.USAGE,
+        hint="pick another --backup path, or pass --append-backup to add to your own existing backup",
+    )
 
 
 def _not_appendable(info: os.stat_result) -> str | None:
@@ -80,12 +88,7 @@ def _create(path: Path) -> int:
     try:
         fd = os.open(path, flags, BACKUP_MODE)
     except FileExistsError:
-        kind = "a symbolic link" if path.is_symlink() else "a file"
-        raise OpsError(
-            f"the backup path {path} is already {kind}: refused (backups are always new files)",
-            ExitCode.USAGE,
-            hint="pick another --backup path, or pass --append-backup to add to your own existing backup",
-        ) from None
+        raise _existing_refused(path, "a symbolic link" if path.is_symlink() else "a file") from None
     except OSError as e:
         raise OpsError(f"cannot create the backup file {path}: {e.strerror}", ExitCode.USAGE) from e
     os.fchmod(fd, BACKUP_MODE)  # the umask could have taken bits away; never wider than 0600 anyway
@@ -97,7 +100,7 @@ def _open_append(path: Path) -> int:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_APPEND, BACKUP_MODE)
     except OSError as e:
         if e.errno == errno.ELOOP:
-            raise OpsError(f"the backup path {path} is a symbolic link: refused", ExitCode.USAGE) from e
+            raise _symlink_refused(path) from e
         raise OpsError(f"cannot open the backup file {path}: {e.strerror}", ExitCode.USAGE) from e
     problem = _not_appendable(os.fstat(fd))
     if problem:

@@ -38,9 +38,8 @@ class OpsError(Exception):
         self.message = message
         self.exit_code = exit_code
         self.hint = hint
-        self.code = (
-            code  # what failed, as a code (an AWS error code, an exception type): safe to print anywhere
-        )
+        # What failed, as a code (an AWS error code, an exception type): safe to print anywhere.
+        self.code = code
 
 
 _ACCESS_DENIED_CODES = frozenset(

@@ -61,9 +61,8 @@ _EVENT_TYPE = re.compile(r"[A-Z_]{1,64}")
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.\-]{3,255}")
 _INSTANCE_ARN = re.compile(r"arn:aws[a-z-]*:connect:[a-z0-9-]+:\d{12}:instance/[A-Za-z0-9-]{1,100}")
 _CUSTOM_ENTITY = re.compile(CUSTOM_ENTITY_PATTERN)
-_WHOLE_NUMBER = re.compile(
-    r"[0-9]{1,9}"
-)  # ASCII digits only: str.isdigit also accepts "²", which int() refuses
+# ASCII digits only: str.isdigit also accepts "²", which int() refuses.
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
 
 
 class SettingsError(ValueError):

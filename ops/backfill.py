@@ -70,19 +70,35 @@ def parse_time(value: str, name: str) -> dt.datetime:
 
 
 def check_range(since: dt.datetime, until: dt.datetime, now: dt.datetime) -> None:
-    """Refuse a range the API cannot search: empty, in the future, or older than two years."""
+    """Refuse a range that is empty or in the future (its age is checked once the checkpoint is read)."""
     if since >= until:
         raise OpsError("--since must be before --until", ExitCode.USAGE)
     if until > now:
         raise OpsError(
             "--until is in the future: contacts that have not ended cannot be backfilled", ExitCode.USAGE
         )
-    if since < now - MAX_AGE:
+
+
+def check_age(since: dt.datetime, start: dt.datetime, now: dt.datetime) -> None:
+    """Refuse to search from `start` (--since, or where a checkpoint continues) more than two years ago.
+
+    The part of a range a checkpoint holds as done is not searched again, so a backfill started within the
+    limit can be continued after its --since has aged past it.
+    """
+    if start >= now - MAX_AGE:
+        return
+    limit = (now - MAX_AGE).date()
+    if start == since:
         raise OpsError(
-            f"--since is more than two years ago ({(now - MAX_AGE).date()}): SearchContacts finds contacts up "
-            "to two years old",
+            f"--since is more than two years ago ({limit}): SearchContacts finds contacts up to two years old",
             ExitCode.USAGE,
         )
+    raise OpsError(
+        f"the checkpoint continues from {start.isoformat()}, more than two years ago ({limit}): SearchContacts "
+        "finds contacts up to two years old",
+        ExitCode.USAGE,
+        hint="start a backfill of the rest with a --since within the last two years",
+    )
 
 
 # --- the checkpoint -----------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from ops.backfill import (
     Backfill,
     Checkpoint,
     Counts,
+    check_age,
     check_range,
     parse_time,
 )
@@ -109,6 +110,7 @@ def backfill_command(
     )
     if progress.complete:
         raise OpsError(f"the checkpoint {checkpoint} says this backfill is complete", ExitCode.NOTHING_TO_DO)
+    check_age(start, progress.done_until, now)
 
     queues = run.queues()
     queue = queue_depth(run.clients.sqs, queues.require_main())

@@ -253,6 +253,60 @@ def test_an_interrupted_backfill_continues_from_its_checkpoint_without_gaps_or_r
     assert again.exit_code == ExitCode.NOTHING_TO_DO
 
 
+def saved_checkpoint(path: Path, since: dt.datetime, done_until: dt.datetime) -> None:
+    """A checkpoint an earlier run of a backfill from `since` to UNTIL left at `done_until`."""
+    document = {
+        "version": 1, "instanceArn": INSTANCE_ARN, "since": since.isoformat(), "until": UNTIL.isoformat(),
+        "doneUntil": done_until.isoformat(), "current": [], "counts": {"found": 7, "enqueued": 7},
+    }  # fmt: skip
+    path.write_text(json.dumps(document))
+    path.chmod(0o600)
+
+
+def test_a_backfill_whose_since_has_aged_past_two_years_continues_from_its_checkpoint(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, emu: Emulator, ledger: Ledger, tmp_path: Path
+) -> None:
+    # GIVEN a backfill started when its --since was within two years, done up to SINCE; --since is now older
+    since = NOW - dt.timedelta(weeks=105)
+    checkpoint = tmp_path / "backfill.json"
+    saved_checkpoint(checkpoint, since, SINCE)
+    ids = spread(emu, 3)
+
+    # WHEN the same command is run again
+    result = run_cli(
+        [
+            "--queue-url", queues.main, "backfill", "--instance-arn", INSTANCE_ARN, "--table-name", TABLE,
+            "--since", since.isoformat(), "--until", UNTIL.isoformat(), "--rate", "1000", "--search-rate", "100",
+            "--checkpoint", str(checkpoint), "--yes", "--output", "json",
+        ]
+    )  # fmt: skip
+
+    # THEN it searches only what is left, which Connect can still search
+    assert result.exit_code == 0, result.stderr
+    assert sorted(enqueued_ids(sqs, queues)) == sorted(ids)
+    assert json_result(result)["enqueued"] == 7 + 3
+
+
+def test_a_checkpoint_that_continues_from_more_than_two_years_ago_is_a_one_line_usage_error(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, emu: Emulator, tmp_path: Path
+) -> None:
+    since = NOW - dt.timedelta(weeks=110)
+    checkpoint = tmp_path / "backfill.json"
+    saved_checkpoint(checkpoint, since, NOW - dt.timedelta(weeks=105))
+
+    result = run_cli(
+        [
+            "--queue-url", queues.main, "backfill", "--instance-arn", INSTANCE_ARN, "--since", since.isoformat(),
+            "--until", UNTIL.isoformat(), "--checkpoint", str(checkpoint), "--yes",
+        ]
+    )  # fmt: skip
+
+    assert result.exit_code == ExitCode.USAGE
+    assert result.stderr.startswith("error: the checkpoint continues from ")
+    assert "two years" in result.stderr
+    assert depth(sqs, queues.main) == (0, 0)
+
+
 def test_a_checkpoint_path_that_is_a_symbolic_link_is_refused_before_anything_is_enqueued(
     run_cli: Invoke, sqs: Any, queues: StackQueues, emu: Emulator, ledger: Ledger, tmp_path: Path
 ) -> None:

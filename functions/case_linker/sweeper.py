@@ -455,11 +455,13 @@ class Sweeper:
         if run.lookups_off:
             return frozenset()
         domain_id = str(self._settings.cases_domain_id)
+        asked = True
         try:
             found = self._search.cases_of_contact(
                 domain_id, f"{self._settings.connect_instance_arn}/contact/{root}"
             )
         except OutOfTimeError:
+            asked = False  # no slot before the deadline: the next run looks it up
             raise
         except TransientError as error:
             # Throttled past the retries, or Cases unavailable: the linker needs that quota more. These
@@ -474,7 +476,8 @@ class Sweeper:
             self._logger.error("chain look-ups failed", extra={"error_code": error.code})
             return frozenset()
         finally:
-            run.report.chain_lookups += 1
+            if asked:
+                run.report.chain_lookups += 1
         run.chain_cases[root] = found
         return found
 

@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from case_linker import sweeper as sweeper_module
 from case_linker.budget import DynamoDBBudgetStore
 from case_linker.errors import PermanentError, ThrottledError, TransientError
 from case_linker.settings import SweeperSettings
@@ -310,6 +311,23 @@ def test_given_callbacks_after_a_contact_a_flow_linked_when_swept_then_cases_is_
     assert len(rig.emu.calls_to("ListCasesForContact")) == 1
     rig.link(messages)
     assert [rig.cases_of(c) for c in callbacks] == [[CASE_C], [CASE_C]]
+
+
+def test_given_a_chain_look_up_the_deadline_stops_when_swept_then_only_the_look_ups_asked_are_counted(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN two chains to look up, and a local share of ListCasesForContact that has one call for this run
+    chain_of_callbacks(rig)
+    second = finished(rig.emu, new_id(), minutes_ago=45)
+    finished(rig.emu, new_id(), minutes_ago=40, previous_contact_id=second, initiation_method="CALLBACK")
+    monkeypatch.setattr(sweeper_module, "CHAIN_LOOKUP_RPS", 0.001)
+
+    result = rig.sweep()
+
+    # THEN the second look-up waits for the next run, and the metric counts the one call made
+    assert result["SweepCutShort"] == 1
+    assert len(rig.emu.calls_to("ListCasesForContact")) == 1
+    assert result["SweepChainLookups"] == 1
 
 
 def test_given_a_chain_on_several_cases_when_swept_then_nothing_is_guessed_and_the_ambiguity_is_counted(

@@ -646,7 +646,12 @@ def _problems(config: CaseLinkerConfig) -> list[str]:
             "requestEventSource must be your own event source (not aws.*, which only AWS may put), "
             f"got {config.request_event_source!r}"
         )
-    if not _PERFORMED_BY_RE.fullmatch(config.performed_by):
+    if config.performed_by != PERFORMED_BY_AGENT and config.performed_by.lower() == PERFORMED_BY_AGENT:
+        problems.append(
+            f"performedBy {config.performed_by!r} is not '{PERFORMED_BY_AGENT}' (lower case, to record the "
+            "contact's agent), and a custom entity of that name would hide the mistake"
+        )
+    elif not _PERFORMED_BY_RE.fullmatch(config.performed_by):
         problems.append(
             f"performedBy must be '{PERFORMED_BY_AGENT}' or a Cases customEntity name, got {config.performed_by!r}"
         )

@@ -101,6 +101,12 @@ class Settings:
         """Read and validate the environment; raise SettingsError naming the first bad variable."""
         performed_by = _optional(environ, "PERFORMED_BY", DEFAULT_PERFORMED_BY)
         agent = performed_by == PERFORMED_BY_AGENT
+        if not agent and performed_by.lower() == PERFORMED_BY_AGENT:
+            # Most likely meant as the agent: a custom entity of that name would hide the mistake.
+            raise SettingsError(
+                f"PERFORMED_BY must be {PERFORMED_BY_AGENT!r} in lower case to record the contact's agent; "
+                "no other spelling of it is taken as a custom entity name"
+            )
         entity = DEFAULT_PERFORMED_BY if agent else performed_by
         if len(entity) > 500 or not _CUSTOM_ENTITY.fullmatch(entity):
             raise SettingsError(

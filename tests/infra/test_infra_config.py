@@ -169,6 +169,7 @@ def test_removal_policy_is_case_insensitive() -> None:
         ({"requestEventSource": "aws.connect"}, "requestEventSource must be your own event source"),
         ({"requestEventSource": "has space"}, "requestEventSource must be your own event source"),
         ({"performedBy": "pipe|not|allowed"}, "performedBy must be 'agent' or a Cases customEntity"),
+        ({"performedBy": "Agent"}, "performedBy 'Agent' is not 'agent'"),
         ({"caseIdAttribute": "x" * 200}, "caseIdAttribute must be a contact attribute name"),
     ],
 )

@@ -49,6 +49,16 @@ def test_given_performed_by_agent_when_loaded_then_agent_mode_with_default_fallb
     assert settings.performed_by_entity == "case-linker"
 
 
+@pytest.mark.parametrize("value", ["AGENT", "Agent"])
+def test_given_agent_in_another_case_when_loaded_then_it_is_refused_not_taken_as_a_custom_entity(
+    value: str,
+) -> None:
+    with pytest.raises(SettingsError, match="PERFORMED_BY") as raised:
+        Settings.from_env({**REQUIRED, "PERFORMED_BY": value})
+
+    assert "'agent'" in str(raised.value)
+
+
 def test_the_declared_variable_names_are_the_ones_read() -> None:
     assert set(ENVIRONMENT_VARIABLES) == {
         "CASES_DOMAIN_ID",

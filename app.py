@@ -7,15 +7,15 @@ import sys
 
 from aws_cdk import App
 
-from infra.config import CONTEXT_KEYS, STACK_NAME_KEY, CaseLinkerConfig, ConfigError
+from infra.config import STACK_NAME_KEY, CaseLinkerConfig, ConfigError
 from infra.nag import add_nag_checks
 from infra.stack import DEFAULT_STACK_NAME, CaseLinkerStack
 
 
 def build(app: App) -> CaseLinkerStack:
     """Validate the app's context and add the stack and the cdk-nag checks; raises ConfigError."""
-    keys = (*CONTEXT_KEYS, STACK_NAME_KEY)
-    config = CaseLinkerConfig.from_context({key: app.node.try_get_context(key) for key in keys})
+    # All of it, so a misspelled key is named rather than ignored.
+    config = CaseLinkerConfig.from_context(app.node.get_all_context())
     # Environment-agnostic on purpose: nothing here needs a lookup, so synth is offline and the template
     # deploys to whichever account/region the credentials of `cdk deploy` point at.
     stack = CaseLinkerStack(

@@ -7,6 +7,7 @@ numbers, so what runs on a laptop is what `cdk deploy` creates.
 from __future__ import annotations
 
 import decimal
+import difflib
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -92,6 +93,18 @@ REQUIRED_CONTEXT_KEYS: Final = ("casesDomainId", "connectInstanceArn")
 #: Names the stack (app.py); checked with the rest so a bad one is listed with them, not left to a jsii traceback.
 STACK_NAME_KEY: Final = "stackName"
 _STACK_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,127}")  # CloudFormation's stack names
+
+
+def _misspelled(key: str) -> str | None:
+    """The key of ours that `key` resembles, when it is not one itself; None for ours and for keys the CDK and
+    its lookups use (`@aws-cdk/...`, `aws:cdk:...`, `availability-zones:...`) or others far from ours."""
+    known = (*CONTEXT_KEYS, STACK_NAME_KEY)
+    if key in known or key.startswith("@") or ":" in key:
+        return None
+    same_but_case = [k for k in known if k.lower() == key.lower()]
+    close = same_but_case or difflib.get_close_matches(key, known, n=1, cutoff=0.85)
+    return close[0] if close else None
+
 
 # --- Fixed operating parameters (each with the reason for its value) ----------------------------------
 #: Every contact record makes up to two paced Cases calls: ListCasesForContact, then CreateRelatedItem.
@@ -251,10 +264,14 @@ class CaseLinkerConfig:
     def from_context(cls, context: Mapping[str, Any]) -> CaseLinkerConfig:
         """Build from CDK context values (strings from `-c`, or JSON values from cdk.json).
 
-        Keys not in CONTEXT_KEYS are ignored (CDK context also carries feature flags). Raises ConfigError
-        naming every missing or malformed key.
+        Other keys are ignored (CDK context also carries feature flags, lookups and other tools' keys), except
+        one that looks like a misspelling of ours. Raises ConfigError naming every missing or malformed key.
         """
-        problems: list[str] = []
+        problems: list[str] = [
+            f"unknown context key {key!r} (did you mean {meant}?)"
+            for key in context
+            if (meant := _misspelled(key)) is not None
+        ]
         values: dict[str, Any] = {}
 
         def get(key: str) -> Any:

@@ -12,7 +12,7 @@ from aws_cdk import App
 
 import app as cdk_app
 from infra.config import ConfigError
-from tests.infra.synth import REPO_ROOT
+from tests.infra.synth import REPO_ROOT, REQUIRED_CONTEXT, feature_flags
 
 
 def test_building_without_required_context_raises_a_config_error_naming_both_keys() -> None:
@@ -30,6 +30,34 @@ def test_a_stack_name_cloudformation_would_refuse_is_a_config_error_named_with_t
         cdk_app.build(App(context={"stackName": "my_stack"}))
     assert raised.value.problems[0] == "casesDomainId is required"
     assert any(problem.startswith("stackName must be") for problem in raised.value.problems)
+
+
+@pytest.mark.parametrize(
+    ("key", "meant"),
+    [
+        ("maxConcurency", "maxConcurrency"),
+        ("MaxConcurrency", "maxConcurrency"),
+        ("sweeperEnable", "sweeperEnabled"),
+    ],
+)
+def test_a_misspelled_context_key_is_a_config_error_naming_the_key_it_resembles(key: str, meant: str) -> None:
+    # `-c maxConcurency=50` would otherwise deploy the default of 2 without a word
+    with pytest.raises(ConfigError) as raised:
+        cdk_app.build(App(context={**REQUIRED_CONTEXT, key: "50"}))
+    assert raised.value.problems == (f"unknown context key {key!r} (did you mean {meant}?)",)
+
+
+def test_context_keys_of_the_cdk_and_of_other_tools_are_left_alone() -> None:
+    context = {
+        **feature_flags(),
+        **REQUIRED_CONTEXT,
+        "aws:cdk:enable-path-metadata": True,
+        "availability-zones:account=123456789012:region=us-east-1": ["us-east-1a"],
+        "acknowledged-issue-numbers": [32775],
+        "myTeamCostCentre": "cc-42",
+    }
+
+    cdk_app.build(App(context=context))
 
 
 def test_the_cdk_entry_point_exits_with_the_missing_keys_and_how_to_pass_them(tmp_path) -> None:

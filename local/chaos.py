@@ -42,7 +42,7 @@ from typing import Annotated, Any
 import typer
 
 from emulator import EmulatorConfig, Faults
-from emulator.faults import faults_from_specs
+from emulator.faults import ITEM_FAILURE_OPERATIONS, faults_from_specs
 from local.inputs import CONTACT_DETAIL_TYPE, REQUEST_DETAIL_TYPE, Input
 from local.pipeline import LocalPipeline, PipelineOptions
 from local.poller import ChaosHooks, DuplicateMode, RecordOutcome
@@ -78,6 +78,7 @@ CREATE_OPERATIONS = ("CreateRelatedItem", "BatchCreateRelatedItem")
 EXACTLY_ONCE_EVENTS = (
     "late_commit_landed",
     "late_commit_replayed",
+    "item_failure",
     "search_lag_miss",
     "merge_conflict",
     "token_replay",
@@ -148,6 +149,9 @@ class ChaosOptions:
     # dropped, searches lagging writes, and one case merged into another mid-run.
     late_commit: float = 0.02
     late_commit_s: float = 2.0
+    # Comment creates answered with a per-case failure (THROTTLED or INTERNAL_ERROR in failedItems): nothing
+    # made, and the client token keeps that answer, so the retry must take the next one.
+    item_failure: float = 0.02
     search_lag_s: float = 1.0
     merge_after_s: float = 1.0
     merge_duration_s: float = 3.0
@@ -419,6 +423,8 @@ def emulator_config(options: ChaosOptions) -> EmulatorConfig:
     )
     late = dataclasses.replace(faults, late_commit=options.late_commit)
     by_operation = {op: late if op in CREATE_OPERATIONS else faults for op in FAULTED_OPERATIONS}
+    for op in ITEM_FAILURE_OPERATIONS & set(by_operation):
+        by_operation[op] = dataclasses.replace(by_operation[op], item_failure=options.item_failure)
     return EmulatorConfig(
         quota_scale=options.quota_scale,
         faults={**by_operation, **options.faults},
@@ -853,6 +859,14 @@ def _command_line(
             min=0.0, max=1.0, help="late_commit rate on the creates (commit after the connection dropped)."
         ),
     ] = DEFAULTS.late_commit,
+    item_failure: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Per-case failures of comment creates (failedItems: THROTTLED, INTERNAL_ERROR).",
+        ),
+    ] = DEFAULTS.item_failure,
     slow_response: Annotated[
         float,
         typer.Option(
@@ -907,6 +921,7 @@ def _command_line(
         drop_connection=drop_connection,
         slow_response=slow_response,
         late_commit=late_commit,
+        item_failure=item_failure,
         kill_rate=kill_rate,
         duplicate_rate=duplicate_rate,
         duplicate_mode=duplicate_mode,

@@ -220,9 +220,18 @@ class Linker:
             except PermanentError as error:
                 claim.rejected(token_spent=error.token_spent)
                 raise
+            except TransientError as error:
+                if not error.token_spent:
+                    raise  # not sent: the breaker is open or the time is up
+                # A per-case failure (INTERNAL_ERROR, a code we do not know): nothing was created, and the
+                # service keeps that answer for the token, so the next attempt takes the next one.
+                claim.rejected(token_spent=True)
+                failure = error
             else:
                 if self._taken_by_another(item, made.related_item_id):
-                    # Another identity's look-up claimed it first (its own create was lost): make ours again.
+                    # Another identity's look-up claimed it first (its own create was lost): make ours again,
+                    # under the next token (the same one would only return that item).
+                    claim.rejected(token_spent=item.uses_client_token)
                     if attempt >= self._create_attempts:
                         raise TransientError(
                             "ItemClaimedByAnother", "the new item was claimed by another request"
@@ -248,13 +257,14 @@ class Linker:
         raise failure
 
     def _taken_by_another(self, item: RelatedItem, related_item_id: str) -> bool:
-        """Claim a new item that look-ups can find (no client token, not a contact) for `item`'s identity.
+        """Claim a new item that look-ups can find (any but a contact) for `item`'s identity.
 
         Without the claim, a request with the same content whose own create was lost would, looking for an
         item only it can have made, find this one unclaimed and take it for its own: two requests, one item.
+        Comments too: past the time their client token is trusted, they are looked for the same way.
         True when such a look-up claimed it first.
         """
-        if item.uses_client_token or item.contact_arn is not None or not related_item_id:
+        if item.contact_arn is not None or not related_item_id:
             return False
         return not self._ledger.claim_item(related_item_id, item.identity)
 

@@ -36,9 +36,10 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         duplicate_rate=0.1,
         # Whatever the random draws: the first comment creates lose their response after committing (their
         # retries, same client token, must get the original item: token_replay), and the first other creates
-        # commit after their connection dropped (late_commit_landed).
+        # commit after their connection dropped (late_commit_landed); the fourth comment create is answered
+        # with a per-case failure (its retry must take the next token).
         scripted={
-            "BatchCreateRelatedItem": ("drop_after_commit",) * 3,
+            "BatchCreateRelatedItem": ("drop_after_commit",) * 3 + ("item_failure:INTERNAL_ERROR",),
             "CreateRelatedItem": ("late_commit",) * 2,
         },
         report=path,
@@ -65,6 +66,7 @@ def test_given_faults_when_the_chaos_run_ends_then_faults_really_happened(report
     emulator = report["faults_injected"]["emulator"]
     create = Counter(emulator["CreateRelatedItem"]) + Counter(emulator["BatchCreateRelatedItem"])
     assert create["InternalServerException"] + create["drop"] + create["drop_after_commit"] > 0
+    assert report["faults_injected"]["exactly_once"]["item_failure"] > 0
     assert report["faults_injected"]["poller"]["killed_invocations"] > 0
     assert report["faults_injected"]["poller"]["duplicates_injected"] > 0
 

@@ -144,6 +144,7 @@ class CasesState:
         self.clock = clock
         self.max_related_items = 200
         self.search_lag_s = 0.0
+        self.search_shows_performed_by = True
         self.merge_duration_s = 2.0
         self.domains: dict[str, Domain] = {}
         # Set by the Store: what Connect knows of a contact ARN (channel, connected time), and the check a
@@ -690,14 +691,16 @@ class CasesState:
             target = item.association_time + dt.timedelta(minutes=sla["targetSlaMinutes"])
             config = {k: v for k, v in sla.items() if k != "targetSlaMinutes"}
             content["sla"] = {"slaConfiguration": {**config, "status": "Active", "targetTime": target}}
-        return {
+        found = {
             "relatedItemId": item.related_item_id,
             "type": item.type,
             "associationTime": item.association_time,
             "content": content,
             "tags": {},
-            "performedBy": item.performed_by,
         }
+        if self.search_shows_performed_by:
+            found["performedBy"] = item.performed_by
+        return found
 
     def _matches(self, item: RelatedItem, flt: dict[str, Any]) -> bool:
         """Filters in the list are alternatives; fields inside one filter must all match."""

@@ -92,6 +92,8 @@ class EmulatorConfig:
     # and the late commit then finds the token taken and creates nothing.
     late_commit_claims_token: bool = True
     token_in_flight: str = "wait"  # noqa: S105 - a mode name, not a secret
+    # SearchRelatedItems results carry the item's performedBy (optional in the API's model): False leaves it out.
+    search_shows_performed_by: bool = True
     # How long a committed client token is remembered; None: forever (AWS documents no retention).
     client_token_ttl_s: float | None = None
     # ListCasesForContact, SearchRelatedItems, SearchAllRelatedItems and SearchCases see a write this long
@@ -109,6 +111,9 @@ class EmulatorConfig:
     contact_search_max_range_s: float | None = 8 * _WEEK_S
     contact_search_lookback_s: float | None = 104 * _WEEK_S
     contact_search_max_results: int | None = 10_000
+    # Whether a search past that limit reports TotalCount as the limit (True) or as every match (False); the API
+    # documents neither.
+    contact_search_total_capped: bool = False
 
     def __post_init__(self) -> None:
         if self.token_in_flight not in TOKEN_IN_FLIGHT_MODES:

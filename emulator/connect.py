@@ -115,6 +115,7 @@ class ConnectState:
         self.max_range_s: float | None = None
         self.lookback_s: float | None = None
         self.max_results: int | None = None
+        self.total_capped = False
         self.instances: dict[str, Instance] = {}
         self.contacts: dict[tuple[str, str], Contact] = {}
         self.attributes: dict[tuple[str, str], dict[str, str]] = {}
@@ -374,7 +375,9 @@ class ConnectState:
         return {
             "Contacts": [self._summary(c) for _, c in page],
             "NextToken": token,
-            "TotalCount": len(matches),
+            "TotalCount": min(len(matches), self.max_results)
+            if self.total_capped and self.max_results is not None
+            else len(matches),
         }
 
     def _check_range(self, start: dt.datetime, end: dt.datetime) -> None:

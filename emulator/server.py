@@ -145,12 +145,14 @@ class Emulator:
         config, cases, connect = self.config, self._store.cases, self._store.connect
         cases.max_related_items = config.max_related_items_per_case
         cases.search_lag_s = config.search_lag_s
+        cases.search_shows_performed_by = config.search_shows_performed_by
         cases.merge_duration_s = config.merge_duration_s
         connect.require_known_contact = config.require_known_contact
         connect.searchable_attributes = config.searchable_contact_attributes
         connect.max_range_s = config.contact_search_max_range_s
         connect.lookback_s = config.contact_search_lookback_s
         connect.max_results = config.contact_search_max_results
+        connect.total_capped = config.contact_search_total_capped
         self._tokens.ttl_s = config.client_token_ttl_s
 
     def script(self, operation: str, outcomes: list[str]) -> None:

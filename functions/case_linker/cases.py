@@ -192,8 +192,8 @@ class CasesGateway:
     def find_items(self, item: RelatedItem, *, since: float) -> list[str]:
         """Ids of related items on the case that could be `item` made by an earlier attempt of ours.
 
-        Same type and content, performed by the same performer, associated at or after `since` (epoch
-        seconds). An identical item alone is never proof: another request may have made it earlier.
+        Same type and content, performed by the same performer (when the result shows one: the API's model
+        makes it optional), associated at or after `since` (epoch seconds). An identical item alone is never proof: another request may have made it earlier.
         """
         params: dict[str, Any] = {
             "domainId": item.domain_id,
@@ -206,8 +206,7 @@ class CasesGateway:
             response = self._call(self._cases, "SearchRelatedItems", params)
             for found in response.get("relatedItems", []):
                 if (
-                    same_item(item, found)
-                    and found.get("performedBy") == item.performed_by
+                    same_item(item, found)  # and the same performer, when the result shows it
                     and _epoch(found.get("associationTime")) >= since
                     and found.get("relatedItemId")
                 ):

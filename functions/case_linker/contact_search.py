@@ -26,6 +26,10 @@ from case_linker.errors import PermanentError, TransientError
 from case_linker.telemetry import RETRIED, Counters
 
 SEARCH_PAGE_SIZE = 100
+# A search serves its first 10,000 results (documented for the console's contact search; taken as the API's).
+# Whether TotalCount then counts every match or only those is not documented, so a search that served this
+# many is continued whatever TotalCount says.
+SEARCH_RESULT_LIMIT = 10_000
 # A chain's contact found on more than one case is ambiguous: two results are enough to know.
 _CHAIN_CASES_PAGE = 2
 _CHAIN_CASES_MAX_PAGES = 3

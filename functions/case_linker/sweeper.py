@@ -39,6 +39,7 @@ from case_linker.budget import BACKGROUND_WORK
 from case_linker.cases import install_guards
 from case_linker.contact_search import (
     SEARCH_PAGE_SIZE,
+    SEARCH_RESULT_LIMIT,
     ContactSearch,
     FoundContact,
     SearchPage,
@@ -285,12 +286,14 @@ class Sweeper:
         ledger: LedgerPort,
         queue: QueuePort,
         app_logger: Logger,
+        result_limit: int = SEARCH_RESULT_LIMIT,
     ) -> None:
         self._settings = settings
         self._search = search
         self._ledger = ledger
         self._queue = queue
         self._logger = app_logger
+        self._result_limit = result_limit
 
     def window(self, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
         """[now - lag - window, now - lag]: contacts that ended then have finished their after-contact work."""
@@ -356,8 +359,9 @@ class Sweeper:
     def _pages(self, start: dt.datetime, end: dt.datetime, run: _Run) -> Iterator[SearchPage]:
         """Every page of the range, oldest first.
 
-        One search returns its first 10,000 results only: when its pages end short of its TotalCount, a new
-        search starts at the last disconnect time seen, leaving out the contacts of that instant already seen.
+        One search returns its first 10,000 results only: when its pages end short of its TotalCount, or
+        after that many (TotalCount may count only those), a new search starts at the last disconnect time
+        seen, leaving out the contacts of that instant already seen.
         """
         seen_at_last: set[str] = set()
         last: dt.datetime | None = None
@@ -375,11 +379,15 @@ class Sweeper:
             yield dataclasses.replace(page, contacts=contacts)
             if page.next_token:
                 page = self._search_page(start, end, page.next_token, run)
-            elif page.total is not None and served < page.total and last is not None and last > start:
+            elif self._cut_off(served, page.total) and last is not None and last > start:
                 start, served = last, 0
                 page = self._search_page(start, end, None, run)
             else:
                 return
+
+    def _cut_off(self, served: int, total: int | None) -> bool:
+        """Whether a search whose pages ended after `served` results left some out."""
+        return served >= self._result_limit or (total is not None and served < total)
 
     def _search_page(self, start: dt.datetime, end: dt.datetime, token: str | None, run: _Run) -> SearchPage:
         page = self._search.page(self._settings.instance_id, start, end, token)
@@ -496,6 +504,7 @@ class SweeperApp:
         app_logger: Logger,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         page_size: int = SEARCH_PAGE_SIZE,
+        search_result_limit: int = SEARCH_RESULT_LIMIT,
     ) -> None:
         self.settings = settings
         self.tuning = tuning
@@ -536,6 +545,7 @@ class SweeperApp:
             ledger=Ledger(clients.dynamodb, settings.idempotency_table_name),
             queue=QueueWriter(clients.sqs, settings.main_queue_url),
             app_logger=app_logger,
+            result_limit=search_result_limit,
         )
         self._clock = clock
         self._logger = app_logger

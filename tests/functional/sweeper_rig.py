@@ -108,7 +108,9 @@ class Rig:
     settings: SweeperSettings
 
     def sweeper(self, **overrides: Any) -> SweeperApp:
-        options = {k: overrides.pop(k) for k in ("clock", "page_size") if k in overrides}
+        options = {
+            k: overrides.pop(k) for k in ("clock", "page_size", "search_result_limit") if k in overrides
+        }
         tuning = overrides.pop("tuning", FAST_SWEEP)
         return build_sweeper(dataclasses.replace(self.settings, **overrides), tuning=tuning, **options)
 

@@ -238,6 +238,23 @@ def test_given_an_ambiguous_create_then_a_5xx_lookup_when_redelivered_with_ten_a
     assert len(bodies(emu, COMMENT_CASE, "Custom")) == 1
 
 
+def test_given_search_results_without_their_performer_when_an_ambiguous_create_is_looked_for_then_it_is_found(
+    make_app: Callable[..., App], emu: Emulator
+) -> None:
+    # GIVEN Cases leaves performedBy out of SearchRelatedItems results (the API's model makes it optional)
+    emu.configure(search_shows_performed_by=False)
+    script_creates(emu, ["drop_after_commit"])
+
+    # WHEN a Custom item's create commits but its answer is lost, and the retry looks for it
+    result = make_app(dataclasses.replace(FAST, create_attempts=2)).run_batch(
+        sqs_event(sqs_record(custom_request(COMMENT_CASE, "order-55"))), lambda_context()
+    )
+
+    # THEN it finds the item it made, instead of making a second
+    assert result.response == {"batchItemFailures": []}
+    assert len(bodies(emu, COMMENT_CASE, "Custom")) == 1
+
+
 # --- The dead-letter path keeps everything and leaks nothing -------------------------------------------
 
 

@@ -97,17 +97,19 @@ def test_given_a_window_of_several_pages_when_swept_then_every_contact_is_enqueu
     assert [c.params.get("MaxResults") for c in searches] == [100, 100, 100]
 
 
+@pytest.mark.parametrize("total_capped", [False, True], ids=["total-of-all-matches", "total-capped"])
 def test_given_more_contacts_than_one_search_returns_when_swept_then_it_searches_on_from_the_last_one_and_misses_none(
-    rig: Rig,
+    rig: Rig, total_capped: bool
 ) -> None:
-    # AWS returns the first 10,000 results of a search; the emulator, set to 20, behaves alike.
-    rig.emu.configure(contact_search_max_results=20)
+    # AWS returns the first 10,000 results of a search; the emulator, set to 20, behaves alike. Whether TotalCount
+    # then counts every match or only those 20 is not documented: neither may end the sweep early.
+    rig.emu.configure(contact_search_max_results=20, contact_search_total_capped=total_capped)
     ids = [finished(rig.emu, new_id(), minutes_ago=20 + i * 0.5) for i in range(51)]
     ids += [
         finished(rig.emu, new_id(), minutes_ago=20 + 35 * 0.5) for _ in range(3)
     ]  # same instant as one above
 
-    result = rig.sweep(rig.sweeper(page_size=10))
+    result = rig.sweep(rig.sweeper(page_size=10, search_result_limit=20))
 
     enqueued = contact_ids(rig.enqueued())
     assert sorted(enqueued) == sorted(ids)

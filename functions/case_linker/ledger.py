@@ -22,6 +22,7 @@ longer than the dead-letter queue keeps a message, so a replay is always recogni
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import time
 import uuid
@@ -318,6 +319,10 @@ class Claim:
         self.first_doubt: float | None = first
         self.last_doubt: float | None = last
         self.token_generation = int(_float(old.get("tokenGeneration")) or 0)
+        sent = old.get("sentAs", {}).get("S")
+        # How the first create of this item went out (the linker's parameters that can differ between messages
+        # for one item: the performer, the reference id's spelling); None until one was sent.
+        self.sent_as: dict[str, Any] | None = json.loads(sent) if sent else None
         self._pending: float | None = None
 
     @property
@@ -325,11 +330,19 @@ class Claim:
         """Whether an earlier create of this item may have committed."""
         return self.first_doubt is not None
 
-    def before_send(self) -> None:
-        """Record, durably, that a create is about to be sent. Called right before the HTTP request."""
+    def before_send(self, sent_as: dict[str, Any] | None = None) -> None:
+        """Record, durably, that a create is about to be sent. Called right before the HTTP request.
+
+        `sent_as` is kept from the first create only, so every later one can go out the same way.
+        """
         now = self._ledger.now()
         values: dict[str, Any] = {":pending": _n(now), ":generation": _n(self.token_generation)}
         update = "SET pendingAt = :pending, tokenGeneration = :generation, updatedAt = :now"
+        if sent_as is not None:
+            update += ", sentAs = if_not_exists(sentAs, :sent)"
+            values[":sent"] = {"S": json.dumps(sent_as, sort_keys=True, separators=(",", ":"))}
+            if self.sent_as is None:
+                self.sent_as = sent_as
         if self.first_doubt is not None and self.last_doubt is not None:
             update += ", firstDoubtAt = :first, lastDoubtAt = :last"
             values[":first"] = _n(self.first_doubt)

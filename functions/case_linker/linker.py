@@ -19,6 +19,8 @@ hand-written because botocore cannot consult the ledger between attempts.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import random
 import time
 from collections.abc import Callable
@@ -139,6 +141,7 @@ class Linker:
             raise
 
     def _ensure(self, item: RelatedItem, claim: Claim) -> LinkResult:
+        item = _as_first_sent(item, claim)
         if claim.in_doubt:
             found = self._recover(item, claim)
             if found is not None:
@@ -210,7 +213,9 @@ class Linker:
             self._guard.check_breaker()
             token = item.identity.token(claim.token_generation)
             try:
-                made = self._cases.create(item, client_token=token, on_send=claim.before_send)
+                made = self._cases.create(
+                    item, client_token=token, on_send=functools.partial(claim.before_send, _sent_as(item))
+                )
             except (ThrottledError, CaseBusyError) as error:
                 claim.rejected(token_spent=error.token_spent)
                 failure: TransientError = error
@@ -272,3 +277,26 @@ class Linker:
         # Best effort: if it fails, the lease still ends with the invocation and pendingAt stays in doubt.
         with contextlib.suppress(TransientError):
             claim.release()
+
+
+def _sent_as(item: RelatedItem) -> dict[str, Any]:
+    """What of a create can differ between two messages for one item: kept by the ledger from the first."""
+    return {
+        "performedBy": item.performed_by,
+        "referenceId": item.reference_id if item.case_id is None else None,
+    }
+
+
+def _as_first_sent(item: RelatedItem, claim: Claim) -> RelatedItem:
+    """`item` as an earlier attempt sent it: its performer (PERFORMED_BY may have been redeployed since) and the
+    reference id as spelled then (reference ids ignore case). Its client token and look-ups then match that
+    attempt's, whichever message asks for the item now."""
+    sent = claim.sent_as
+    if sent is None:
+        return item
+    changes: dict[str, Any] = {}
+    if "performedBy" in sent:
+        changes["performed_by"] = sent["performedBy"]
+    if item.case_id is None and sent.get("referenceId"):
+        changes["reference_id"] = str(sent["referenceId"])
+    return dataclasses.replace(item, **changes)

@@ -41,6 +41,8 @@ CASES = {name: spec["case"] for name, spec in EXPECTED["events"].items() if "cas
 COMMENT_CASE = CASES["request-comment.json"]
 VOICE_CASE = CASES["contact-completed-voice.json"]
 CREATES = ("CreateRelatedItem", "BatchCreateRelatedItem")
+REFERENCE_CASE = "7e3f0c2a-5b1d-4c8e-9f6a-2d4b8c1e0a57"
+COMMENT_CONTENT = {"comment": {"body": "Refund approved", "contentType": "Text/Plain"}}
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -253,6 +255,49 @@ def test_given_search_results_without_their_performer_when_an_ambiguous_create_i
     # THEN it finds the item it made, instead of making a second
     assert result.response == {"batchItemFailures": []}
     assert len(bodies(emu, COMMENT_CASE, "Custom")) == 1
+
+
+def test_given_an_ambiguous_comment_by_reference_id_when_it_comes_again_spelled_otherwise_then_one_comment(
+    make_app: Callable[..., App], emu: Emulator
+) -> None:
+    # GIVEN a comment on the case with reference id ACME-1 whose create commits but whose answer is lost
+    emu.create_case(DOMAIN_ID, title="by reference", case_id=REFERENCE_CASE, reference_id="ACME-1")
+    emu.script("BatchCreateRelatedItem", ["drop_after_commit"])
+    app = make_app(dataclasses.replace(FAST, create_attempts=1))
+    first = json.dumps({"referenceId": "ACME-1", "type": "Comment", "content": COMMENT_CONTENT})
+    assert failed_ids(app.run_batch(sqs_event(sqs_record(first)), lambda_context()).response)
+
+    # WHEN the same request comes as another message naming the case acme-1 (reference ids ignore case)
+    again = json.dumps({"referenceId": "acme-1", "type": "Comment", "content": COMMENT_CONTENT})
+    result = app.run_batch(sqs_event(sqs_record(again)), lambda_context())
+
+    # THEN its create goes out as the first one did, and Cases answers with the comment already made
+    assert result.response == {"batchItemFailures": []}
+    assert len(bodies(emu, REFERENCE_CASE)) == 1
+
+
+@pytest.mark.parametrize("kind", ["Comment", "Custom"])
+def test_given_an_ambiguous_create_when_redeployed_with_another_performer_then_the_item_is_not_made_twice(
+    make_app: Callable[..., App], emu: Emulator, kind: str
+) -> None:
+    # GIVEN a create that commits but whose answer is lost, by a deployment recording "case-linker"
+    script_creates(emu, ["drop_after_commit"])
+    body = (
+        comment_request(COMMENT_CASE, "Customer called back")
+        if kind == "Comment"
+        else custom_request(COMMENT_CASE, "order-88")
+    )
+    before = make_app(dataclasses.replace(FAST, create_attempts=1))
+    assert failed_ids(before.run_batch(sqs_event(sqs_record(body)), lambda_context()).response)
+
+    # WHEN the stack is redeployed with -c performedBy=crm-linker and the record comes back
+    after = make_app(performed_by_entity="crm-linker")
+    time.sleep(FAST.backoff.settle)
+    result = after.run_batch(sqs_event(sqs_record(body, receive_count=2)), lambda_context())
+
+    # THEN the retry goes out as the first attempt did (its client token, its look-up), and finds the item
+    assert result.response == {"batchItemFailures": []}
+    assert len(bodies(emu, COMMENT_CASE, kind)) == 1
 
 
 # --- The dead-letter path keeps everything and leaks nothing -------------------------------------------

@@ -22,6 +22,13 @@ class Identity:
     key: str
     payload: str
     client_token: str
+    # The payload as versions before this one computed it (the deployment's default performer included), also
+    # accepted so records written by them do not conflict; None when it is `payload`.
+    legacy_payload: str | None = None
+
+    def matches(self, payload: str) -> bool:
+        """Whether a payload stored for this key is this item's."""
+        return payload in (self.payload, self.legacy_payload)
 
     def token(self, generation: int) -> str:
         """The client token of the `generation`th series of attempts.
@@ -42,21 +49,32 @@ def identity_of(
     content: dict[str, Any],
     performed_by: dict[str, str] | None,
     idempotency_key: str | None,
+    performer_given: bool = True,
 ) -> Identity:
     """The item's identity: a producer's own idempotencyKey, else domain + case + type + content.
 
     `case` is the case id, or `ref:` + the lower-cased reference id (reference ids are unique per domain and
     case-insensitive). With an idempotencyKey, reusing the key for another item (other case, content or
-    performer) is a conflict; without one, the content is the key and only the performer can differ.
+    performer named by the producer) is a conflict; without one, the content is the key and only the
+    performer can differ. `performer_given`: False when `performed_by` is the deployment's default.
     """
     what = {"domainId": domain_id, "case": case, "type": type_, "content": content}
     parameters = _sha256({**what, "performedBy": performed_by})
     key = _sha256({"idempotencyKey": idempotency_key}) if idempotency_key is not None else _sha256(what)
-    # Without a producer key the content is the key, so nothing can conflict: a changed performer (say, a
-    # redeploy with another PERFORMED_BY) is still the same item.
-    payload = parameters if idempotency_key is not None else key
+    if idempotency_key is None:
+        # The content is the key, so nothing can conflict: a changed performer (say, a redeploy with another
+        # PERFORMED_BY) is still the same item.
+        payload, legacy = key, None
+    elif performer_given:
+        payload, legacy = parameters, None
+    else:
+        # What the producer sent: a redeploy with another PERFORMED_BY does not make its retry a conflict.
+        payload, legacy = _sha256({**what, "performedBy": "deployment default"}), parameters
     return Identity(
-        key=key, payload=payload, client_token=_sha256({"token": "v1", "key": key, "p": parameters})
+        key=key,
+        payload=payload,
+        client_token=_sha256({"token": "v1", "key": key, "p": parameters}),
+        legacy_payload=legacy,
     )
 
 

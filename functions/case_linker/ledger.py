@@ -121,13 +121,14 @@ class Ledger:
                     "expiration = :ttl, updatedAt = :now"
                 ),
                 ConditionExpression=(
-                    "attribute_not_exists(id) OR (attribute_not_exists(createdAt) AND payloadHash = :p "
+                    "attribute_not_exists(id) OR (attribute_not_exists(createdAt) AND payloadHash IN (:p, :lp) "
                     "AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now))"
                 ),
                 ExpressionAttributeValues={
                     ":owner": {"S": owner},
                     ":until": _n(lease_until),
                     ":p": {"S": identity.payload},
+                    ":lp": {"S": identity.legacy_payload or identity.payload},
                     ":ttl": _n(math.ceil(now + TTL_SECONDS)),
                     ":now": _n(now),
                 },
@@ -402,7 +403,7 @@ class Claim:
 
 
 def _refusal(item: dict[str, Any], identity: Identity, now: float) -> Exception:
-    if item.get("payloadHash", {}).get("S", identity.payload) != identity.payload:
+    if not identity.matches(item.get("payloadHash", {}).get("S", identity.payload)):
         return PayloadConflict()
     if "createdAt" in item:
         related = item.get("relatedItemId", {}).get("S")

@@ -59,6 +59,8 @@ class RelatedItem:
     performed_by: dict[str, str] | None = None
     idempotency_key: str | None = None
     reference_id: str | None = None
+    # False when `performed_by` is the deployment's default (PERFORMED_BY), not the producer's.
+    performer_given: bool = True
 
     @property
     def identity(self) -> Identity:
@@ -71,6 +73,7 @@ class RelatedItem:
             content=self.content,
             performed_by=self.performed_by,
             idempotency_key=self.idempotency_key,
+            performer_given=self.performer_given,
         )
 
     @property
@@ -259,6 +262,7 @@ def _request(document: dict[str, Any], event_id: str | None, settings: Settings)
             performed_by=dumped.get("performedBy") or {"customEntity": settings.performed_by_entity},
             idempotency_key=request.idempotencyKey,
             reference_id=request.referenceId,
+            performer_given=bool(dumped.get("performedBy")),
         ),
         event_id=event_id,
     )

@@ -300,6 +300,41 @@ def test_given_an_ambiguous_create_when_redeployed_with_another_performer_then_t
     assert len(bodies(emu, COMMENT_CASE, kind)) == 1
 
 
+def test_given_a_keyed_request_throttled_when_redeployed_with_another_performer_then_it_is_created_not_a_conflict(
+    make_app: Callable[..., App], emu: Emulator, aws: Aws
+) -> None:
+    # GIVEN a keyed request naming no performer, throttled and handed back (nothing made)
+    emu.script("CreateRelatedItem", ["ThrottlingException"])
+    body = custom_request(COMMENT_CASE, "order-77", idempotencyKey="order-77")
+    before = make_app(dataclasses.replace(FAST, create_attempts=1))
+    assert failed_ids(before.run_batch(sqs_event(sqs_record(body)), lambda_context()).response)
+
+    # WHEN it comes back after a redeploy with -c performedBy=crm-linker
+    after = make_app(performed_by_entity="crm-linker")
+    result = after.run_batch(sqs_event(sqs_record(body, receive_count=2)), lambda_context())
+
+    # THEN the key was reused for the same request (the deployment's performer is not the producer's): created
+    assert result.response == {"batchItemFailures": []}
+    assert aws.dead_letters() == []
+    assert len(bodies(emu, COMMENT_CASE, "Custom")) == 1
+
+
+def test_given_a_key_reused_with_another_explicit_performer_then_it_is_still_a_conflict(
+    make_app: Callable[..., App], emu: Emulator, aws: Aws
+) -> None:
+    app = make_app()
+    first = custom_request(COMMENT_CASE, "order-78", idempotencyKey="k-78", performedBy={"customEntity": "crm"})
+    assert app.run_batch(sqs_event(sqs_record(first)), lambda_context()).response == {"batchItemFailures": []}
+
+    other = custom_request(COMMENT_CASE, "order-78", idempotencyKey="k-78", performedBy={"customEntity": "erp"})
+    result = app.run_batch(sqs_event(sqs_record(other)), lambda_context())
+
+    assert count(result.counts, DEAD_LETTERED) == 1
+    assert [m["MessageAttributes"]["ERROR_CODE"]["StringValue"] for m in aws.dead_letters()] == [
+        "IdempotencyKeyConflict"
+    ]
+
+
 # --- The dead-letter path keeps everything and leaks nothing -------------------------------------------
 
 

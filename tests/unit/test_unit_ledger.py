@@ -129,6 +129,69 @@ def test_given_a_key_reused_for_other_parameters_when_begun_then_payload_conflic
         ledger.begin(other, lease_until=clock.now + 30)
 
 
+def keyed(performer: str, *, given: bool) -> Any:
+    return identity_of(
+        domain_id="d",
+        case="c",
+        type_="Custom",
+        content={"x": 1},
+        performed_by={"customEntity": performer},
+        idempotency_key="k",
+        performer_given=given,
+    )
+
+
+def test_given_a_keyed_record_when_the_deployments_default_performer_changed_then_no_conflict(
+    ledger: Ledger, clock: Clock
+) -> None:
+    # GIVEN a keyed request without a performer of its own, begun under PERFORMED_BY=case-linker
+    ledger.begin(keyed("case-linker", given=False), lease_until=clock.now + 5).release()
+    clock.now += 10
+
+    # THEN it is the same request under PERFORMED_BY=crm-linker
+    ledger.begin(keyed("crm-linker", given=False), lease_until=clock.now + 5)
+
+
+def test_given_a_keyed_record_of_the_version_before_when_begun_again_then_no_conflict(
+    ledger: Ledger, dynamodb: Any, clock: Clock
+) -> None:
+    # GIVEN a record whose payload an earlier version computed with the default performer in it
+    before = identity_of(
+        domain_id="d", case="c", type_="Custom", content={"x": 1},
+        performed_by={"customEntity": "case-linker"}, idempotency_key="k",
+    )  # fmt: skip
+    ledger.begin(before, lease_until=clock.now + 30).created("item-7")
+
+    # THEN the same request under this version finds it created, not a conflict
+    with pytest.raises(AlreadyCreated):
+        ledger.begin(keyed("case-linker", given=False), lease_until=clock.now + 30)
+    assert before.payload == stored(dynamodb, ITEM_PREFIX + before.key)["payloadHash"]["S"]
+
+
+def test_given_a_keyed_record_of_the_version_before_left_in_doubt_when_begun_again_then_its_lease_is_taken(
+    ledger: Ledger, clock: Clock
+) -> None:
+    before = identity_of(
+        domain_id="d", case="c", type_="Custom", content={"x": 1},
+        performed_by={"customEntity": "case-linker"}, idempotency_key="k",
+    )  # fmt: skip
+    ledger.begin(before, lease_until=clock.now + 5).before_send()
+    clock.now += 10
+
+    claim = ledger.begin(keyed("case-linker", given=False), lease_until=clock.now + 30)
+
+    assert claim.in_doubt
+
+
+def test_given_a_key_reused_with_another_performer_of_the_producers_own_then_payload_conflict(
+    ledger: Ledger, clock: Clock
+) -> None:
+    ledger.begin(keyed("crm", given=True), lease_until=clock.now + 30).created("item-7")
+
+    with pytest.raises(PayloadConflict):
+        ledger.begin(keyed("erp", given=True), lease_until=clock.now + 30)
+
+
 def test_an_item_found_by_a_look_up_can_be_claimed_by_one_identity_only(ledger: Ledger) -> None:
     other = identity_of(
         domain_id="d", case="c", type_="Custom", content={"x": 1}, performed_by=None, idempotency_key="j"

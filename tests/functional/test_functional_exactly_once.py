@@ -323,10 +323,14 @@ def test_given_a_key_reused_with_another_explicit_performer_then_it_is_still_a_c
     make_app: Callable[..., App], emu: Emulator, aws: Aws
 ) -> None:
     app = make_app()
-    first = custom_request(COMMENT_CASE, "order-78", idempotencyKey="k-78", performedBy={"customEntity": "crm"})
+    first = custom_request(
+        COMMENT_CASE, "order-78", idempotencyKey="k-78", performedBy={"customEntity": "crm"}
+    )
     assert app.run_batch(sqs_event(sqs_record(first)), lambda_context()).response == {"batchItemFailures": []}
 
-    other = custom_request(COMMENT_CASE, "order-78", idempotencyKey="k-78", performedBy={"customEntity": "erp"})
+    other = custom_request(
+        COMMENT_CASE, "order-78", idempotencyKey="k-78", performedBy={"customEntity": "erp"}
+    )
     result = app.run_batch(sqs_event(sqs_record(other)), lambda_context())
 
     assert count(result.counts, DEAD_LETTERED) == 1

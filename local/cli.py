@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
+import os
 import sys
 import time
 from enum import StrEnum
@@ -22,9 +23,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from emulator import EmulatorConfig, Faults
 from emulator.faults import faults_from_specs
 from infra.config import CONTEXT_KEYS, CaseLinkerConfig, ConfigError
+from local.inputs import EXPECTED_FILE, SEED_FILE, expected_outcomes, shared_file
 from local.outputs import publish_stack_outputs
 from local.pipeline import DEFAULT_INSTANCE_ARN, EVENTS_DIR, LocalPipeline, PipelineOptions
-from local.report import coverage_document, render, render_coverage
+from local.report import coverage_document, render, render_coverage, render_verdict
 from ops.clikit import OneLineErrorsCommand, usage_error
 from ops.output import make_console
 from ops.queues import DEFAULT_STACK_NAME
@@ -33,8 +35,6 @@ app = typer.Typer(add_completion=False, no_args_is_help=False, help=__doc__, pre
 
 # -c keys: the stack's context, plus the stack name the local outputs are published under.
 KNOWN_CONTEXT_KEYS = (*CONTEXT_KEYS, "stackName")
-SEED_FILE = "seed.json"
-EXPECTED_FILE = "expected.json"
 
 
 class Route(StrEnum):
@@ -74,26 +74,47 @@ def parse_context(pairs: list[str]) -> dict[str, str]:
     return context
 
 
-def find_beside(file: Path, name: str) -> Path | None:
-    """`name` in the file's folder or the nearest folder above it (events/bad/x.json finds events/seed.json)."""
-    for folder in file.resolve().parents:
-        if (folder / name).is_file():
-            return folder / name
-    return None
+def nearest_fixtures(paths: list[Path], seed: Path | None) -> tuple[Path | None, dict[str, Any] | None]:
+    """The seed (unless --seed) and the expected outcomes nearest to the inputs: each file or folder finds
+    seed.json and expected.json in its own folder or the nearest one above it; all must find the same ones."""
+    try:
+        seed = seed or shared_file(paths, SEED_FILE)
+    except ValueError as e:
+        usage_error(f"--events: {e}: give --seed FILE, or run them one at a time")
+    try:
+        expected_path = shared_file(paths, EXPECTED_FILE)
+    except ValueError as e:
+        usage_error(f"--events: {e}: run them one at a time")
+    return seed, expected_outcomes(paths, expected_path) if expected_path is not None else None
 
 
-def expected_for_files(files: list[Path], expected_path: Path) -> dict[str, Any]:
-    """expected.json's outcomes for files given one by one, keyed as the pipeline names such inputs."""
-    document = json.loads(expected_path.read_text(encoding="utf-8"))
-    outcomes = document.get("events", document)
-    folder = expected_path.parent.resolve()
-    chosen = {}
-    for file in files:
-        relative = file.resolve().relative_to(folder).as_posix()
-        if relative in outcomes:
-            chosen[str(file)] = outcomes[relative]
-    context = {k: v for k, v in document.items() if k != "events"} if "events" in document else {}
-    return {**context, "events": chosen}
+def check_output(path: Path, option: str, *, folder: bool = False) -> None:
+    """Refuse up front a --report file or --logs folder the run could not write at its end.
+
+    Missing folders are made when written (as local.chaos does for its report); what is in the way is refused,
+    and so is a symbolic link at the report's path: the report is written without following one.
+    """
+    if os.path.lexists(path):
+        if folder and not path.is_dir():
+            usage_error(f"{option} {path}: is not a folder")
+        if not folder and path.is_symlink():
+            usage_error(f"{option} {path}: is a symbolic link; give the path of a regular file")
+        if not folder and path.is_dir():
+            usage_error(f"{option} {path}: is a directory; give a file name")
+    target = (path if folder else path.parent).absolute()
+    existing = next(p for p in (target, *target.parents) if os.path.lexists(p))
+    if not existing.is_dir():
+        usage_error(f"{option} {path}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        usage_error(f"{option} {path}: cannot write in {existing}")
+
+
+def write_report(path: Path, text: str) -> None:
+    """The report (case ids, contact ARNs, the linker's error messages): never through a symbolic link."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(text)
 
 
 def cli_commands(pipeline: LocalPipeline, stack_name: str) -> list[tuple[str, str]]:
@@ -263,27 +284,27 @@ def main(
     faults = parse_faults(fault or [])
     report_path = report or json_path
     paths = list(events or ([] if contacts else [EVENTS_DIR]))
+    if quiet and verbose:
+        usage_error("--quiet and --verbose contradict each other: give one of them")
+    if report_path is not None:
+        check_output(report_path, "--report" if report else "--json")
+    if logs is not None:
+        check_output(logs, "--logs", folder=True)
+    found_seed, expected = nearest_fixtures(paths, seed)
     # Piped output (CI logs) gets a wide table rather than rich's 80-column default.
     console = make_console(width=None if sys.stdout.isatty() else 150, quiet=quiet, no_color=no_color)
-    expected: dict[str, Any] | None = None
-    files = [p for p in paths if p.is_file()]
-    if seed is None and files and len(files) == len(paths):
-        # Files one by one: their cases are in the seed of the folder they come from, if there is one.
-        seed = find_beside(files[0], SEED_FILE)
-        if seed is None:
-            console.print(
-                "note: no --seed and no seed.json beside the events: the emulator starts without cases or "
-                "contacts, so events that name a case will be dead-lettered (ResourceNotFoundException)."
-            )
-        else:
-            console.print(f"seed: {seed} (beside the events; --seed FILE picks another)")
-            if (expected_path := seed.parent / EXPECTED_FILE).is_file():
-                expected = expected_for_files(files, expected_path)
+    if paths and found_seed is None:
+        console.print(
+            "note: no --seed and no seed.json beside the events: the emulator starts without cases or "
+            "contacts, so events that name a case will be dead-lettered (ResourceNotFoundException)."
+        )
+    elif seed is None and found_seed is not None:
+        console.print(f"seed: {found_seed} (beside the events; --seed FILE picks another)")
 
     options = PipelineOptions(
         events=paths,
         contacts=contacts,
-        seed=seed,
+        seed=found_seed,
         expected=expected,
         context=parsed_context,
         emulator_config=EmulatorConfig(
@@ -323,6 +344,7 @@ def main(
         coverage = coverage_document(events_alone, result, sweep) if sweep is not None else None
         if sweep is not None:
             render_coverage(events_alone, result, sweep, console)
+        render_verdict(result, console, sweep)
         if report_path is not None:
             document = {
                 **result.to_json(),
@@ -330,7 +352,7 @@ def main(
                 "endpoints": pipeline.endpoints,
                 "settings": _facts(pipeline, time.monotonic() - started),
             }
-            report_path.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
+            write_report(report_path, json.dumps(document, indent=2, default=str) + "\n")
             console.print(f"Report written to {report_path}")
         if stay_up:
             console.rule("Staying up: Ctrl-C to stop")

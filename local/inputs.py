@@ -16,7 +16,9 @@ CONTACT_DETAIL_TYPE = "Amazon Connect Contact Event"
 REQUEST_DETAIL_TYPE = "Case Related Item Request"
 _CHANNELS = ("VOICE", "CHAT", "TASK", "EMAIL")
 # Files in events/ that are not events.
-NON_EVENT_FILES = frozenset({"expected.json", "seed.json"})
+SEED_FILE = "seed.json"
+EXPECTED_FILE = "expected.json"
+NON_EVENT_FILES = frozenset({EXPECTED_FILE, SEED_FILE})
 EVENT_SUFFIXES = frozenset({".json", ".jsonl", ".txt"})
 
 
@@ -120,24 +122,32 @@ class Input:
         return entry
 
 
+def event_files(path: Path) -> list[tuple[str, Path]]:
+    """The event files a file or folder given holds, sorted, with the name their inputs get.
+
+    A file found in a folder is named by its path relative to that folder; a file given directly, as given.
+    """
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    found = []
+    for file in files:
+        if path.is_dir() and (file.name in NON_EVENT_FILES or file.suffix not in EVENT_SUFFIXES):
+            continue
+        if file.name.startswith("."):
+            continue
+        # Relative to the folder given ("bad/malformed-body.txt"), as expected.json names them.
+        found.append((file.relative_to(path).as_posix() if path.is_dir() else str(file), file))
+    return found
+
+
 def load_inputs(paths: Iterable[Path]) -> list[Input]:
     """Every `.json`/`.txt` file under the given files or folders (sorted), but expected.json and seed.json.
 
-    A file found in a folder is named by its path relative to that folder; a file given directly, as given.
-
     A file holds one SQS body, byte for byte (a `.txt` one may be deliberately malformed); a `.jsonl` file
-    holds one body per line.
+    holds one body per line (`name:line`).
     """
     inputs: list[Input] = []
     for path in paths:
-        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-        for file in files:
-            if path.is_dir() and (file.name in NON_EVENT_FILES or file.suffix not in EVENT_SUFFIXES):
-                continue
-            if file.name.startswith("."):
-                continue
-            # Relative to the folder given ("bad/malformed-body.txt"), as expected.json names them.
-            name = file.relative_to(path).as_posix() if path.is_dir() else str(file)
+        for name, file in event_files(path):
             text = file.read_text(encoding="utf-8")
             if file.suffix == ".jsonl":
                 for number, line in enumerate(text.splitlines(), start=1):
@@ -146,6 +156,47 @@ def load_inputs(paths: Iterable[Path]) -> list[Input]:
             else:
                 inputs.append(Input.of(name, text))
     return inputs
+
+
+def nearest_file(path: Path, name: str) -> Path | None:
+    """`name` in the folder given (a file's own folder) or the nearest folder above it: events/bad and
+    events/bad/x.json both find events/seed.json."""
+    folder = path.resolve() if path.is_dir() else path.resolve().parent
+    return next((f / name for f in (folder, *folder.parents) if (f / name).is_file()), None)
+
+
+def shared_file(paths: Iterable[Path], name: str) -> Path | None:
+    """The one `name` nearest to every path that has one; ValueError when two paths find different ones.
+
+    Two seeds (or expected.json) are two different worlds (their domain, instance, cases): one run has one.
+    """
+    found = sorted({f for path in paths if (f := nearest_file(path, name)) is not None})
+    if len(found) > 1:
+        raise ValueError(f"the inputs' nearest {name} are not the same file ({', '.join(map(str, found))})")
+    return found[0] if found else None
+
+
+def expected_outcomes(paths: Iterable[Path], expected_path: Path) -> dict[str, Any]:
+    """expected.json's outcomes for the inputs under `paths` that find this very file, keyed by input name.
+
+    expected.json names a file by its path relative to its own folder ("bad/malformed-body.txt"); a line of a
+    `.jsonl` file as `file.jsonl:N`. Inputs it does not name get no expectation (their outcome is unchecked).
+    """
+    expected_path = expected_path.resolve()
+    document = json.loads(expected_path.read_text(encoding="utf-8"))
+    nested = isinstance(document.get("events"), dict)
+    outcomes: dict[str, Any] = document["events"] if nested else document
+    chosen: dict[str, Any] = {}
+    for path in paths:
+        if nearest_file(path, expected_path.name) != expected_path:
+            continue
+        for name, file in event_files(path):
+            relative = file.resolve().relative_to(expected_path.parent).as_posix()
+            for key, outcome in outcomes.items():
+                if key == relative or key.startswith(f"{relative}:"):
+                    chosen[name + key[len(relative) :]] = outcome
+    context = {k: v for k, v in document.items() if k != "events"} if nested else {}
+    return {**context, "events": chosen}
 
 
 @dataclass(frozen=True)

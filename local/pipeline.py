@@ -37,11 +37,15 @@ from infra.config import CaseLinkerConfig
 from local.aws import LOCAL_CREDENTIALS, local_client
 from local.context import ContextSpec
 from local.inputs import (
+    EXPECTED_FILE,
+    SEED_FILE,
     Input,
+    expected_outcomes,
     first_instance_arn,
     first_request_source,
     lenient_get,
     load_inputs,
+    shared_file,
     synthetic_contacts,
 )
 from local.logs import HandlerOutput, parse_handler_output
@@ -76,8 +80,8 @@ class PipelineOptions:
     inputs: Sequence[Input] = ()
     contacts: int = 0  # synthetic contact COMPLETED events, each with a seeded case
     contacts_per_case: int = 1
-    # Emulator seed (a dict or a JSON file) and expected outcomes (file name -> outcome); None = look in the
-    # first events folder for seed.json / expected.json.
+    # Emulator seed (a dict or a JSON file) and expected outcomes (file name -> outcome); None = the
+    # seed.json / expected.json nearest to the events (in their folder or above it), the same for all of them.
     seed: Mapping[str, Any] | Path | None = None
     expected: Mapping[str, Any] | Path | None = None
     # CDK context, as `-c key=value` would give it (casesDomainId, maxConcurrency, batchSize, ...).
@@ -299,10 +303,9 @@ class LocalPipeline:
         options = self.options
         paths = list(options.events)
         inputs = load_inputs(paths) + list(options.inputs)
-        folder = next((p for p in paths if p.is_dir()), None)
         expected = _read_json(options.expected)
-        if expected is None and folder is not None and (folder / "expected.json").is_file():
-            expected = _read_json(folder / "expected.json")
+        if expected is None and (expected_path := shared_file(paths, EXPECTED_FILE)) is not None:
+            expected = expected_outcomes(paths, expected_path)
         expected = expected or {}
         # events/expected.json: {"casesDomainId", "connectInstanceArn", "events": {file: outcome}}; a flat
         # {file: outcome} mapping works too.
@@ -316,8 +319,7 @@ class LocalPipeline:
         options = self.options
         seed = _read_json(options.seed)
         if seed is None:
-            folder = next((p for p in options.events if p.is_dir() and (p / "seed.json").is_file()), None)
-            seed = _read_json(folder / "seed.json") if folder is not None else None
+            seed = _read_json(shared_file(options.events, SEED_FILE))
         return seed or {}
 
     def _domain_id(self, seed: Mapping[str, Any]) -> str:

@@ -49,7 +49,7 @@ def _detail(result: InputResult) -> str:
 def render(
     result: Reconciliation, console: Console, *, facts: dict[str, Any] | None = None, verbose: bool = False
 ) -> None:
-    """Print what happened to every input, the DLQs by reason, the skips by reason and the verdict."""
+    """Print what happened to every input, the DLQs by reason and the skips by reason (then render_verdict)."""
     rows = result.inputs
     if not verbose and len(rows) > MAX_ROWS:
         rows = [r for r in rows if r.outcome is not Outcome.LINKED or r.mismatch is not None]
@@ -124,12 +124,19 @@ def render(
     for error in result.poller_errors[:10]:
         console.print(f"[red]poller: {error}[/]")
 
-    if result.ok:
-        console.print(
-            "[bold green]OK[/]: every input has its expected outcome; nothing lost, nothing duplicated."
-        )
-        return
+
+def render_verdict(result: Reconciliation, console: Console, sweep: SweepRun | None = None) -> None:
+    """The last line: OK, or FAILED and why (the sweeper's failure included); never "every input has its
+    expected outcome" when some inputs had none to check."""
+    unchecked = sum(1 for r in result.inputs if r.expected is None)
+    not_checked = (
+        f"{unchecked} of {len(result.inputs)} inputs not checked (no expected.json names them)"
+        if unchecked
+        else ""
+    )
     problems = []
+    if sweep is not None and not sweep.ok:
+        problems.append(f"the sweeper failed ({sweep.status})")
     if result.mismatches:
         problems.append(f"{len(result.mismatches)} outcome(s) differ from the expected ones")
     if result.lost:
@@ -138,7 +145,16 @@ def render(
         problems.append(f"{result.pending} still pending (the queue did not drain in time)")
     if result.duplicates:
         problems.append(f"{result.duplicates} duplicate related item(s)")
-    console.print("[bold red]FAILED[/]: " + "; ".join(problems))
+    if problems:
+        console.print(
+            "[bold red]FAILED[/]: " + "; ".join([*problems, not_checked] if unchecked else problems)
+        )
+    elif unchecked:
+        console.print(f"[bold green]OK[/]: nothing lost, nothing duplicated; {not_checked}.")
+    else:
+        console.print(
+            "[bold green]OK[/]: every input has its expected outcome; nothing lost, nothing duplicated."
+        )
 
 
 # What the sweeper's report says, in the order it is shown.

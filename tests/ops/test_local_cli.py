@@ -3,6 +3,7 @@ And `--stay-up` meets the ops tool: the runbook's commands work verbatim against
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -17,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from local.cli import app as local_app
+from local.pipeline import LocalPipeline, PipelineOptions
 from ops.cli import app as ops_app
 from tests.conftest import EVENTS_DIR, REPO_ROOT
 
@@ -41,6 +43,8 @@ def run_local(*args: str) -> Any:
         (["--contacts", "-5"], "'--contacts'"),
         (["--moto-port", "70000"], "'--moto-port'"),
         (["--seed", "no-such-seed.json"], "does not exist"),
+        (["--quiet", "--verbose"], "--quiet and --verbose"),
+        (["-q", "-v"], "--quiet and --verbose"),
     ],
 )
 def test_a_bad_option_is_one_line_and_exit_2_before_anything_starts(args: list[str], complaint: str) -> None:
@@ -70,6 +74,123 @@ def test_an_event_file_without_any_seed_says_why_its_case_is_missing(tmp_path: P
     result = run_local("-e", str(lone), "--quota-scale", "10")
     assert "no --seed and no seed.json beside the events" in result.stdout
     assert "ResourceNotFoundException" in result.stdout
+    # Nothing seeded: the sweeper cannot search the instance, and the verdict says so rather than OK.
+    assert result.exit_code == 1, result.output
+    assert "OK:" not in result.stdout
+    assert "FAILED: the sweeper failed" in result.stdout
+    assert "1 of 1 inputs not checked" in result.stdout
+
+
+def test_inputs_without_an_expected_outcome_are_not_called_as_expected(tmp_path: Path) -> None:
+    lone = tmp_path / "comment.json"
+    lone.write_text((EVENTS_DIR / "request-comment.json").read_text())
+    result = run_local(
+        "-e",
+        str(lone),
+        "--seed",
+        str(EVENTS_DIR / "seed.json"),
+        "-c",
+        "sweeperEnabled=false",
+        "--quota-scale",
+        "10",
+    )
+    assert result.exit_code == 0, result.output
+    assert "every input has its expected outcome" not in result.stdout
+    assert "OK: nothing lost, nothing duplicated; 1 of 1 inputs not checked" in result.stdout
+
+
+def test_a_folder_without_its_own_seed_finds_those_of_the_folder_above(tmp_path: Path) -> None:
+    # GIVEN events/bad, which holds neither seed.json nor expected.json (events/ does)
+    report = tmp_path / "report.json"
+    result = run_local("-e", str(EVENTS_DIR / "bad"), "--quota-scale", "10", "--report", str(report))
+    # THEN it runs as `make demo` runs those inputs: seeded, every outcome checked, the sweeper fine
+    assert result.exit_code == 0, result.output
+    assert f"seed: {EVENTS_DIR / 'seed.json'}" in result.stdout
+    assert "OK: every input has its expected outcome" in result.stdout
+    document = json.loads(report.read_text())
+    assert document["coverage"]["sweep"]["status"] == "ok"
+    assert {r["name"]: r["expected"]["outcome"] for r in document["inputs"]} == {
+        "malformed-body.txt": "dead_lettered",
+        "request-comment-too-long.json": "dead_lettered",
+        "request-comment-unknown-case.json": "dead_lettered",
+        "unknown-shape.json": "dead_lettered",
+    }
+
+
+def test_a_folder_and_a_file_each_find_the_seed_and_expectations_above_them(tmp_path: Path) -> None:
+    report = tmp_path / "report.json"
+    comment = EVENTS_DIR / "request-comment.json"
+    result = run_local(
+        "-e", str(EVENTS_DIR / "bad"), "-e", str(comment), "--quota-scale", "10", "--report", str(report)
+    )
+    assert result.exit_code == 0, result.output
+    assert "OK: every input has its expected outcome" in result.stdout
+    outcomes = {r["name"]: (r["outcome"], r["mismatch"]) for r in json.loads(report.read_text())["inputs"]}
+    assert outcomes[str(comment)] == ("linked", None)
+    assert len(outcomes) == 5
+
+
+def test_inputs_whose_nearest_seeds_differ_are_refused_up_front(tmp_path: Path) -> None:
+    (tmp_path / "seed.json").write_text('{"domains": []}')
+    (tmp_path / "comment.json").write_text((EVENTS_DIR / "request-comment.json").read_text())
+    result = run_local("-e", str(tmp_path), "-e", str(EVENTS_DIR / "request-comment.json"))
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: --events: the inputs' nearest seed.json are not the same file")
+    assert result.stderr.count("\n") == 1
+    assert "Published" not in result.output
+
+
+def test_the_pipeline_from_python_finds_the_seed_and_expectations_above_a_folder() -> None:
+    with LocalPipeline(PipelineOptions(events=[EVENTS_DIR / "bad"])) as pipeline:
+        expected = json.loads((EVENTS_DIR / "expected.json").read_text())
+        assert pipeline.config.cases_domain_id == expected["casesDomainId"]
+        assert pipeline.expected == {
+            name.removeprefix("bad/"): outcome
+            for name, outcome in expected["events"].items()
+            if name.startswith("bad/")
+        }
+
+
+@pytest.mark.parametrize("option", ["--report", "--json"])
+def test_a_report_path_that_cannot_be_written_is_refused_before_anything_starts(
+    tmp_path: Path, option: str
+) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    link = tmp_path / "link.json"
+    link.symlink_to(tmp_path / "elsewhere.json")
+    for path, complaint in (
+        (a_file / "r.json", "is not a folder"),
+        (tmp_path, "is a directory"),
+        (link, "is a symbolic link"),
+    ):
+        result = run_local(option, str(path))
+        assert result.exit_code == 2, (path, result.output)
+        assert result.stderr.startswith("error: "), path
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert complaint in result.stderr, result.stderr
+        assert "Published" not in result.output
+    assert not (tmp_path / "elsewhere.json").exists()
+
+
+def test_a_logs_folder_that_cannot_be_made_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    for path, complaint in ((a_file, "is not a folder"), (a_file / "logs", "is not a folder")):
+        result = run_local("--logs", str(path))
+        assert result.exit_code == 2, (path, result.output)
+        assert result.stderr.startswith("error: ")
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert complaint in result.stderr, result.stderr
+
+
+def test_the_report_goes_into_folders_made_for_it(tmp_path: Path) -> None:
+    report = tmp_path / "new" / "folder" / "report.json"
+    result = run_local(
+        "-e", str(EVENTS_DIR / "request-comment.json"), "--quota-scale", "10", "--report", str(report)
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(report.read_text())["summary"]["ok"] is True
 
 
 def test_stay_up_prints_commands_that_work_verbatim_against_the_local_stack(

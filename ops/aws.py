@@ -9,12 +9,19 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
 
 # Standard retries cover throttling and 5xx; an operator waiting at 3 a.m. prefers a clear error to minutes of backoff.
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=30)
+
+
+def _same_endpoint(url: str, configured: str) -> bool:
+    """`url` (a request's, with its path) is on the endpoint `configured` (scheme, host and port)."""
+    called, given = urlsplit(url), urlsplit(configured.strip())
+    return bool(given.netloc) and (called.scheme, called.netloc) == (given.scheme, given.netloc)
 
 
 class Clients:
@@ -50,6 +57,22 @@ class Clients:
             region = self._region or os.environ.get("AWS_REGION", "").strip() or None
             self._session = boto3.Session(profile_name=self._profile, region_name=region)
         return self._session
+
+    def endpoint_source(self, url: str) -> str | None:
+        """Where the endpoint `url` came from, as the user would name it: `--endpoint-url`, the variable
+        (`AWS_ENDPOINT_URL_SQS`, `AWS_ENDPOINT_URL`), "aws" for AWS's own endpoints, None when unknown (the
+        profile's `endpoint_url`, say)."""
+        if self._endpoint_url and _same_endpoint(url, self._endpoint_url):
+            return "--endpoint-url"
+        # The service's own variable wins over AWS_ENDPOINT_URL in boto3, so it is looked at first.
+        variables = sorted(
+            (name for name in os.environ if name.startswith("AWS_ENDPOINT_URL")), key=len, reverse=True
+        )
+        for name in variables:
+            if _same_endpoint(url, os.environ[name]):
+                return name
+        host = urlsplit(url).hostname or ""
+        return "aws" if host.endswith((".amazonaws.com", ".amazonaws.com.cn")) else None
 
     @property
     def region(self) -> str | None:

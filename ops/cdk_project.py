@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,8 @@ DEFAULT_TOOLKIT_STACK_NAME = "CDKToolkit"
 #: The bootstrap qualifier CDK uses unless the context sets BOOTSTRAP_QUALIFIER_KEY.
 DEFAULT_BOOTSTRAP_QUALIFIER = "hnb659fds"
 BOOTSTRAP_QUALIFIER_KEY = "@aws-cdk/core:bootstrapQualifier"
+#: The origin of a context value given on the command line (as `cdk -c KEY=VALUE`).
+COMMAND_LINE_ORIGIN = "-c"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +35,8 @@ class CdkProject:
     toolkit_stack_name: str
     #: Which files were read, for the report.
     sources: tuple[str, ...]
+    #: Where each context value came from: the option that gave it (`-c`, `--cases-domain-id`) or the file.
+    origins: dict[str, str] = field(default_factory=dict)
 
     @property
     def bootstrap_qualifier(self) -> str:
@@ -56,19 +60,27 @@ def read_project(
     *,
     toolkit_stack_name: str | None = None,
     home: Path | None = None,
+    command_line_origins: Mapping[str, str] | None = None,
 ) -> CdkProject:
-    """The context and settings `cdk` would use in `directory`; OpsError (usage) when a file does not parse."""
+    """The context and settings `cdk` would use in `directory`; OpsError (usage) when a file does not parse.
+
+    `command_line_origins` names the option that gave a command-line value (default `-c`), for the report.
+    """
     project = _read_json(directory / PROJECT_CONFIG)
     user = _read_json((home or Path.home()) / USER_DEFAULTS)
+    user_path = (home or Path.home()) / USER_DEFAULTS
     bags = (
-        dict(command_line),
-        _context_block(project, directory / PROJECT_CONFIG),
-        _read_json(directory / PROJECT_CONTEXT) or {},
-        _context_block(user, (home or Path.home()) / USER_DEFAULTS),
+        (None, dict(command_line)),
+        (str(directory / PROJECT_CONFIG), _context_block(project, directory / PROJECT_CONFIG)),
+        (str(directory / PROJECT_CONTEXT), _read_json(directory / PROJECT_CONTEXT) or {}),
+        (str(user_path), _context_block(user, user_path)),
     )
     context: dict[str, Any] = {}
-    for bag in reversed(bags):  # earlier bags win
+    origins: dict[str, str] = {}
+    for path, bag in reversed(bags):  # earlier bags win
         context.update(bag)
+        for key in bag:
+            origins[key] = path or (command_line_origins or {}).get(key, COMMAND_LINE_ORIGIN)
     sources = tuple(
         str(path)
         for path in (
@@ -84,7 +96,7 @@ def read_project(
         or _setting(user, "toolkitStackName")
         or DEFAULT_TOOLKIT_STACK_NAME
     )
-    return CdkProject(context=context, toolkit_stack_name=toolkit, sources=sources)
+    return CdkProject(context=context, toolkit_stack_name=toolkit, sources=sources, origins=origins)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

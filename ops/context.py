@@ -12,7 +12,7 @@ import typer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ops.aws import Clients
-from ops.errors import ExitCode, OpsError, translate_botocore_error, translate_client_error
+from ops.errors import ExitCode, OpsError, endpoint_hint, translate_botocore_error, translate_client_error
 from ops.output import Output
 from ops.queues import Dlq, Queues, resolve_queues
 from ops.sqs import QueueDepth
@@ -99,19 +99,30 @@ def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        context = kwargs.get("ctx")
         try:
             return command(*args, **kwargs)
         except OpsError as e:
-            fail(e)
+            fail(_located(e, context))
         except ClientError as e:
             fail(translate_client_error(e, f"AWS {e.operation_name}"))
         except BotoCoreError as e:
-            fail(translate_botocore_error(e, "AWS call"))
+            fail(_located(translate_botocore_error(e, "AWS call"), context))
         except KeyboardInterrupt:
             typer.echo("interrupted: messages this run held are released or reappear on their own.", err=True)
             raise typer.Exit(ExitCode.INTERRUPTED) from None
 
     return wrapper
+
+
+def _located(error: OpsError, context: Any) -> OpsError:
+    """An endpoint nothing answered at, named in the hint as the user gave it (`--endpoint-url`, a variable)."""
+    # The command's ctx: click's Context (typer.Context is a subclass it does not always build).
+    run = context.find_root().obj if hasattr(context, "find_root") else None
+    if error.endpoint_url is None or not isinstance(run, State):
+        return error
+    error.hint = endpoint_hint(run.clients.endpoint_source(error.endpoint_url))
+    return error
 
 
 def fail(error: OpsError) -> NoReturn:

@@ -32,7 +32,13 @@ class OpsError(Exception):
     """An error the CLI reports as one clear line and an exit code."""
 
     def __init__(
-        self, message: str, exit_code: ExitCode, hint: str | None = None, *, code: str | None = None
+        self,
+        message: str,
+        exit_code: ExitCode,
+        hint: str | None = None,
+        *,
+        code: str | None = None,
+        endpoint_url: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -40,6 +46,8 @@ class OpsError(Exception):
         self.hint = hint
         # What failed, as a code (an AWS error code, an exception type): safe to print anywhere.
         self.code = code
+        # The endpoint nothing answered at (a connection error): the CLI names where it came from in the hint.
+        self.endpoint_url = endpoint_url
 
 
 _ACCESS_DENIED_CODES = frozenset(
@@ -60,6 +68,14 @@ _ACCESS_DENIED_CODES = frozenset(
 _NOT_FOUND_CODES = frozenset(
     {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "ResourceNotFoundException"}
 )
+_NOT_FOUND_HINT = "check --stack-name/--region or the queue URLs"
+# What a "not found" means for the calls that name something other than the stack or its queues.
+_NOT_FOUND_HINTS = {
+    "SearchContacts": "check --instance-arn, and that --region is the instance's Region",
+    "BatchGetItem": "check --table-name (or the stack's IdempotencyTableName output) and --region",
+}
+# HTTP statuses an endpoint answers a call it does not implement with; moto answers 500 with an HTML page.
+_UNSUPPORTED_STATUSES = frozenset({404, 405, 501})
 
 
 def error_code(error: ClientError) -> str:
@@ -83,12 +99,38 @@ def is_access_denied(error: ClientError) -> bool:
     return bool({str(details.get("Code", "")), str(details.get("QueryErrorCode", ""))} & _ACCESS_DENIED_CODES)
 
 
+def not_an_aws_error(error: ClientError) -> str | None:
+    """What the endpoint answered instead of an AWS error (an HTML page, a proxy's text), in one line that never
+    quotes the page; None for an AWS error.
+
+    botocore gives such an answer the HTTP status as its code and the page (or the status's reason) as its
+    message: no AWS error code is a number.
+    """
+    details = error.response.get("Error", {})
+    metadata = error.response.get("ResponseMetadata", {})
+    headers = {str(k).lower(): str(v) for k, v in metadata.get("HTTPHeaders", {}).items()}
+    code = str(details.get("Code", ""))
+    html = "html" in headers.get("content-type", "").lower()
+    if not (code.isdigit() or html):
+        return None
+    status = metadata.get("HTTPStatusCode") or (int(code) if code.isdigit() else None)
+    operation = error.operation_name or "the call"
+    answer = "an HTML page" if html else "no AWS error"
+    if status in _UNSUPPORTED_STATUSES or (status == 500 and html):
+        return f"{operation} is not supported by this endpoint (HTTP {status}, {answer} in the answer)"
+    return f"{operation} failed: the endpoint answered HTTP {status} with {answer}"
+
+
 def translate_client_error(error: ClientError, doing: str) -> OpsError:
     """Map an AWS error to our outcome by its code, never by its message text."""
     details = error.response.get("Error", {})
     codes = {str(details.get("Code", "")), str(details.get("QueryErrorCode", ""))}
     code = error_code(error)
-    text = f"{doing}: {code}: {details.get('Message', '')}".rstrip(": ")
+    foreign = not_an_aws_error(error)
+    if foreign is not None:
+        return OpsError(f"{doing}: {foreign}", ExitCode.FAILED, code=code)
+    message = " ".join(str(details.get("Message", "")).split())
+    text = f"{doing}: {code}: {message}".rstrip(": ")
     if is_access_denied(error):
         return OpsError(
             text,
@@ -97,9 +139,8 @@ def translate_client_error(error: ClientError, doing: str) -> OpsError:
             code=code,
         )
     if codes & _NOT_FOUND_CODES:
-        return OpsError(
-            text, ExitCode.NOT_FOUND, hint="check --stack-name/--region or the queue URLs", code=code
-        )
+        hint = _NOT_FOUND_HINTS.get(error.operation_name, _NOT_FOUND_HINT)
+        return OpsError(text, ExitCode.NOT_FOUND, hint=hint, code=code)
     return OpsError(text, ExitCode.FAILED, code=code)
 
 
@@ -120,10 +161,18 @@ def translate_botocore_error(error: BotoCoreError, doing: str) -> OpsError:
     if isinstance(error, ProfileNotFound):
         return OpsError(str(error), ExitCode.USAGE, hint="check --profile", code=code)
     if isinstance(error, EndpointConnectionError):
+        url = str(error.kwargs.get("endpoint_url", "")) or None
         return OpsError(
-            f"{doing}: {error}",
-            ExitCode.FAILED,
-            hint="is AWS_ENDPOINT_URL right and the endpoint up?",
-            code=code,
+            f"{doing}: {error}", ExitCode.FAILED, hint=endpoint_hint(None), code=code, endpoint_url=url
         )
     return OpsError(f"{doing}: {error}", ExitCode.FAILED, code=code)
+
+
+def endpoint_hint(source: str | None) -> str:
+    """What to check when nothing answered at an endpoint, naming where the endpoint came from: `--endpoint-url`,
+    the variable (`AWS_ENDPOINT_URL_SQS`, `AWS_ENDPOINT_URL`), AWS itself ("aws"), or None when unknown."""
+    if source == "aws":
+        return "check the network (proxy, firewall, VPC endpoint) and --region"
+    if source is None:
+        return "is the endpoint URL right and the endpoint up?"
+    return f"is {source} right and the endpoint up?"

@@ -72,9 +72,15 @@ class MessageSummary:
         return self.event_type or self.item_type or "-"
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["error_label"] = self.error_label
-        data["what"] = self.what
+        """The fields in the order docs/operations.md documents (`--output text` prints them so): `error_label`
+        after `error_code`, `what` after `item_type`. New keys go at the end, never between."""
+        data: dict[str, Any] = {}
+        for key, value in asdict(self).items():
+            data[key] = value
+            if key == "error_code":
+                data["error_label"] = self.error_label
+            elif key == "item_type":
+                data["what"] = self.what
         return data
 
 

@@ -538,7 +538,13 @@ def native_redrive_command(
     record: dict[str, Any] = {"dlq_url": source.url, "destination_url": destination.url, "dry_run": dry_run}
     if dry_run:
         running = running_task(sqs, source.arn)
-        record |= {"status": running.status if running else None, "moved": running.moved if running else 0}
+        # Every documented key, in its order (as after a real run), so text columns stay where scripts expect.
+        record |= {
+            "task_handle": running.task_handle if running else None,
+            "status": running.status if running else None,
+            "moved": running.moved if running else 0,
+            "failure_reason": running.failure_reason if running else None,
+        }
         _emit_native(run, record, [f"would start a move task for ~{source.visible} messages"])
         return
     ensure_no_running_task(sqs, source.arn)

@@ -64,11 +64,16 @@ def doctor_command(
     """
     run = state(ctx)
     command_line = parse_context_options(context or [])
+    options: dict[str, str] = {}
     if cases_domain_id is not None:
         command_line["casesDomainId"] = cases_domain_id
+        options["casesDomainId"] = "--cases-domain-id"
     if connect_instance_arn is not None:
         command_line["connectInstanceArn"] = connect_instance_arn
-    project = read_project(Path.cwd(), command_line, toolkit_stack_name=toolkit_stack_name)
+        options["connectInstanceArn"] = "--connect-instance-arn"
+    project = read_project(
+        Path.cwd(), command_line, toolkit_stack_name=toolkit_stack_name, command_line_origins=options
+    )
     stack_name = run.stack_name
     # cdk deploys the stack the context names (stackName) unless --stack-name (or its variable) says otherwise.
     source = ctx.find_root().get_parameter_source("stack_name")
@@ -80,6 +85,7 @@ def doctor_command(
         toolkit_stack_name=project.toolkit_stack_name,
         bootstrap_qualifier=project.bootstrap_qualifier,
         sources=project.sources,
+        origins=project.origins,
     )
     checks = run_checks(run.clients, target, pre_deploy=pre_deploy)
     records = [check.to_json() for check in checks]

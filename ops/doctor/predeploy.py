@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from infra.config import CaseLinkerConfig
+from infra.config import REQUIRED_CONTEXT_KEYS, CaseLinkerConfig
 from ops.doctor.target import Target
 from ops.doctor.verdict import (
     Check,
@@ -29,19 +31,64 @@ MIN_BOOTSTRAP_VERSION = 6
 def check_context(target: Target) -> Check:
     """The context a deploy would use: the required keys present, every value valid (infra/config.py)."""
     name = "context"
-    where = ", ".join(target.sources) or "no cdk.json or cdk.context.json here"
     config = target.config
     if config is not None:
-        return ok(
-            name,
-            f"casesDomainId {config.cases_domain_id}, connectInstanceArn {config.connect_instance_arn} ({where})",
+        values = {
+            "casesDomainId": config.cases_domain_id,
+            "connectInstanceArn": config.connect_instance_arn,
+        }
+        return ok(name, _with_origins(values, target.origins, fallback=_files(target)))
+    problems = target.context_problems
+    missing = [key for key in REQUIRED_CONTEXT_KEYS if f"{key} is required" in problems]
+    invalid = [p for p in problems if p not in {f"{key} is required" for key in missing}]
+    # The keys the other problems name, where they were set: a fix for those values, not for the required keys.
+    named = [key for key in target.context if any(_names(p, key) for p in invalid)]
+    where: list[str] = [_origin(key, target.origins) for key in named]
+    fixes: list[str] = []
+    if missing:
+        looked = f"nor in {', '.join(target.sources)}" if target.sources else _files(target)
+        where.append(f"{' and '.join(missing)}: not on the command line, {looked}")
+        options = " and ".join(_OPTIONS[key] for key in missing)
+        fixes.append(
+            f"pass {options}, or put {' and '.join(missing)} in cdk.context.json as for cdk "
+            "(README, Deploy: Context)"
         )
-    return problem(
-        name,
-        "; ".join(target.context_problems) + f" ({where})",
-        "pass --cases-domain-id and --connect-instance-arn (and --context KEY=VALUE for other -c values), or put "
-        "them in cdk.context.json as for cdk (README, Deploy: Context)",
-    )
+    if invalid:
+        which = ", ".join(_origin(key, target.origins) for key in named) or "the values above"
+        in_files = any(not target.origins.get(key, "-").startswith("-") for key in named)
+        overrides = "; --context KEY=VALUE overrides a file" if in_files else ""
+        fixes.append(f"correct {which} (README, Deploy: Context lists every key and its values{overrides})")
+    return problem(name, "; ".join(problems) + f" ({'; '.join(where)})", "; ".join(fixes))
+
+
+#: The doctor's own options for the required keys (`--context KEY=VALUE` gives any key).
+_OPTIONS = {"casesDomainId": "--cases-domain-id", "connectInstanceArn": "--connect-instance-arn"}
+
+
+def _names(problem_text: str, key: str) -> bool:
+    """The problem is about `key` (named as a word: `maxConcurrency must be ...`, `unknown context key 'x'`)."""
+    return re.search(rf"(?<![\w@:-]){re.escape(key)}(?![\w:-])", problem_text) is not None
+
+
+def _origin(key: str, origins: Mapping[str, str]) -> str:
+    """`maxConcurrency given with -c`, `casesDomainId in ./cdk.context.json`, or the key alone when unknown."""
+    origin = origins.get(key)
+    if origin is None:
+        return key
+    return f"{key} given with {origin}" if origin.startswith("-") else f"{key} in {origin}"
+
+
+def _files(target: Target) -> str:
+    return ", ".join(target.sources) or "no cdk.json or cdk.context.json here"
+
+
+def _with_origins(values: Mapping[str, str], origins: Mapping[str, str], *, fallback: str) -> str:
+    """`k1 v1, k2 v2 (where)` when the values came from one place (`fallback` when not known), else each value
+    with its own."""
+    places = {origins.get(key, fallback) for key in values}
+    if len(places) == 1:
+        return ", ".join(f"{key} {value}" for key, value in values.items()) + f" ({places.pop()})"
+    return ", ".join(f"{key} {value} ({origins.get(key, fallback)})" for key, value in values.items())
 
 
 @dataclass(frozen=True)

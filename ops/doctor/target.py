@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from infra.config import REQUIRED_CONTEXT_KEYS, CaseLinkerConfig, ConfigError
@@ -18,8 +18,10 @@ class Target:
     context: Mapping[str, Any]
     toolkit_stack_name: str = "CDKToolkit"
     bootstrap_qualifier: str = "hnb659fds"
-    #: The files the context came from, for the report.
+    #: The files read for the context, for the report.
     sources: Sequence[str] = ()
+    #: Where each context value came from (an option such as `-c`, or a file), for the report.
+    origins: Mapping[str, str] = field(default_factory=dict)
 
     @functools.cached_property
     def _settings(self) -> tuple[CaseLinkerConfig | None, tuple[str, ...]]:

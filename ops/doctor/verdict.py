@@ -10,7 +10,7 @@ from typing import ParamSpec
 
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
-from ops.errors import error_code, is_access_denied
+from ops.errors import error_code, is_access_denied, not_an_aws_error
 
 
 class Status(StrEnum):
@@ -113,6 +113,9 @@ def call_failed(name: str, error: ClientError | BotoCoreError) -> Check:
                 f"{action} was refused ({error_code(error)})",
                 f"grant {action} to these credentials (docs/operations.md, Permissions)",
             )
+        foreign = not_an_aws_error(error)
+        if foreign is not None:
+            return could_not_check(name, foreign)
         message = " ".join(str(error.response.get("Error", {}).get("Message", "")).split())
         return could_not_check(name, f"{action} failed: {error_code(error)} {message}".strip())
     if isinstance(error, NoRegionError):

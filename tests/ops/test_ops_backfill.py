@@ -25,6 +25,7 @@ from ops.context import Overrides
 from ops.errors import ExitCode
 from tests.ops.conftest import Invoke, json_result
 from tests.ops.helpers import StackQueues, depth, drain
+from tests.ops.test_ops_documented_output import documented, record_keys
 
 INSTANCE_ID = "bac0f111-0000-4000-8000-000000000001"
 INSTANCE_ARN = f"arn:aws:connect:us-east-1:123456789012:instance/{INSTANCE_ID}"
@@ -113,6 +114,21 @@ def test_dry_run_counts_what_it_would_enqueue_and_enqueues_nothing(
     assert document["dry_run"] is True
     assert depth(sqs, queues.main) == (0, 0)
     assert not checkpoint.exists()
+
+
+def test_its_json_and_text_are_as_docs_operations_md_documents_them(
+    run_cli: Invoke, queues: StackQueues, emu: Emulator, ledger: Ledger
+) -> None:
+    spread(emu, 3)
+    shape = documented()["backfill"]
+
+    document = json_result(backfill(run_cli, queues, "--dry-run", "--output", "json"))
+    text = backfill(run_cli, queues, "--dry-run", "--output", "text")
+
+    assert list(document) == list(shape)
+    assert list(document["this_run"]) == record_keys(shape, "this_run")
+    counts = ["searches", "found", "already_handled", "enqueued"]
+    assert text.stdout.splitlines() == ["\t".join(str(document[k]) for k in counts)]
 
 
 def test_it_enqueues_each_finished_contact_of_the_range_once_and_skips_what_the_ledger_holds_as_handled(
@@ -435,3 +451,25 @@ def test_without_an_instance_it_says_which_option_is_missing(run_cli: Invoke, qu
 
     assert result.exit_code == ExitCode.USAGE
     assert "--instance-arn" in result.stderr
+
+
+def test_an_instance_that_does_not_exist_points_at_instance_arn(
+    run_cli: Invoke, queues: StackQueues, emu: Emulator
+) -> None:
+    spread(emu, 2)  # contacts of INSTANCE_ID only
+    other = INSTANCE_ARN.replace(INSTANCE_ID, "bac0f111-0000-4000-8000-0000000000ff")
+
+    result = run_cli(
+        [
+            "--queue-url", queues.main, "backfill", "--instance-arn", other, "--since", SINCE.isoformat(),
+            "--until", UNTIL.isoformat(), "--dry-run",
+        ]
+    )  # fmt: skip
+
+    assert result.exit_code == ExitCode.NOT_FOUND
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert "SearchContacts" in line
+    assert "ResourceNotFoundException" in line
+    assert "--instance-arn" in line
+    assert "--stack-name" not in line
+    assert "queue URLs" not in line

@@ -41,6 +41,22 @@ def test_the_first_source_that_has_a_key_wins_as_in_the_cdk_cli(dirs: tuple[Path
     )
 
 
+def test_each_values_origin_is_the_source_it_came_from(dirs: tuple[Path, Path]) -> None:
+    project, home = dirs
+    write(home / ".cdk.json", {"context": {"d": "user"}})
+    write(project / "cdk.context.json", {"b": "cdk.context.json", "c": "cdk.context.json"})
+    write(project / "cdk.json", {"app": "python app.py", "context": {"b": "cdk.json"}})
+    found = read_project(
+        project, {"a": "x", "c": "y"}, home=home, command_line_origins={"c": "--cases-domain-id"}
+    )
+    assert found.origins == {
+        "a": "-c",
+        "b": str(project / "cdk.json"),
+        "c": "--cases-domain-id",
+        "d": str(home / ".cdk.json"),
+    }
+
+
 def test_no_files_give_the_command_line_and_the_defaults(dirs: tuple[Path, Path]) -> None:
     project, home = dirs
     found = read_project(project, {"casesDomainId": "d-1"}, home=home)

@@ -8,12 +8,17 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import typer
+from botocore.awsrequest import AWSResponse
+from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from ops import __version__
 from ops.aws import Clients
-from ops.errors import ExitCode
+from ops.doctor.verdict import call_failed
+from ops.errors import ExitCode, translate_client_error
 from tests.conftest import REPO_ROOT
 from tests.ops.conftest import Invoke, json_result
 from tests.ops.helpers import StackQueues, connect_event, error_attributes, put
@@ -210,3 +215,88 @@ def test_the_region_comes_from_the_option_then_aws_region_then_aws_default_regio
         monkeypatch.setenv(name, value)
 
     assert Clients(region=option).region == expected
+
+
+# --- errors that name what went wrong, and what the user actually used ---------------------------------------
+
+
+def test_an_operation_the_endpoint_lacks_is_one_line_without_its_html_page(
+    run_cli: Invoke, sqs: Any, queues: StackQueues
+) -> None:
+    # moto has no ListMessageMoveTasks: it answers HTTP 500 with an HTML page, not an AWS error
+    put(sqs, queues.processing_dlq, connect_event("c-1"), error_attributes("X"))
+    result = run_cli([*queues.args(), "dlq", "native-redrive", "--dry-run"])
+    assert result.exit_code == ExitCode.FAILED
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert result.stderr.endswith(f"{line}\n")
+    assert "ListMessageMoveTasks is not supported by this endpoint (HTTP 500" in line
+    for page in ("<", "doctype", "html>", "Internal Server Error"):
+        assert page not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("status", "content_type", "body", "expected"),
+    [
+        (
+            500,
+            "text/html",
+            "<!doctype html><title>500</title><p>Internal Server Error</p>",
+            "is not supported",
+        ),
+        (404, "text/plain", "404 page not found", "is not supported"),
+        (502, "text/html", "<html><body><h1>502 Bad Gateway</h1></body></html>", "HTTP 502"),
+    ],
+)
+def test_any_answer_that_is_no_aws_error_becomes_one_line_naming_the_operation(
+    status: int, content_type: str, body: str, expected: str
+) -> None:
+    client = boto3.client(
+        "sqs",
+        region_name="us-east-1",
+        endpoint_url="http://127.0.0.1:9",
+        config=Config(retries={"max_attempts": 1}),
+    )
+
+    def fake_send(request: Any, **_: Any) -> AWSResponse:
+        """The endpoint's answer: `body`, no AWS error in it."""
+        response = AWSResponse(request.url, status, {"content-type": content_type}, None)
+        response._content = body.encode()
+        return response
+
+    client.meta.events.register("before-send.sqs.*", fake_send)
+    with pytest.raises(ClientError) as raised:
+        client.get_queue_attributes(QueueUrl="http://127.0.0.1:9/1/q", AttributeNames=["All"])
+    error = raised.value
+
+    translated = translate_client_error(error, "reading queue q")
+    assert translated.exit_code == ExitCode.FAILED
+    assert translated.message.startswith("reading queue q: GetQueueAttributes ")
+    assert expected in translated.message
+    assert f"HTTP {status}" in translated.message
+    assert "\n" not in translated.message
+    for page in ("<", "Bad Gateway", "page not found", "Internal Server Error"):
+        assert page not in translated.message
+    check = call_failed("main-queue", error)
+    assert f"HTTP {status}" in check.detail
+    assert "<" not in check.detail
+
+
+def test_an_endpoint_url_option_nothing_answers_at_is_named_as_the_option(
+    run_cli: Invoke, queues: StackQueues, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = run_cli([*queues.args(), "dlq", "stats", "--endpoint-url", "http://127.0.0.1:1"])
+    assert result.exit_code == ExitCode.FAILED
+    assert result.stderr.count("\n") == 1
+    assert "--endpoint-url" in result.stderr
+    assert "http://127.0.0.1:1" in result.stderr
+    assert "AWS_ENDPOINT_URL" not in result.stderr
+
+
+def test_an_endpoint_variable_nothing_answers_at_is_named_as_the_variable(
+    run_cli: Invoke, queues: StackQueues, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:1")
+    result = run_cli([*queues.args(), "dlq", "stats"])
+    assert result.exit_code == ExitCode.FAILED
+    assert "AWS_ENDPOINT_URL_SQS" in result.stderr
+    assert "--endpoint-url" not in result.stderr

@@ -318,6 +318,28 @@ def test_a_bad_context_value_is_a_problem_but_the_instance_is_still_known(world:
     assert target.instance.connect_instance_arn == world.instance_arn
 
 
+def test_a_malformed_value_gets_a_fix_for_that_value_not_for_the_required_keys(world: World) -> None:
+    check = check_context(world.target(maxConcurrency="1"))
+    assert_problem(check, "maxConcurrency must be")
+    assert "maxConcurrency" in check.fix
+    assert "--cases-domain-id" not in check.fix
+    assert "--connect-instance-arn" not in check.fix
+
+
+def test_a_missing_key_gets_the_option_for_that_key_only() -> None:
+    check = check_context(Target(stack_name="CaseLinker", context={"casesDomainId": "d-1"}))
+    assert_problem(check, "connectInstanceArn is required")
+    assert "--connect-instance-arn" in check.fix
+    assert "--cases-domain-id" not in check.fix
+
+
+def test_missing_keys_and_a_malformed_value_get_a_fix_for_each() -> None:
+    check = check_context(Target(stack_name="CaseLinker", context={"maxConcurrency": "1"}))
+    assert_problem(check, "casesDomainId is required; connectInstanceArn is required")
+    assert "--cases-domain-id and --connect-instance-arn" in check.fix
+    assert "correct maxConcurrency" in check.fix
+
+
 def test_credentials_are_ok_and_say_whose(aws: dict[str, Any]) -> None:
     check, identity = check_credentials(aws["sts"])
     assert_ok(check)
@@ -897,6 +919,48 @@ def test_options_and_context_flags_override_the_files_as_cdk_does(
     assert checks["cases-domain"]["status"] == "problem"
     assert doctor(run_cli, "--pre-deploy", "--cases-domain-id", world.domain_id)[0] == ExitCode.OK
     assert doctor(run_cli, "--pre-deploy", "-c", f"casesDomainId={world.domain_id}")[0] == ExitCode.OK
+
+
+def test_a_bad_value_from_the_command_line_is_named_as_given_there_with_its_own_fix(
+    project: Path, run_cli: Invoke
+) -> None:
+    _, checks, _ = doctor(run_cli, "--pre-deploy", "-c", "maxConcurrency=1")
+    context = checks["context"]
+    assert context["status"] == "problem"
+    assert "maxConcurrency given with -c" in context["detail"]
+    assert "cdk.context.json" not in context["detail"]  # it holds only the two good values
+    assert "maxConcurrency" in context["fix"]
+    assert "--cases-domain-id" not in context["fix"]
+    assert "--connect-instance-arn" not in context["fix"]
+
+
+def test_the_context_check_names_the_options_that_gave_the_values_not_cdk_json(
+    project: Path, world: World, run_cli: Invoke
+) -> None:
+    (project / "cdk.context.json").unlink()
+    (project / "cdk.json").write_text(json.dumps({"app": "python app.py"}))
+    _, checks, _ = doctor(
+        run_cli,
+        "--pre-deploy",
+        "--cases-domain-id",
+        world.domain_id,
+        "-c",
+        f"connectInstanceArn={world.instance_arn}",
+    )
+    detail = checks["context"]["detail"]
+    assert checks["context"]["status"] == "ok"
+    assert f"casesDomainId {world.domain_id} (--cases-domain-id)" in detail
+    assert f"connectInstanceArn {world.instance_arn} (-c)" in detail
+    assert "cdk.json" not in detail
+    _, checks, _ = doctor(
+        run_cli,
+        "--pre-deploy",
+        "-c",
+        f"casesDomainId={world.domain_id}",
+        "-c",
+        f"connectInstanceArn={world.instance_arn}",
+    )
+    assert checks["context"]["detail"].endswith(" (-c)")
 
 
 def test_the_stack_name_comes_from_the_context_unless_given(

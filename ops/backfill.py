@@ -43,6 +43,9 @@ SOURCE = "case-linker.backfill"
 CONTACT_DETAIL_TYPE = "Amazon Connect Contact Event"
 SEARCH_PAGE_SIZE = 100
 MAX_RANGE_PER_SEARCH = dt.timedelta(weeks=8)
+# A search serves its first 10,000 results; whether TotalCount then counts every match or only those is not
+# documented, so a search that served this many is continued whatever TotalCount says.
+SEARCH_RESULT_LIMIT = 10_000
 # "Two years" as whole weeks (104, 728 days), the stricter reading: a range older than that is a usage error up
 # front rather than an InvalidParameterException in the middle of a run.
 MAX_AGE = dt.timedelta(weeks=104)
@@ -99,6 +102,11 @@ def check_age(since: dt.datetime, start: dt.datetime, now: dt.datetime) -> None:
         ExitCode.USAGE,
         hint="start a backfill of the rest with a --since within the last two years",
     )
+
+
+def _cut_off(served: int, total: Any) -> bool:
+    """Whether a search whose pages ended after `served` results left some out."""
+    return served >= SEARCH_RESULT_LIMIT or served < int(total or 0)
 
 
 # --- the checkpoint -----------------------------------------------------------------------------------------
@@ -334,9 +342,9 @@ class Backfill:
     def _range(self, start: dt.datetime, end: dt.datetime) -> None:
         """Every contact that ended in [start, end], oldest first.
 
-        One search returns its first 10,000 results only: when its pages end short of its TotalCount, a new
-        search starts at the last disconnect time seen; the contacts of that instant already enqueued are in
-        `progress.current`, so they are left out, also after an interruption.
+        One search returns its first 10,000 results only: when its pages end short of its TotalCount, or after
+        that many, a new search starts at the last disconnect time seen; the contacts of that instant already
+        enqueued are in `progress.current`, so they are left out, also after an interruption.
         """
         page = self._search(start, end, None)
         served = 0
@@ -355,7 +363,7 @@ class Backfill:
             last = contacts[-1].get("DisconnectTimestamp") if contacts else None
             if page.get("NextToken"):
                 page = self._search(start, end, page["NextToken"])
-            elif isinstance(last, dt.datetime) and last > start and served < int(page.get("TotalCount") or 0):
+            elif isinstance(last, dt.datetime) and last > start and _cut_off(served, page.get("TotalCount")):
                 self._advance(last, keep=at_instant)
                 start, served = last, 0
                 page = self._search(start, end, None)

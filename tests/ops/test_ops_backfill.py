@@ -21,6 +21,7 @@ from case_linker.settings import Settings
 from case_linker.sweeper import contact_message
 
 from emulator import Emulator, EmulatorConfig, Quota
+from ops import backfill as backfill_module
 from ops.context import Overrides
 from ops.errors import ExitCode
 from tests.ops.conftest import Invoke, json_result
@@ -44,7 +45,9 @@ def _emulator() -> Iterator[Emulator]:
 @pytest.fixture
 def emu(_emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
     """Connect's SearchContacts on loopback (every other service is moto, through AWS_ENDPOINT_URL)."""
-    _emulator.configure(throttling=False, contact_search_max_results=10_000)
+    _emulator.configure(
+        throttling=False, contact_search_max_results=10_000, contact_search_total_capped=False
+    )
     _emulator.reset()
     monkeypatch.setenv("AWS_ENDPOINT_URL_CONNECT", _emulator.endpoint_url)
     return _emulator
@@ -187,10 +190,19 @@ def test_its_message_is_the_sweepers_with_the_backfill_source_and_the_linker_rea
     )
 
 
+@pytest.mark.parametrize("total_capped", [False, True], ids=["total-of-all-matches", "total-capped"])
 def test_a_range_holding_more_than_one_search_returns_is_searched_on_from_the_last_contact_found(
-    run_cli: Invoke, sqs: Any, queues: StackQueues, emu: Emulator, ledger: Ledger
+    run_cli: Invoke,
+    sqs: Any,
+    queues: StackQueues,
+    emu: Emulator,
+    ledger: Ledger,
+    monkeypatch: pytest.MonkeyPatch,
+    total_capped: bool,
 ) -> None:
-    emu.configure(contact_search_max_results=20)  # AWS: the first 10,000 results of a search
+    # AWS: the first 10,000 results of a search; whether TotalCount then counts every match is not documented
+    emu.configure(contact_search_max_results=20, contact_search_total_capped=total_capped)
+    monkeypatch.setattr(backfill_module, "SEARCH_RESULT_LIMIT", 20)
     ids = spread(emu, 45)
     same_instant = [ended(emu, SINCE + (UNTIL - SINCE) / 46 * 20) for _ in range(3)]
 

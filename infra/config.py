@@ -194,7 +194,7 @@ _INSTANCE_ARN_RE: Final = re.compile(
     r"instance/(?P<instance_id>[A-Za-z0-9-]{1,100})"
 )
 _ATTRIBUTE_RE: Final = re.compile(r"[A-Za-z0-9_.\-:@/ ]{1,127}")
-_EVENT_TYPE_RE: Final = re.compile(r"[A-Z][A-Z_]{0,63}")  # as the linker checks CONTACT_EVENT_TYPES
+_EVENT_TYPE_RE: Final = re.compile(r"[A-Z][A-Z_]{0,63}")  # the linker checks CONTACT_EVENT_TYPES alike
 _EMAIL_RE: Final = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _EVENT_SOURCE_RE: Final = re.compile(r"[A-Za-z0-9._\-/]{1,256}")
 # Cases `performedBy.customEntity` pattern (botocore does not check it; we do).

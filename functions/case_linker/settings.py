@@ -57,7 +57,10 @@ MAX_SWEEP_MINUTES = 24 * 60
 # PERFORMED_BY=agent records the contact's agent (performedBy.userArn) instead of a custom entity.
 PERFORMED_BY_AGENT = "agent"
 
-_EVENT_TYPE = re.compile(r"[A-Z_]{1,64}")
+# The same checks as the stack's (infra/config.py) for casesDomainId, caseIdAttribute and contactEventTypes.
+_EVENT_TYPE = re.compile(r"[A-Z][A-Z_]{0,63}")
+_DOMAIN_ID = re.compile(r"[A-Za-z0-9._:-]{1,500}")
+_ATTRIBUTE = re.compile(r"[A-Za-z0-9_.\-:@/ ]{1,127}")
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.\-]{3,255}")
 _INSTANCE_ARN = re.compile(r"arn:aws[a-z-]*:connect:[a-z0-9-]+:\d{12}:instance/[A-Za-z0-9-]{1,100}")
 _CUSTOM_ENTITY = re.compile(CUSTOM_ENTITY_PATTERN)
@@ -153,8 +156,8 @@ def _optional(environ: Mapping[str, str], name: str, default: str) -> str:
 
 def _domain_id(environ: Mapping[str, str]) -> str:
     value = _required(environ, "CASES_DOMAIN_ID")
-    if len(value) > 500 or "/" in value:
-        raise SettingsError("CASES_DOMAIN_ID must be a Cases domain id (1..500 characters, no '/')")
+    if not _DOMAIN_ID.fullmatch(value):
+        raise SettingsError("CASES_DOMAIN_ID must be a Cases domain id (1..500 of A-Z a-z 0-9 . _ : -)")
     return value
 
 
@@ -204,8 +207,10 @@ def _table_name(environ: Mapping[str, str]) -> str:
 
 def _case_id_attribute(environ: Mapping[str, str]) -> str:
     value = _optional(environ, "CASE_ID_ATTRIBUTE", DEFAULT_CASE_ID_ATTRIBUTE)
-    if len(value) > 128:
-        raise SettingsError("CASE_ID_ATTRIBUTE must be at most 128 characters")
+    if not _ATTRIBUTE.fullmatch(value):
+        raise SettingsError(
+            "CASE_ID_ATTRIBUTE must be a contact attribute name (1..127 of A-Z a-z 0-9 space and _.-:@/)"
+        )
     return value
 
 

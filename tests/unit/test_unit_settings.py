@@ -95,6 +95,11 @@ def test_given_a_missing_required_variable_when_loaded_then_the_error_names_it(m
         ("CASES_MAX_RPS", "nan"),
         ("CASES_MAX_RPS", "inf"),
         ("CASES_MAX_BURST", "0"),
+        # What the stack refuses for the same values (casesDomainId, caseIdAttribute, contactEventTypes)
+        ("CASES_DOMAIN_ID", "has space!*"),
+        ("CASE_ID_ATTRIBUTE", "bad!attr"),
+        ("CASE_ID_ATTRIBUTE", "x" * 128),
+        ("CONTACT_EVENT_TYPES", "_X"),
         ("CONNECT_INSTANCE_ARN", "arn:aws:connect:us-east-1:123456789012:queue/x"),
         ("MAIN_QUEUE_URL", "case-linker-main"),
         ("MAX_RECEIVE_COUNT", "0"),

@@ -3,7 +3,8 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-PYTHON ?= python3.11
+# Python 3.11 or newer: the oldest found first (the Lambda runtime's code is written for 3.11+).
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || echo python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STACK_NAME ?= CaseLinker

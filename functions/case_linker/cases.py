@@ -193,7 +193,8 @@ class CasesGateway:
         """Ids of related items on the case that could be `item` made by an earlier attempt of ours.
 
         Same type and content, performed by the same performer (when the result shows one: the API's model
-        makes it optional), associated at or after `since` (epoch seconds). An identical item alone is never proof: another request may have made it earlier.
+        makes it optional), associated at or after `since` (epoch seconds). An identical item alone is never
+        proof: another request may have made it earlier.
         """
         params: dict[str, Any] = {
             "domainId": item.domain_id,

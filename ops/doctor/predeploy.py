@@ -227,7 +227,8 @@ def check_bootstrap(cloudformation: Any, target: Target, where: str) -> Check:
         return problem(name, f"no bootstrap stack {target.toolkit_stack_name}", fix)
     stack = stacks[0]
     status = str(stack.get("StackStatus", "?"))
-    if not stack_usable(status):
+    # A failed update rolled back leaves the version before in place, which still serves deploys.
+    if not (stack_usable(status) or status in ("UPDATE_ROLLBACK_COMPLETE", "IMPORT_ROLLBACK_COMPLETE")):
         return problem(name, f"bootstrap stack {target.toolkit_stack_name} is {status}", fix)
     parameters = {p["ParameterKey"]: p.get("ParameterValue") for p in stack.get("Parameters", [])}
     qualifier = parameters.get("Qualifier")

@@ -447,6 +447,35 @@ def test_another_qualifier_is_a_bootstrap_problem(world: World, aws: dict[str, A
     assert_problem(check, "bootstrapped with qualifier hnb659fds, the app deploys with team42")
 
 
+class StackInStatus:
+    """CloudFormation's DescribeStacks answering with the real toolkit stack in another status."""
+
+    def __init__(self, real: Any, status: str) -> None:
+        self._real, self._status = real, status
+
+    def describe_stacks(self, **kwargs: Any) -> Any:
+        answer = self._real.describe_stacks(**kwargs)
+        answer["Stacks"][0]["StackStatus"] = self._status
+        return answer
+
+
+@pytest.mark.parametrize("status", ["UPDATE_ROLLBACK_COMPLETE", "IMPORT_ROLLBACK_COMPLETE"])
+def test_a_bootstrap_stack_whose_update_rolled_back_still_serves(
+    world: World, aws: dict[str, Any], status: str
+) -> None:
+    # A failed update (a newer `cdk bootstrap`) rolled back: the resources of the version before are there
+    check = check_bootstrap(StackInStatus(aws["cloudformation"], status), world.target(), WHERE)
+    assert_ok(check)
+
+
+@pytest.mark.parametrize("status", ["ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_FAILED", "DELETE_IN_PROGRESS"])
+def test_a_bootstrap_stack_that_cannot_serve_is_a_problem(
+    world: World, aws: dict[str, Any], status: str
+) -> None:
+    check = check_bootstrap(StackInStatus(aws["cloudformation"], status), world.target(), WHERE)
+    assert_problem(check, f"bootstrap stack CDKToolkit is {status}")
+
+
 def test_an_old_bootstrap_version_is_a_problem(world: World, aws: dict[str, Any]) -> None:
     aws["cloudformation"].delete_stack(StackName="CDKToolkit")
     publish_stack(aws["cloudformation"], "CDKToolkit", {"BootstrapVersion": "4"})

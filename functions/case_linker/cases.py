@@ -189,12 +189,12 @@ class CasesGateway:
             params = {**params, "nextToken": response["nextToken"]}
         return False
 
-    def find_items(self, item: RelatedItem, *, since: float) -> list[str]:
+    def find_items(self, item: RelatedItem, *, since: float, until: float) -> list[str]:
         """Ids of related items on the case that could be `item` made by an earlier attempt of ours.
 
         Same type and content, performed by the same performer (when the result shows one: the API's model
-        makes it optional), associated at or after `since` (epoch seconds). An identical item alone is never
-        proof: another request may have made it earlier.
+        makes it optional), associated in [since, until] (epoch seconds: when our attempts could have landed).
+        An identical item alone is never proof: another request may have made it earlier.
         """
         params: dict[str, Any] = {
             "domainId": item.domain_id,
@@ -208,7 +208,7 @@ class CasesGateway:
             for found in response.get("relatedItems", []):
                 if (
                     same_item(item, found)  # and the same performer, when the result shows it
-                    and _epoch(found.get("associationTime")) >= since
+                    and since <= _epoch(found.get("associationTime")) <= until
                     and found.get("relatedItemId")
                 ):
                     found_ids.append(str(found["relatedItemId"]))

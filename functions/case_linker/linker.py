@@ -50,7 +50,7 @@ IDEMPOTENCY_KEY_CONFLICT = "IdempotencyKeyConflict"
 class CasesPort(Protocol):
     def contact_on_case(self, domain_id: str, contact_arn: str, case_id: str) -> bool: ...
 
-    def find_items(self, item: RelatedItem, *, since: float) -> list[str]: ...
+    def find_items(self, item: RelatedItem, *, since: float, until: float) -> list[str]: ...
 
     def create(self, item: RelatedItem, *, client_token: str, on_send: Callable[[], None]) -> Created: ...
 
@@ -172,8 +172,13 @@ class Linker:
                     if self._cases.contact_on_case(item.domain_id, item.contact_arn, item.case_id)
                     else None
                 )
-            first = claim.first_doubt if claim.first_doubt is not None else self._clock()
-            for candidate in self._cases.find_items(item, since=first - self._backoff.clock_skew):
+            # Our attempts could land from the first one's send until the settle time after the last one's.
+            now = self._clock()
+            first = claim.first_doubt if claim.first_doubt is not None else now
+            last = claim.last_doubt if claim.last_doubt is not None else now
+            skew = self._backoff.clock_skew
+            since, until = first - skew, last + self._backoff.settle + skew
+            for candidate in self._cases.find_items(item, since=since, until=until):
                 if self._ledger.claim_item(candidate, item.identity):
                     return candidate
             return None
@@ -288,11 +293,12 @@ def _sent_as(item: RelatedItem) -> dict[str, Any]:
 
 
 def _as_first_sent(item: RelatedItem, claim: Claim) -> RelatedItem:
-    """`item` as an earlier attempt sent it: its performer (PERFORMED_BY may have been redeployed since) and the
-    reference id as spelled then (reference ids ignore case). Its client token and look-ups then match that
-    attempt's, whichever message asks for the item now."""
+    """`item` as an earlier attempt that may have committed sent it: its performer (PERFORMED_BY may have been
+    redeployed since) and the reference id as spelled then (reference ids ignore case). Its client token and
+    look-ups then match that attempt's, whichever message asks for the item now. Not for a contact (found by its
+    ARN), nor when nothing earlier can have committed (it goes out as asked now)."""
     sent = claim.sent_as
-    if sent is None:
+    if sent is None or not claim.in_doubt or item.contact_arn is not None:
         return item
     changes: dict[str, Any] = {}
     if "performedBy" in sent:

@@ -74,7 +74,9 @@ NO_CASE_ID_AGAIN = "SweepNoCaseId"  # seen before without a case id; enqueued ag
 NEVER_SEEN = "SweepNeverSeen"  # no message about them ever reached the linker: their event was lost
 CHAIN_CASE = "SweepChainCase"  # enqueued with the one case their contact chain is on
 CHAIN_AMBIGUOUS = "SweepChainAmbiguous"  # their chain is on several cases: enqueued without a guess
-CHAIN_LOOKUPS = "SweepChainLookups"  # ListCasesForContact calls spent on chains
+# Chain look-ups asked of Cases (ListCasesForContact); one the deadline stopped is not counted, even when a
+# throttled attempt of it had been sent.
+CHAIN_LOOKUPS = "SweepChainLookups"
 SEARCH_PAGES = "SweepSearchPages"  # SearchContacts calls
 CUT_SHORT = "SweepCutShort"  # 1 when the deadline stopped the run before the end of its window
 SEARCH_THROTTLED = "SweepThrottled"  # throttled calls (retried by botocore, paced)

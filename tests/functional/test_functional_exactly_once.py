@@ -339,6 +339,50 @@ def test_given_a_key_reused_with_another_explicit_performer_then_it_is_still_a_c
     ]
 
 
+@pytest.mark.parametrize("shows_performer", [True, False], ids=["performer-shown", "performer-not-shown"])
+def test_given_an_identical_item_made_by_someone_else_after_our_create_could_land_then_it_is_not_taken(
+    make_app: Callable[..., App], emu: Emulator, shows_performer: bool
+) -> None:
+    # GIVEN our create is lost before it commits (nothing made), and the record is handed back
+    emu.configure(search_shows_performed_by=shows_performer)
+    emu.script("CreateRelatedItem", ["drop"])
+    settles = dataclasses.replace(
+        FAST, create_attempts=1, backoff=dataclasses.replace(FAST.backoff, settle=0.3, clock_skew=0.1)
+    )
+    app = make_app(settles)
+    body = custom_request(COMMENT_CASE, "order-501")
+    assert failed_ids(app.run_batch(sqs_event(sqs_record(body)), lambda_context()).response)
+
+    # WHEN, once our create can no longer land, someone else adds the same item, then our record comes back
+    time.sleep(0.6)
+    emu.add_related_item(
+        DOMAIN_ID, COMMENT_CASE, "Custom", json.loads(body)["content"], performed_by={"userArn": "agent"}
+    )
+    result = app.run_batch(sqs_event(sqs_record(body, receive_count=2)), lambda_context())
+
+    # THEN theirs is not taken for ours: ours is made
+    assert result.response == {"batchItemFailures": []}
+    assert len(bodies(emu, COMMENT_CASE, "Custom")) == 2
+
+
+def test_given_a_create_refused_before_a_redeploy_with_another_performer_then_it_goes_out_as_deployed_now(
+    make_app: Callable[..., App], emu: Emulator
+) -> None:
+    # GIVEN a contact's link refused as a whole (throttled: nothing committed) by a deployment in agent mode
+    emu.script("CreateRelatedItem", ["ThrottlingException"])
+    before = make_app(dataclasses.replace(FAST, create_attempts=1), performed_by_agent=True)
+    body = event_body("contact-completed-voice.json")
+    assert failed_ids(before.run_batch(sqs_event(sqs_record(body)), lambda_context()).response)
+
+    # WHEN it comes back after a redeploy without agent mode (the role may no longer describe users)
+    after = make_app(performed_by_agent=False, performed_by_entity="crm-linker")
+    result = after.run_batch(sqs_event(sqs_record(body, receive_count=2)), lambda_context())
+
+    # THEN nothing earlier can have landed, so it goes out as this deployment says
+    assert result.response == {"batchItemFailures": []}
+    assert emu.calls_to("CreateRelatedItem")[-1].params["performedBy"] == {"customEntity": "crm-linker"}
+
+
 # --- The dead-letter path keeps everything and leaks nothing -------------------------------------------
 
 

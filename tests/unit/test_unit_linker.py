@@ -60,12 +60,12 @@ class FakeCases:
         self.calls.append("ListCasesForContact")
         return any(s.content.get("contact") == {"contactArn": contact_arn} for s in self.items)
 
-    def find_items(self, item: RelatedItem, *, since: float) -> list[str]:
+    def find_items(self, item: RelatedItem, *, since: float, until: float) -> list[str]:
         self.calls.append("SearchRelatedItems")
         return [
             s.id
             for s in self.items
-            if s.content == item.content and s.performed_by == item.performed_by and s.at >= since
+            if s.content == item.content and s.performed_by == item.performed_by and since <= s.at <= until
         ]
 
     def create(self, item: RelatedItem, *, client_token: str, on_send: Callable[[], None]) -> Created:

@@ -39,9 +39,11 @@ POWERTOOLS_LAYER_PARAMETER = (
 )
 
 #: Actions the linker calls on Cases; all are authorised on the domain and its cases. SearchCases resolves a
-#: request's case referenceId to its case id.
+#: request's case referenceId to its case id; GetMergeCasesStatus tells whether a contact's case was merged
+#: into the one the contact is on.
 CASES_ACTIONS = (
     "cases:CreateRelatedItem",
+    "cases:GetMergeCasesStatus",
     "cases:ListCasesForContact",
     "cases:SearchCases",
     "cases:SearchRelatedItems",

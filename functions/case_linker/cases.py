@@ -178,16 +178,37 @@ class CasesGateway:
         return {str(k): v for k, v in attributes.items() if isinstance(v, str)}
 
     def contact_on_case(self, domain_id: str, contact_arn: str, case_id: str) -> bool:
-        """Whether the contact is already a related item of the case (ListCasesForContact)."""
+        """Whether the contact is already a related item of the case (ListCasesForContact), or of the case it
+        was merged into: a finished merge moves the secondary's contacts to the primary."""
         params: dict[str, Any] = {"domainId": domain_id, "contactArn": contact_arn, "maxResults": _LIST_PAGE}
+        elsewhere: set[str] = set()
         for _ in range(_MAX_PAGES):
             response = self._call(self._cases, "ListCasesForContact", params)
-            if any(case.get("caseId") == case_id for case in response.get("cases", [])):
+            found = {str(case.get("caseId")) for case in response.get("cases", [])}
+            if case_id in found:
                 return True
+            elsewhere |= found
             if not response.get("nextToken"):
-                return False
+                break
             params = {**params, "nextToken": response["nextToken"]}
-        return False
+        # Only when the contact is on another case: a look-up more, never one per contact.
+        return bool(elsewhere) and self._merged_into(domain_id, case_id) in elsewhere
+
+    def _merged_into(self, domain_id: str, case_id: str) -> str | None:
+        """The case `case_id` was merged into as the secondary of a finished merge (GetMergeCasesStatus)."""
+        try:
+            status = self._call(
+                self._cases, "GetMergeCasesStatus", {"domainId": domain_id, "caseId": case_id}
+            )
+        except PermanentError as error:
+            if error.code == "ResourceNotFoundException":
+                return None  # not part of a merge
+            if error.code == "AccessDeniedException":
+                return None  # a role without cases:GetMergeCasesStatus: link to the case named, as before
+            raise
+        if status.get("status") == "COMPLETED" and case_id in status.get("secondaryCaseIds", []):
+            return str(status.get("primaryCaseId") or "") or None
+        return None
 
     def find_items(self, item: RelatedItem, *, since: float, until: float) -> list[str]:
         """Ids of related items on the case that could be `item` made by an earlier attempt of ours.

@@ -529,6 +529,74 @@ def test_given_the_case_is_being_merged_when_a_comment_is_created_then_handed_ba
     assert aws.dead_letters() == []
 
 
+VOICE_ARN = EXPECTED["events"]["contact-completed-voice.json"]["contactArn"]
+
+
+def cases_holding_the_voice_contact(emu: Emulator) -> list[str]:
+    return [
+        item.case_id
+        for item in emu.related_items(DOMAIN_ID)
+        if item.type == "Contact" and item.content["contact"]["contactArn"] == VOICE_ARN
+    ]
+
+
+def test_given_a_contact_a_flow_linked_when_its_case_was_merged_into_another_then_it_is_not_linked_again(
+    make_app: Callable[..., App], emu: Emulator
+) -> None:
+    # GIVEN the flow linked the contact to its case, then an agent merged that case into another
+    primary = emu.create_case(DOMAIN_ID, title="primary")
+    emu.add_related_item(DOMAIN_ID, VOICE_CASE, "Contact", {"contact": {"contactArn": VOICE_ARN}})
+    emu.merge_cases(DOMAIN_ID, primary, VOICE_CASE, duration_s=0)
+
+    # WHEN COMPLETED arrives naming the merged-away case
+    result = make_app().run_batch(
+        sqs_event(sqs_record(event_body("contact-completed-voice.json"))), lambda_context()
+    )
+
+    # THEN the contact is where the merge put it, once
+    assert result.response == {"batchItemFailures": []}
+    assert count(result.counts, ALREADY_LINKED) == 1
+    assert cases_holding_the_voice_contact(emu) == [primary]
+
+
+def test_given_a_role_that_cannot_read_merge_status_when_the_case_was_merged_then_it_links_as_before(
+    make_app: Callable[..., App], emu: Emulator, aws: Aws
+) -> None:
+    # GIVEN a stack from before cases:GetMergeCasesStatus was granted
+    primary = emu.create_case(DOMAIN_ID, title="primary")
+    emu.add_related_item(DOMAIN_ID, VOICE_CASE, "Contact", {"contact": {"contactArn": VOICE_ARN}})
+    emu.merge_cases(DOMAIN_ID, primary, VOICE_CASE, duration_s=0)
+    emu.script("GetMergeCasesStatus", ["AccessDeniedException"])
+
+    result = make_app().run_batch(
+        sqs_event(sqs_record(event_body("contact-completed-voice.json"))), lambda_context()
+    )
+
+    # THEN the contact is linked to the case named, as before, and nothing is dead-lettered
+    assert result.response == {"batchItemFailures": []}
+    assert aws.dead_letters() == []
+    assert sorted(cases_holding_the_voice_contact(emu)) == sorted([primary, VOICE_CASE])
+
+
+def test_given_our_link_in_doubt_when_its_case_was_merged_before_the_retry_then_it_is_not_linked_again(
+    make_app: Callable[..., App], emu: Emulator
+) -> None:
+    # GIVEN our link committed but its answer was lost, and then the case was merged into another
+    primary = emu.create_case(DOMAIN_ID, title="primary")
+    emu.script("CreateRelatedItem", ["drop_after_commit"])
+    app = make_app(dataclasses.replace(FAST, create_attempts=1))
+    body = event_body("contact-completed-voice.json")
+    assert failed_ids(app.run_batch(sqs_event(sqs_record(body)), lambda_context()).response)
+    emu.merge_cases(DOMAIN_ID, primary, VOICE_CASE, duration_s=0)
+
+    # WHEN the record comes back
+    result = app.run_batch(sqs_event(sqs_record(body, receive_count=2)), lambda_context())
+
+    # THEN the link it made is found where the merge moved it
+    assert result.response == {"batchItemFailures": []}
+    assert cases_holding_the_voice_contact(emu) == [primary]
+
+
 # --- An invocation killed mid-create ------------------------------------------------------------------
 
 KILLED_SCRIPT = """

@@ -348,6 +348,7 @@ def test_cases_actions_are_granted_on_the_domain_and_its_cases_only(template: Te
     statement = statement_with(template, "cases:CreateRelatedItem")
     assert statement["Action"] == [
         "cases:CreateRelatedItem",
+        "cases:GetMergeCasesStatus",
         "cases:ListCasesForContact",
         "cases:SearchCases",
         "cases:SearchRelatedItems",

@@ -85,7 +85,24 @@ def nearest_fixtures(paths: list[Path], seed: Path | None) -> tuple[Path | None,
         expected_path = shared_file(paths, EXPECTED_FILE)
     except ValueError as e:
         usage_error(f"--events: {e}: run them one at a time")
-    return seed, expected_outcomes(paths, expected_path) if expected_path is not None else None
+    if seed is not None:
+        _json_document(seed)
+    if expected_path is None:
+        return seed, None
+    _json_document(expected_path)
+    return seed, expected_outcomes(paths, expected_path)
+
+
+def _json_document(path: Path) -> None:
+    """Refuse up front a seed or expectations file that is not a JSON object (the message quotes none of it)."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        usage_error(f"{path}: cannot be read ({type(e).__name__})")
+    except json.JSONDecodeError as e:
+        usage_error(f"{path}: not a JSON document (line {e.lineno}, column {e.colno})")
+    if not isinstance(document, dict):
+        usage_error(f"{path}: not a JSON document with keys (an object)")
 
 
 def check_output(path: Path, option: str, *, folder: bool = False) -> None:
@@ -352,6 +369,8 @@ def main(
                 "endpoints": pipeline.endpoints,
                 "settings": _facts(pipeline, time.monotonic() - started),
             }
+            if sweep is not None and not sweep.ok:
+                document["summary"] = {**document["summary"], "ok": False}  # as the exit code says
             write_report(report_path, json.dumps(document, indent=2, default=str) + "\n")
             console.print(f"Report written to {report_path}")
         if stay_up:

@@ -57,6 +57,22 @@ def test_a_bad_option_is_one_line_and_exit_2_before_anything_starts(args: list[s
     assert "Published" not in result.output  # no pipeline was started
 
 
+@pytest.mark.parametrize("broken", ["seed.json", "expected.json"])
+def test_a_seed_or_expectations_that_are_not_json_are_one_line_and_exit_2(
+    tmp_path: Path, broken: str
+) -> None:
+    (tmp_path / "comment.json").write_text((EVENTS_DIR / "request-comment.json").read_text())
+    (tmp_path / "seed.json").write_text((EVENTS_DIR / "seed.json").read_text())
+    (tmp_path / broken).write_text('{"domains": [')  # cut short
+
+    result = run_local("-e", str(tmp_path / "comment.json"))
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {tmp_path / broken}: not a JSON document")
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.output
+
+
 def test_a_single_event_file_runs_with_the_seed_and_expectations_beside_it(tmp_path: Path) -> None:
     report = tmp_path / "report.json"
     result = run_local(
@@ -71,7 +87,8 @@ def test_a_single_event_file_runs_with_the_seed_and_expectations_beside_it(tmp_p
 def test_an_event_file_without_any_seed_says_why_its_case_is_missing(tmp_path: Path) -> None:
     lone = tmp_path / "comment.json"
     lone.write_text((EVENTS_DIR / "request-comment.json").read_text())
-    result = run_local("-e", str(lone), "--quota-scale", "10")
+    report = tmp_path / "report.json"
+    result = run_local("-e", str(lone), "--quota-scale", "10", "--report", str(report))
     assert "no --seed and no seed.json beside the events" in result.stdout
     assert "ResourceNotFoundException" in result.stdout
     # Nothing seeded: the sweeper cannot search the instance, and the verdict says so rather than OK.
@@ -79,6 +96,8 @@ def test_an_event_file_without_any_seed_says_why_its_case_is_missing(tmp_path: P
     assert "OK:" not in result.stdout
     assert "FAILED: the sweeper failed" in result.stdout
     assert "1 of 1 inputs not checked" in result.stdout
+    # and so does the report
+    assert json.loads(report.read_text())["summary"]["ok"] is False
 
 
 def test_inputs_without_an_expected_outcome_are_not_called_as_expected(tmp_path: Path) -> None:

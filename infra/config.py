@@ -107,7 +107,8 @@ def _misspelled(key: str) -> str | None:
 
 
 # --- Fixed operating parameters (each with the reason for its value) ----------------------------------
-#: Every contact record makes up to two paced Cases calls: ListCasesForContact, then CreateRelatedItem.
+#: Every contact record makes up to two paced Cases calls: ListCasesForContact, then CreateRelatedItem (a contact
+#: already on another case one GetMergeCasesStatus more, on its own API and quota: rare, and not counted here).
 CASES_CALLS_PER_RECORD: Final = 2
 #: Head room above the paced time for botocore's backoff (full jitter, a few seconds per throttle), the
 #: Connect GetContactAttributes call, the idempotency reads/writes and a cold start with the Powertools layer.

@@ -12,9 +12,11 @@ One DynamoDB item per item identity (`case-linker#item#v1#<identity key>`), hold
   a timeout, a 5xx, or a pendingAt left behind);
 - `tokenGeneration`: which client token the next create uses (a new one after the service answered the last
   one with "not created");
+- `sentAs`: how the first create went out (the performer, the reference id's spelling);
 - `relatedItemId`, `createdAt` once the item exists; `payloadHash` to catch an idempotencyKey reused for
   another item.
-Plus one item per contact (what the reconciliation sweeper reads), claims on related items a look-up found,
+Plus one item per contact (what the reconciliation sweeper reads), claims on every new item but a contact and
+on items a look-up found,
 and case reference ids already resolved. Everything expires (`expiration`) 15 days after its last write:
 longer than the dead-letter queue keeps a message, so a replay is always recognised.
 """
@@ -144,7 +146,7 @@ class Ledger:
         return Claim(self, identity, owner, response.get("Attributes") or {})
 
     def claim_item(self, related_item_id: str, identity: Identity) -> bool:
-        """Reserve a related item a look-up found for `identity`; False if another identity holds it."""
+        """Reserve a related item (new, or a look-up's find) for `identity`; False if another holds it."""
         now = self._clock()
         try:
             self._db.put_item(

@@ -8,10 +8,13 @@ whether to look for the item before creating it; the receive count and message a
   reused token with its first *failure*: after an answer that the item was not created (a per-case
   failure), the ledger moves to the next token.
 - Contacts: a contact ARN on the case is exact identity, so a contact is always looked for first (a flow
-  may have linked it).
+  may have linked it), on the case or on the case it was merged into.
 - Other types have no client token. After a create that may have committed, the linker waits until it must
   have landed and search shows it (`Backoff.settle`), then looks for an item that can only be ours: same
-  content and performer, associated at or after our first attempt, and claimed by no other identity.
+  content, the same performer when the result shows one, associated between our first attempt and the settle
+  time after our last, and claimed by no other identity. Every new item but a contact is claimed as made.
+- A retry of a create that may have committed goes out as that create did (the ledger's `sentAs`: the
+  performer and the reference id's spelling), so its client token and look-up match.
 The create client makes one attempt per call (botocore does not retry it) and this loop retries instead:
 hand-written because botocore cannot consult the ledger between attempts.
 """
@@ -187,7 +190,7 @@ class Linker:
             raise
 
     def _contact_on_case(self, item: RelatedItem) -> bool:
-        """Whether `item` is a Contact already on its case (a flow may have linked it)."""
+        """Whether `item` is a Contact on its case or the one it was merged into (a flow may link it)."""
         if item.contact_arn is None or item.case_id is None:
             return False
         self._guard.check_breaker()

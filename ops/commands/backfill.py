@@ -37,7 +37,7 @@ COLUMNS = tuple(
 LIMITS_HELP = (
     "SearchContacts finds contacts up to two years old, searches at most 8 weeks and returns the first 10,000 "
     "results a search, 100 a page: the range is searched a day at a time, and a search that stops short of its "
-    "TotalCount is followed by one from the last disconnect time it returned."
+    "TotalCount, or after 10,000 results, is followed by one from the last disconnect time it returned."
 )
 
 

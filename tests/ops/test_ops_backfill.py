@@ -25,8 +25,8 @@ from ops import backfill as backfill_module
 from ops.context import Overrides
 from ops.errors import ExitCode
 from tests.ops.conftest import Invoke, json_result
+from tests.ops.documented import documented, record_keys
 from tests.ops.helpers import StackQueues, depth, drain
-from tests.ops.test_ops_documented_output import documented, record_keys
 
 INSTANCE_ID = "bac0f111-0000-4000-8000-000000000001"
 INSTANCE_ARN = f"arn:aws:connect:us-east-1:123456789012:instance/{INSTANCE_ID}"

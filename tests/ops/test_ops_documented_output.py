@@ -4,7 +4,6 @@ order: scripts index text fields by position (`cut -f5`), so the order is part o
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -13,108 +12,11 @@ import pytest
 from botocore.stub import Stubber
 
 from ops.context import Overrides
-from tests.conftest import EVENTS_DIR, REPO_ROOT
+from tests.conftest import EVENTS_DIR
 from tests.ops.conftest import Invoke, json_result
+from tests.ops.documented import OPERATIONS, documented, record_keys
 from tests.ops.helpers import StackQueues, comment_request, connect_event, error_attributes, put
-
-OPERATIONS = REPO_ROOT / "docs" / "operations.md"
-
-Shape = dict[str, Any]  # key -> None (a value), a nested Shape, or a one-element list of one
-
-
-def documented() -> dict[str, Shape]:
-    """docs/operations.md's table of json documents: command -> the document's shape (keys in order)."""
-    shapes: dict[str, Shape] = {}
-    for line in OPERATIONS.read_text(encoding="utf-8").splitlines():
-        row = re.fullmatch(r"\| (`[^|]+`(?:, `[^|]+`)*) \| `(\{.*\})`(?: \(.*\))? \|", line)
-        if row is None:
-            continue
-        shape = _Parser(row[2].replace("\\|", "|")).document()
-        for command in re.findall(r"`([^`]+)`", row[1]):
-            shapes[command] = shape
-    return shapes
-
-
-class _Parser:
-    """`{"a", "b": {"c"}, "d": [{"e"}], "x" | "y": {...}, {code: count}}`: the table's notation, not JSON."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.pos = 0
-
-    def document(self) -> Shape:
-        shape = self._value()
-        assert isinstance(shape, dict), self.text
-        return shape
-
-    def _peek(self) -> str:
-        while self.text[self.pos] == " ":
-            self.pos += 1
-        return self.text[self.pos]
-
-    def _value(self) -> Any:
-        if self._peek() == "{":
-            return self._object()
-        if self._peek() == "[":
-            self.pos += 1
-            inner = self._value()
-            self._skip_to("]")
-            return [inner]
-        self._skip_to(",}]", consume=False)  # a free-form value (`code: count`, `...`)
-        return None
-
-    def _object(self) -> Shape | None:
-        self.pos += 1
-        shape: Shape = {}
-        while self._peek() != "}":
-            if self._peek() != '"':
-                self._skip_to("}", consume=False)  # `{code: count}`: a map, not fixed keys
-                break
-            names = [self._name()]
-            while self._peek() == "|":
-                self.pos += 1
-                names.append(self._name())
-            value = None
-            if self._peek() == ":":
-                self.pos += 1
-                value = self._value()
-            for name in names:
-                shape[name] = value
-            if self._peek() == ",":
-                self.pos += 1
-        self.pos += 1
-        return shape or None
-
-    def _name(self) -> str:
-        self._peek()
-        end = self.text.index('"', self.pos + 1)
-        name = self.text[self.pos + 1 : end]
-        self.pos = end + 1
-        return name
-
-    def _skip_to(self, stops: str, *, consume: bool = True) -> None:
-        depth = 0
-        while self.pos < len(self.text):
-            char = self.text[self.pos]
-            if char in "{[":
-                depth += 1
-            elif depth and char in "}]":
-                depth -= 1
-            elif not depth and char in stops:
-                self.pos += consume
-                return
-            self.pos += 1
-
-
-def record_keys(shape: Shape, *path: str) -> list[str]:
-    """The documented keys of the records at `path` (a list's element when the path ends at a list)."""
-    node: Any = shape
-    for key in path:
-        node = node[key]
-    if isinstance(node, list):
-        node = node[0]
-    assert isinstance(node, dict), (path, shape)
-    return list(node)
+from tests.ops.stubs import DLQ_URL, MAIN_URL, expect_depths, expect_tasks
 
 
 def text_fields(result: Any) -> list[list[str]]:
@@ -241,36 +143,13 @@ def test_send_records_are_in_the_documented_order(run_cli: Invoke, queues: Stack
     assert lines == [[as_text(m[k]) for k in keys] for m in document["messages"]]
 
 
-DLQ_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/case-linker-processing-dlq"
-MAIN_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/case-linker-main"
-DLQ_ARN = "arn:aws:sqs:us-east-1:123456789012:case-linker-processing-dlq"
-MAIN_ARN = "arn:aws:sqs:us-east-1:123456789012:case-linker-main"
-
-
-def stub_native_dry_run(stubber: Stubber) -> None:
-    redrive = {"RedrivePolicy": json.dumps({"deadLetterTargetArn": DLQ_ARN, "maxReceiveCount": "5"})}
-    for url, arn, count, extra in ((DLQ_URL, DLQ_ARN, 7, {}), (MAIN_URL, MAIN_ARN, 0, redrive)):
-        stubber.add_response(
-            "get_queue_attributes",
-            {
-                "Attributes": {
-                    "QueueArn": arn,
-                    "ApproximateNumberOfMessages": str(count),
-                    "ApproximateNumberOfMessagesNotVisible": "0",
-                    **extra,
-                }
-            },
-            {"QueueUrl": url, "AttributeNames": ["All"]},
-        )
-    stubber.add_response("list_message_move_tasks", {"Results": []}, {"SourceArn": DLQ_ARN, "MaxResults": 10})
-
-
 @pytest.mark.parametrize("output", ["json", "text"])
 def test_a_native_redrive_dry_run_has_every_documented_key_in_order(run_cli: Invoke, output: str) -> None:
     keys = record_keys(documented()["dlq native-redrive"], "native_redrive")
     client = boto3.client("sqs", region_name="us-east-1")
     with Stubber(client) as stubber:
-        stub_native_dry_run(stubber)
+        expect_depths(stubber)
+        expect_tasks(stubber)
         result = run_cli(
             [
                 "--queue-url",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,13 +13,7 @@ from ops.context import Overrides
 from ops.errors import ExitCode
 from tests.ops.conftest import Invoke, json_result
 from tests.ops.helpers import StackQueues, connect_event, depth, error_attributes, put
-
-DLQ_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/case-linker-processing-dlq"
-MAIN_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/case-linker-main"
-RULE_DLQ_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/case-linker-rule-target-dlq"
-DLQ_ARN = "arn:aws:sqs:us-east-1:123456789012:case-linker-processing-dlq"
-MAIN_ARN = "arn:aws:sqs:us-east-1:123456789012:case-linker-main"
-URLS = ["--queue-url", MAIN_URL, "--dlq-url", DLQ_URL, "--rule-target-dlq-url", RULE_DLQ_URL]
+from tests.ops.stubs import DLQ_ARN, MAIN_ARN, MAIN_URL, URLS, expect_depths, expect_tasks
 
 
 @pytest.fixture
@@ -28,30 +21,6 @@ def stubbed() -> Iterator[tuple[Any, Stubber]]:
     client = boto3.client("sqs", region_name="us-east-1")
     with Stubber(client) as stubber:
         yield client, stubber
-
-
-def expect_depths(stubber: Stubber, visible: int = 7) -> None:
-    """The DLQ's depth, and the main queue's, whose RedrivePolicy names the DLQ."""
-    redrive = {"RedrivePolicy": json.dumps({"deadLetterTargetArn": DLQ_ARN, "maxReceiveCount": "5"})}
-    for url, arn, count, extra in ((DLQ_URL, DLQ_ARN, visible, {}), (MAIN_URL, MAIN_ARN, 0, redrive)):
-        stubber.add_response(
-            "get_queue_attributes",
-            {
-                "Attributes": {
-                    "QueueArn": arn,
-                    "ApproximateNumberOfMessages": str(count),
-                    "ApproximateNumberOfMessagesNotVisible": "0",
-                    **extra,
-                }
-            },
-            {"QueueUrl": url, "AttributeNames": ["All"]},
-        )
-
-
-def expect_tasks(stubber: Stubber, *tasks: dict[str, Any]) -> None:
-    stubber.add_response(
-        "list_message_move_tasks", {"Results": list(tasks)}, {"SourceArn": DLQ_ARN, "MaxResults": 10}
-    )
 
 
 def task(status: str, moved: int, handle: str | None = None, **extra: Any) -> dict[str, Any]:

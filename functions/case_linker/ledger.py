@@ -344,8 +344,6 @@ class Claim:
         if sent_as is not None:
             update += ", sentAs = if_not_exists(sentAs, :sent)"
             values[":sent"] = {"S": json.dumps(sent_as, sort_keys=True, separators=(",", ":"))}
-            if self.sent_as is None:
-                self.sent_as = sent_as
         if self.first_doubt is not None and self.last_doubt is not None:
             update += ", firstDoubtAt = :first, lastDoubtAt = :last"
             values[":first"] = _n(self.first_doubt)

@@ -287,8 +287,13 @@ class Linker:
             claim.release()
 
 
-def _sent_as(item: RelatedItem) -> dict[str, Any]:
-    """What of a create can differ between two messages for one item: kept by the ledger from the first."""
+def _sent_as(item: RelatedItem) -> dict[str, Any] | None:
+    """What of a create can differ between two messages for one item: kept by the ledger from the first.
+
+    None for a contact: it is looked for by its ARN, so how it went out never matters (_as_first_sent).
+    """
+    if item.contact_arn is not None:
+        return None
     return {
         "performedBy": item.performed_by,
         "referenceId": item.reference_id if item.case_id is None else None,

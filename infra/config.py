@@ -93,16 +93,17 @@ REQUIRED_CONTEXT_KEYS: Final = ("casesDomainId", "connectInstanceArn")
 #: Names the stack (app.py); checked with the rest so a bad one is listed with them, not left to a jsii traceback.
 STACK_NAME_KEY: Final = "stackName"
 _STACK_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,127}")  # CloudFormation's stack names
+#: Every context key the app reads.
+KNOWN_CONTEXT_KEYS: Final = (*CONTEXT_KEYS, STACK_NAME_KEY)
 
 
 def _misspelled(key: str) -> str | None:
     """The key of ours that `key` resembles, when it is not one itself; None for ours and for keys the CDK and
     its lookups use (`@aws-cdk/...`, `aws:cdk:...`, `availability-zones:...`) or others far from ours."""
-    known = (*CONTEXT_KEYS, STACK_NAME_KEY)
-    if key in known or key.startswith("@") or ":" in key:
+    if key in KNOWN_CONTEXT_KEYS or key.startswith("@") or ":" in key:
         return None
-    same_but_case = [k for k in known if k.lower() == key.lower()]
-    close = same_but_case or difflib.get_close_matches(key, known, n=1, cutoff=0.85)
+    same_but_case = [k for k in KNOWN_CONTEXT_KEYS if k.lower() == key.lower()]
+    close = same_but_case or difflib.get_close_matches(key, KNOWN_CONTEXT_KEYS, n=1, cutoff=0.85)
     return close[0] if close else None
 
 

@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from emulator import EmulatorConfig, Faults
 from emulator.faults import faults_from_specs
-from infra.config import CONTEXT_KEYS, CaseLinkerConfig, ConfigError
+from infra.config import KNOWN_CONTEXT_KEYS, CaseLinkerConfig, ConfigError
 from local.inputs import EXPECTED_FILE, SEED_FILE, expected_outcomes, shared_file
 from local.outputs import publish_stack_outputs
 from local.pipeline import DEFAULT_INSTANCE_ARN, EVENTS_DIR, LocalPipeline, PipelineOptions
@@ -32,9 +32,6 @@ from ops.output import make_console
 from ops.queues import DEFAULT_STACK_NAME
 
 app = typer.Typer(add_completion=False, no_args_is_help=False, help=__doc__, pretty_exceptions_enable=False)
-
-# -c keys: the stack's context, plus the stack name the local outputs are published under.
-KNOWN_CONTEXT_KEYS = (*CONTEXT_KEYS, "stackName")
 
 
 class Route(StrEnum):

@@ -360,15 +360,23 @@ class Backfill:
                 if contact.get("DisconnectTimestamp") != instant:
                     instant, at_instant = contact.get("DisconnectTimestamp"), set()
                 at_instant.add(str(contact["Id"]))
-            last = contacts[-1].get("DisconnectTimestamp") if contacts else None
             if page.get("NextToken"):
                 page = self._search(start, end, page["NextToken"])
-            elif isinstance(last, dt.datetime) and last > start and _cut_off(served, page.get("TotalCount")):
-                self._advance(last, keep=at_instant)
-                start, served = last, 0
+            elif not _cut_off(served, page.get("TotalCount")) or not isinstance(instant, dt.datetime):
+                break
+            elif instant > start:
+                # The search left some out (the last page may be empty): search on from the latest instant.
+                self._advance(instant, keep=at_instant)
+                start, served = instant, 0
                 page = self._search(start, end, None)
             else:
-                break
+                # Every result of the search ended at its start: a search from there returns the same ones.
+                raise OpsError(
+                    f"more contacts ended at {start.isoformat()} than one search returns ({SEARCH_RESULT_LIMIT:,}): "
+                    "the rest of them cannot be listed",
+                    ExitCode.FAILED,
+                    hint="backfill the rest of the range with a --since after that instant",
+                )
         self._advance(end, keep=at_instant if instant == end else set())
 
     def _advance(self, done_until: dt.datetime, keep: set[str]) -> None:

@@ -100,8 +100,9 @@ class Pacer:
         if not self.rate:
             return
         now = self._clock()
-        if self._start is None:
-            self._start = now
+        if self._start is None or self._start + self._count / self.rate < now:
+            # Idle since the last slot (a slow read, a long search): time not used is not saved up for a burst.
+            self._start, self._count = now, 0
         delay = self._start + self._count / self.rate - now
         if delay > 0:
             self._sleep(delay)

@@ -89,6 +89,8 @@ SWEEP_TUNING = Tuning(safety_margin=10.0)
 # asks it before every Contact it links): the sweeper takes at most half of it, and only for chains.
 CHAIN_LOOKUP_RPS = 1.0
 SQS_BATCH = 10
+# Connect keeps times to the millisecond: the next instant a search can start from.
+_INSTANT = dt.timedelta(milliseconds=1)
 _SEND_ATTEMPTS = 3
 
 
@@ -275,6 +277,7 @@ class _Run:
     chain_cases: dict[str, frozenset[str]] = field(default_factory=dict)
     lookups_off: bool = False
     lookup_error: LinkerError | None = None
+    left_out: bool = False  # a search could not get past an instant: some of its contacts were not looked at
 
 
 class Sweeper:
@@ -317,7 +320,7 @@ class Sweeper:
                     report.cut_short = True
                     break
             else:
-                report.complete = True
+                report.complete = not run.left_out
         except OutOfTimeError:
             report.cut_short = True
         if report.cut_short:
@@ -381,11 +384,21 @@ class Sweeper:
             yield dataclasses.replace(page, contacts=contacts)
             if page.next_token:
                 page = self._search_page(start, end, page.next_token, run)
-            elif self._cut_off(served, page.total) and last is not None and last > start:
+            elif not self._cut_off(served, page.total) or last is None:
+                return
+            elif last > start:
                 start, served = last, 0
                 page = self._search_page(start, end, None, run)
             else:
-                return
+                # Every result of the search ended at its start: a search from there returns the same ones.
+                # The rest of that instant cannot be listed; the run searches on after it and is not complete.
+                run.left_out = True
+                self._logger.warning(
+                    "more contacts ended at one instant than a search returns: some were not looked at",
+                    extra={"instant": _iso(start), "search_result_limit": self._result_limit},
+                )
+                start, served = last + _INSTANT, 0
+                page = self._search_page(start, end, None, run)
 
     def _cut_off(self, served: int, total: int | None) -> bool:
         """Whether a search whose pages ended after `served` results left some out."""

@@ -563,6 +563,96 @@ def test_given_sqs_failing_after_a_first_batch_when_swept_then_the_metric_and_lo
     assert len([r for r in caplog.records if r.getMessage() == "contact enqueued"]) == len(sent)
 
 
+# --- search limits and malformed case ids (audit of issue 12) -----------------------------------------------
+
+
+class _TrailingEmptyPage:
+    """Connect whose last page of a search comes with a NextToken that leads to an empty page (no token)."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+        self._totals: dict[str, Any] = {}
+
+    def search_contacts(self, **params: Any) -> Any:
+        if params.get("NextToken", "").startswith("empty:"):
+            return {"Contacts": [], "TotalCount": self._totals[params["NextToken"]]}
+        response = dict(self._real.search_contacts(**params))
+        if not response.get("NextToken") and response.get("Contacts"):
+            token = f"empty:{len(self._totals)}"
+            self._totals[token] = response.get("TotalCount")
+            response["NextToken"] = token
+        return response
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def test_given_a_search_limit_and_a_trailing_empty_page_when_swept_then_no_contact_is_missed(
+    rig: Rig,
+) -> None:
+    rig.emu.configure(contact_search_max_results=20)
+    ids = [new_id() for _ in range(45)]
+    base = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=60)
+    for i, contact_id in enumerate(ids):
+        at = base + dt.timedelta(seconds=10 * i)
+        rig.emu.put_contact(INSTANCE_ID, contact_id, {}, initiation_time=at, disconnect_time=at)
+    app = rig.sweeper(page_size=10, search_result_limit=20)
+    app.sweeper._search._connect = _TrailingEmptyPage(app.sweeper._search._connect)  # type: ignore[attr-defined]
+
+    result = rig.sweep(app)
+
+    assert sorted(contact_ids(rig.enqueued())) == sorted(ids)
+    assert result["complete"] is True
+
+
+def test_given_more_contacts_at_one_instant_than_a_search_returns_when_swept_then_the_run_is_not_complete(
+    rig: Rig,
+) -> None:
+    rig.emu.configure(contact_search_max_results=20)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    app = rig.sweeper(page_size=10, search_result_limit=20, clock=lambda: now)
+    start, _ = app.sweeper.window(now)
+    for _ in range(25):
+        rig.emu.put_contact(INSTANCE_ID, new_id(), {}, initiation_time=start, disconnect_time=start)
+    later = start + dt.timedelta(minutes=10)
+    after = [new_id() for _ in range(3)]
+    for contact_id in after:
+        rig.emu.put_contact(INSTANCE_ID, contact_id, {}, initiation_time=later, disconnect_time=later)
+
+    result = rig.sweep(app)
+
+    enqueued = contact_ids(rig.enqueued())
+    assert len(enqueued) == 23
+    assert set(after) <= set(enqueued)  # the rest of the window is still swept
+    assert result["complete"] is False
+
+
+@pytest.mark.parametrize("where", ["attribute", "tag"])
+def test_given_a_lost_contact_with_a_malformed_case_id_when_swept_then_it_is_a_counted_refusal_naming_the_field_once(
+    rig: Rig, where: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    bad = "jane.doe@example.com"
+    contact_id = (
+        finished(rig.emu, new_id(), case_id=bad)
+        if where == "attribute"
+        else finished(rig.emu, new_id(), tag_case_id=bad)
+    )
+
+    first = rig.sweep()
+    rig.link(rig.enqueued())
+    again = rig.sweep()
+
+    dead = rig.aws.dead_letters()
+    assert len(dead) == 1
+    attributes = {k: v.get("StringValue") for k, v in dead[0].get("MessageAttributes", {}).items()}
+    assert "caseId" in str(attributes)
+    assert bad not in str(attributes)
+    assert first["SweepEnqueued"] == 1
+    assert (again["SweepEnqueued"], again["SweepAlreadyHandled"]) == (0, 1)
+    assert rig.cases_of(contact_id) == []
+    assert not [r for r in caplog.records if bad in str(vars(r))]
+
+
 # --- the entry point ------------------------------------------------------------------------------------
 
 

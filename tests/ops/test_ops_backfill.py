@@ -485,3 +485,118 @@ def test_an_instance_that_does_not_exist_points_at_instance_arn(
     assert "--instance-arn" in line
     assert "--stack-name" not in line
     assert "queue URLs" not in line
+
+
+# --- search limits, pacing, throttling, global options (audit of issue 12) ----------------------------------
+
+
+class TrailingEmptyPage:
+    """Connect whose last page of a search comes with a NextToken that leads to an empty page."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+        self._totals: dict[str, Any] = {}
+
+    def search_contacts(self, **params: Any) -> Any:
+        if params.get("NextToken", "").startswith("empty:"):
+            return {"Contacts": [], "TotalCount": self._totals[params["NextToken"]]}
+        response = dict(self._real.search_contacts(**params))
+        if not response.get("NextToken") and response.get("Contacts"):
+            token = f"empty:{len(self._totals)}"
+            self._totals[token] = response.get("TotalCount")
+            response["NextToken"] = token
+        return response
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def test_a_search_cut_off_whose_last_page_is_empty_is_still_searched_on(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, emu: Emulator, ledger: Ledger,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    emu.configure(contact_search_max_results=20)
+    monkeypatch.setattr(backfill_module, "SEARCH_RESULT_LIMIT", 20)
+    ids = spread(emu, 90)  # about 30 a day: each day's search is cut off after 20
+    connect = boto3.client("connect", endpoint_url=emu.endpoint_url, region_name="us-east-1")
+
+    result = backfill(
+        run_cli, queues, "--yes", "--output", "json",
+        overrides=Overrides(clients={"connect": TrailingEmptyPage(connect)}),
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert sorted(enqueued_ids(sqs, queues)) == sorted(ids)
+
+
+def test_global_options_after_the_command_work_as_before_it(
+    run_cli: Invoke, queues: StackQueues, emu: Emulator, ledger: Ledger
+) -> None:
+    spread(emu, 3)
+    after = backfill(run_cli, queues, "--dry-run", "--output", "json", "--region", "us-east-1")
+    assert after.exit_code == 0, after.output
+    assert json_result(after)["found"] == 3
+    table = backfill(run_cli, queues, "--dry-run", "--output", "table")
+    assert table.exit_code == 0, table.output
+    assert "found" in table.stdout
+
+
+def test_searchcontacts_throttled_past_the_retries_fails_in_one_line_and_the_checkpoint_continues(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, emu: Emulator, ledger: Ledger, tmp_path: Path
+) -> None:
+    ids = spread(emu, 30)
+    emu.configure(throttling=True, quotas={"SearchContacts": Quota(rate=0.001, burst=2)})
+    checkpoint = tmp_path / "cp.json"
+
+    failed = backfill(run_cli, queues, "--yes", "--checkpoint", str(checkpoint))
+
+    assert failed.exit_code == ExitCode.FAILED
+    assert len(failed.stderr.strip().splitlines()) == 1
+    first = enqueued_ids(sqs, queues)
+    emu.configure(throttling=False)
+    resumed = backfill(run_cli, queues, "--yes", "--checkpoint", str(checkpoint))
+    assert resumed.exit_code == 0, resumed.output
+    assert sorted(first + enqueued_ids(sqs, queues)) == sorted(ids)
+    assert json.loads(checkpoint.read_text())["doneUntil"]
+
+
+def test_more_contacts_at_one_instant_than_a_search_returns_is_never_a_silent_success(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, emu: Emulator, ledger: Ledger,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:  # fmt: skip
+    emu.configure(contact_search_max_results=20)
+    monkeypatch.setattr(backfill_module, "SEARCH_RESULT_LIMIT", 20)
+    at = SINCE + dt.timedelta(hours=5)
+    for _ in range(25):
+        ended(emu, at)
+
+    result = backfill(run_cli, queues, "--yes", "--checkpoint", str(tmp_path / "cp.json"))
+
+    assert result.exit_code == ExitCode.FAILED, result.output
+    [line] = result.stderr.strip().splitlines()
+    assert at.isoformat() in line
+    assert len(enqueued_ids(sqs, queues)) == 20
+
+
+def test_searches_after_a_long_send_are_still_paced_below_the_search_rate(
+    run_cli: Invoke, queues: StackQueues, emu: Emulator, ledger: Ledger
+) -> None:
+    # GIVEN a busy first day (its sends take a few seconds at --rate) and ten quiet days after it
+    since, until = UNTIL - dt.timedelta(days=11), UNTIL
+    for i in range(20):
+        ended(emu, since + dt.timedelta(minutes=10 + i))
+    emu.configure(throttling=True, quotas={"SearchContacts": Quota(rate=2.0, burst=1)})
+
+    result = run_cli(
+        [
+            "--queue-url", queues.main, "backfill", "--instance-arn", INSTANCE_ARN, "--table-name", TABLE,
+            "--since", since.isoformat(), "--until", until.isoformat(), "--rate", "4", "--search-rate", "1.5",
+            "--yes",
+        ]
+    )  # fmt: skip
+
+    # THEN the quiet days' searches do not rush out together: none is throttled
+    assert result.exit_code == 0, result.output
+    calls = emu.calls_to("SearchContacts")
+    assert len(calls) >= 11
+    assert [c.status for c in calls] == [200] * len(calls)

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Final, Literal
 
+import botocore.session
+from botocore.exceptions import UnknownRegionError
+
 # --- Names shared with the linker (functions/case_linker) and the dashboard -----------------------------
 SERVICE_NAME: Final = "case-linker"
 #: Every item of the fleet's shared Cases budget in the ledger's table starts with this (budget.KEY_PREFIX).
@@ -104,7 +107,19 @@ def _misspelled(key: str) -> str | None:
         return None
     same_but_case = [k for k in KNOWN_CONTEXT_KEYS if k.lower() == key.lower()]
     close = same_but_case or difflib.get_close_matches(key, KNOWN_CONTEXT_KEYS, n=1, cutoff=0.85)
-    return close[0] if close else None
+    if close:
+        return close[0]
+    # Shortened or spelled with separators (`sweepWindow`, `stack-name`): one of ours holds it. Six letters at
+    # least, and only one of ours, so other tools' keys (and longer keys of the user's own) are left alone.
+    squashed = _squash(key)
+    if len(squashed) < 6:
+        return None
+    holding = [k for k in KNOWN_CONTEXT_KEYS if squashed in _squash(k)]
+    return holding[0] if len(holding) == 1 else None
+
+
+def _squash(key: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", key.lower())
 
 
 # --- Fixed operating parameters (each with the reason for its value) ----------------------------------
@@ -368,6 +383,10 @@ class CaseLinkerConfig:
         return self._arn_part("instance_id")
 
     @property
+    def connect_instance_partition(self) -> str:
+        return self._arn_part("partition")
+
+    @property
     def connect_instance_region(self) -> str:
         return self._arn_part("region")
 
@@ -558,9 +577,10 @@ class CaseLinkerConfig:
 
     def budget_environment(self) -> dict[str, str]:
         """The shared Cases budget's variables, the same for the linker and the sweeper."""
+        # Rounded down like the shares (`:g` rounds to nearest: a quota of 12345.67 became 12345.7).
         return {
-            "CASES_QUOTA_RPS": f"{self.cases_requests_per_second:g}",
-            "CASES_QUOTA_BURST": f"{self.cases_burst:g}",
+            "CASES_QUOTA_RPS": _share(self.cases_requests_per_second, 1),
+            "CASES_QUOTA_BURST": _share(self.cases_burst, 1),
             "CASES_BUDGET": "shared",
         }
 
@@ -629,6 +649,16 @@ def _problems(config: CaseLinkerConfig) -> list[str]:
         problems.append(
             "connectInstanceArn must look like arn:aws:connect:<region>:<12-digit account>:instance/<instance id>, "
             f"got {config.connect_instance_arn!r}"
+        )
+    elif (expected := region_partition(config.connect_instance_region)) not in (
+        None,
+        config.connect_instance_partition,
+    ):
+        # The rule would match no event (Connect's carry the real partition) and the grants no contact.
+        problems.append(
+            f"connectInstanceArn is in partition {config.connect_instance_partition}, but its Region "
+            f"{config.connect_instance_region} is in partition {expected}: copy the ARN from the Amazon Connect "
+            f"console, got {config.connect_instance_arn!r}"
         )
     if not _ATTRIBUTE_RE.fullmatch(config.case_id_attribute):
         problems.append(f"caseIdAttribute must be a contact attribute name, got {config.case_id_attribute!r}")
@@ -715,6 +745,15 @@ def _sweeper_problems(config: CaseLinkerConfig) -> list[str]:
             f"{config.sweeper_timeout_seconds} s run: raise it or sweepIntervalMinutes"
         )
     return problems
+
+
+def region_partition(region: str) -> str | None:
+    """The partition a Region belongs to (`aws`, `aws-cn`, `aws-us-gov`, ...), by botocore's partition data;
+    None for a Region newer than the installed botocore knows."""
+    try:
+        return botocore.session.get_session().get_partition_for_region(region)
+    except UnknownRegionError:
+        return None
 
 
 def _share(total: float, parts: int) -> str:

@@ -61,6 +61,7 @@ class CaseLinkerStack(Stack):
         synth, refuse it here; either way, the template's Rules make CloudFormation refuse the deploy.
         """
         account, region = config.connect_instance_account, config.connect_instance_region
+        partition = config.connect_instance_partition
         problems = []
         if not Token.is_unresolved(self.account) and self.account != account:
             problems.append(
@@ -80,10 +81,13 @@ class CaseLinkerStack(Stack):
             assertions=[
                 CfnRuleAssertion(
                     assert_=Fn.condition_and(
-                        Fn.condition_equals(Aws.ACCOUNT_ID, account), Fn.condition_equals(Aws.REGION, region)
+                        Fn.condition_equals(Aws.ACCOUNT_ID, account),
+                        Fn.condition_equals(Aws.REGION, region),
+                        Fn.condition_equals(Aws.PARTITION, partition),
                     ),
                     assert_description=(
-                        f"case-linker must be deployed in the account ({account}) and Region ({region}) of "
+                        f"case-linker must be deployed in the account ({account}), Region ({region}) and "
+                        f"partition ({partition}) of "
                         f"connectInstanceArn {config.connect_instance_arn}: Connect publishes contact events only "
                         "there. Use credentials and a Region for that account, or fix connectInstanceArn."
                     ),

@@ -108,13 +108,22 @@ def check_contact_rule(deployed: Deployed) -> Check:
         return disabled
     config = deployed.config
     if config is not None:
-        instances = json.loads(rule.get("EventPattern") or "{}").get("detail", {}).get("instanceArn", [])
+        detail = json.loads(rule.get("EventPattern") or "{}").get("detail", {})
+        instances = detail.get("instanceArn", [])
         if config.connect_instance_arn not in instances:
             return problem(
                 check,
                 f"rule {name} matches instance {', '.join(map(str, instances)) or '(none)'}, the context names "
                 f"{config.connect_instance_arn}",
                 f"{REDEPLOY}; or, if the stack is right, fix connectInstanceArn",
+            )
+        types = [str(t) for t in detail.get("eventType", [])]
+        if sorted(types) != sorted(config.contact_event_types):
+            return problem(
+                check,
+                f"rule {name} matches event types {', '.join(types) or '(none)'}, the context names "
+                f"{', '.join(config.contact_event_types)}",
+                f"{REDEPLOY}; or, if the stack is right, pass its contactEventTypes with --context",
             )
     dlq_arn = deployed.clients.sqs.get_queue_attributes(
         QueueUrl=deployed.output(out.RULE_TARGET_DLQ_URL), AttributeNames=["QueueArn"]

@@ -38,6 +38,11 @@ def test_a_stack_name_cloudformation_would_refuse_is_a_config_error_named_with_t
         ("maxConcurency", "maxConcurrency"),
         ("MaxConcurrency", "maxConcurrency"),
         ("sweeperEnable", "sweeperEnabled"),
+        # Shortened or spelled another way: `-c sweepWindow=240` would otherwise keep the default of 60.
+        ("sweepWindow", "sweepWindowMinutes"),
+        ("sweepInterval", "sweepIntervalMinutes"),
+        ("caseIdAttr", "caseIdAttribute"),
+        ("stack-name", "stackName"),
     ],
 )
 def test_a_misspelled_context_key_is_a_config_error_naming_the_key_it_resembles(key: str, meant: str) -> None:

@@ -92,6 +92,34 @@ def test_a_malformed_instance_arn_is_rejected(arn: str) -> None:
     assert "connectInstanceArn must look like arn:aws:connect:" in problems_for(connectInstanceArn=arn)
 
 
+@pytest.mark.parametrize(
+    ("arn", "named"),
+    [
+        ("arn:aws-cn:connect:us-east-1:123456789012:instance/abc", "partition aws-cn"),
+        ("arn:aws:connect:cn-north-1:123456789012:instance/abc", "Region cn-north-1"),
+        ("arn:aws:connect:us-gov-west-1:123456789012:instance/abc", "Region us-gov-west-1"),
+        ("arn:awsx:connect:us-east-1:123456789012:instance/abc", "partition awsx"),
+    ],
+)
+def test_an_instance_arn_whose_partition_is_not_its_regions_is_rejected(arn: str, named: str) -> None:
+    # The rule would match no event (Connect's events carry the real partition) and the grants no contact.
+    text = problems_for(connectInstanceArn=arn)
+    assert "connectInstanceArn" in text
+    assert named in text
+    assert "Traceback" not in text
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws-us-gov:connect:us-gov-west-1:123456789012:instance/abc",
+        "arn:aws:connect:ap-southeast-2:123456789012:instance/abc",
+    ],
+)
+def test_an_instance_arn_in_its_regions_partition_is_accepted(arn: str) -> None:
+    assert config(connectInstanceArn=arn).connect_instance_partition == arn.split(":")[1]
+
+
 @pytest.mark.parametrize("domain", ["a/b", "x" * 501, "has space"])
 def test_a_malformed_domain_id_is_rejected(domain: str) -> None:
     assert "casesDomainId must be a Cases domain id" in problems_for(casesDomainId=domain)
@@ -282,6 +310,20 @@ def test_the_lambda_environment_carries_exactly_the_linkers_variables() -> None:
         "POWERTOOLS_METRICS_NAMESPACE": "CaseLinker",
         "POWERTOOLS_LOG_LEVEL": "INFO",
     }
+
+
+@pytest.mark.parametrize(
+    ("rate", "burst"), [("12345.67", "10"), ("1.9999996", "12.3456789"), ("2", "1234567.8")]
+)
+def test_the_shared_budgets_quota_and_burst_are_never_written_above_the_accounts(
+    rate: str, burst: str
+) -> None:
+    # The fleet-wide budget never goes above the configured quota: what the function reads must not either
+    # (rounded to nearest, 12345.67 was written 12345.7).
+    environment = config(casesRequestsPerSecond=rate, casesBurst=burst).budget_environment()
+    assert Fraction(environment["CASES_QUOTA_RPS"]) <= Fraction(rate)
+    assert Fraction(environment["CASES_QUOTA_BURST"]) <= Fraction(burst)
+    assert Fraction(environment["CASES_QUOTA_RPS"]) >= Fraction(rate) * (1 - Fraction(1, 10**5))
 
 
 def test_each_environment_gets_its_share_of_the_account_burst_even_below_one() -> None:

@@ -93,9 +93,12 @@ def evaluate(expression: Any, pseudo: dict[str, str]) -> Any:
     raise AssertionError(f"rule function {function} is not evaluated here")
 
 
-def deploy_allowed(template: Template, account: str, region: str) -> tuple[bool, list[str]]:
-    """Whether every assertion of every rule holds in `account`/`region`, and the descriptions of those that fail."""
-    pseudo = {"AWS::AccountId": account, "AWS::Region": region, "AWS::Partition": "aws"}
+def deploy_allowed(
+    template: Template, account: str, region: str, partition: str = "aws"
+) -> tuple[bool, list[str]]:
+    """Whether every assertion of every rule holds in `account`/`region`/`partition`, and the descriptions of
+    those that fail."""
+    pseudo = {"AWS::AccountId": account, "AWS::Region": region, "AWS::Partition": partition}
     failed: list[str] = []
     for name, rule in template.to_json().get("Rules", {}).items():
         if name == "CheckBootstrapVersion":  # CDK's own rule, about the bootstrap stack's parameter
@@ -118,6 +121,14 @@ def test_the_template_refuses_to_deploy_in_another_account_or_region(
     template: Template, account: str, region: str
 ) -> None:
     allowed, failed = deploy_allowed(template, account, region)
+    assert not allowed
+    [description] = failed
+    assert INSTANCE_ARN in description
+
+
+def test_the_template_refuses_to_deploy_in_another_partition(template: Template) -> None:
+    # Same account id and Region name, another partition: the instance ARN (arn:aws:...) names nothing there.
+    allowed, failed = deploy_allowed(template, INSTANCE_ACCOUNT, INSTANCE_REGION, partition="aws-iso")
     assert not allowed
     [description] = failed
     assert INSTANCE_ARN in description

@@ -609,6 +609,12 @@ def test_a_rule_for_another_instance_is_a_problem(world: World, clients: Clients
     assert_problem(check, f"matches instance {world.instance_arn}, the context names {other}")
 
 
+def test_a_rule_for_other_event_types_than_the_contexts_is_a_problem(world: World, clients: Clients) -> None:
+    # Deployed for COMPLETED only; this checkout links DISCONNECTED too: those contacts would never be linked.
+    check = check_contact_rule(world.deployed(clients, contactEventTypes="COMPLETED,DISCONNECTED"))
+    assert_problem(check, "matches event types COMPLETED, the context names COMPLETED, DISCONNECTED")
+
+
 # --- queues -------------------------------------------------------------------------------------------------
 def test_empty_dlqs_are_ok_messages_in_one_are_a_problem(
     world: World, clients: Clients, aws: dict[str, Any]
@@ -717,6 +723,75 @@ def test_the_aws_managed_sns_key_is_a_problem(world: World, clients: Clients, aw
         AttributeValue="alias/aws/sns",
     )
     assert_problem(check_topic_key(world.deployed(clients)), "AWS-managed aws/sns key")
+
+
+def cloudwatch_of(account: str, region: str, *actions: str) -> str:
+    """A resource policy letting only the CloudWatch alarms of `account` and `region` do `actions`, as the stack
+    scopes it (aws:SourceAccount and aws:SourceArn)."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                    "Action": list(actions),
+                    "Resource": "*",
+                    "Condition": {
+                        "StringEquals": {"aws:SourceAccount": account},
+                        "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:{region}:{account}:alarm:*"},
+                    },
+                }
+            ],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("account", "region"), [(ACCOUNT, REGION), ("999999999999", REGION), (ACCOUNT, "eu-west-1")]
+)
+def test_a_topic_policy_scoped_to_another_accounts_or_regions_alarms_is_a_problem(
+    world: World, clients: Clients, aws: dict[str, Any], account: str, region: str
+) -> None:
+    # The stack's alarms publish as this account's, in this Region: an allow for others' lets none of them in.
+    aws["sns"].set_topic_attributes(
+        TopicArn=world.outputs["AlarmTopicArn"],
+        AttributeName="Policy",
+        AttributeValue=cloudwatch_of(account, region, "sns:Publish"),
+    )
+    check = check_topic_policy(world.deployed(clients))
+    if (account, region) == (ACCOUNT, REGION):
+        assert_ok(check)
+    else:
+        assert_problem(check, "every alarm fires into nothing")
+
+
+@pytest.mark.parametrize(
+    ("account", "region"), [(ACCOUNT, REGION), ("999999999999", REGION), (ACCOUNT, "eu-west-1")]
+)
+def test_a_key_policy_scoped_to_another_accounts_or_regions_alarms_is_a_problem(
+    world: World, clients: Clients, aws: dict[str, Any], account: str, region: str
+) -> None:
+    topic = world.outputs["AlarmTopicArn"]
+    key = aws["sns"].get_topic_attributes(TopicArn=topic)["Attributes"]["KmsMasterKeyId"]
+    aws["kms"].put_key_policy(
+        KeyId=key,
+        PolicyName="default",
+        Policy=cloudwatch_of(account, region, "kms:Decrypt", "kms:GenerateDataKey*"),
+    )
+    check = check_topic_key(world.deployed(clients))
+    if (account, region) == (ACCOUNT, REGION):
+        assert_ok(check)
+    else:
+        assert_problem(check, "does not let cloudwatch.amazonaws.com use it")
+
+
+def test_an_unencrypted_alarm_topic_is_a_problem(world: World, clients: Clients, aws: dict[str, Any]) -> None:
+    # The README promises a topic under its own customer managed key; the stack never deploys one without.
+    aws["sns"].set_topic_attributes(
+        TopicArn=world.outputs["AlarmTopicArn"], AttributeName="KmsMasterKeyId", AttributeValue=""
+    )
+    assert_problem(check_topic_key(world.deployed(clients)), "not encrypted")
 
 
 # --- the sweeper ----------------------------------------------------------------------------------------------

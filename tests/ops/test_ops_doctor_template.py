@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from infra.config import CaseLinkerConfig
-from ops.doctor.alarms import CLOUDWATCH, allows
+from ops.doctor.alarms import CLOUDWATCH, alarm_source, allows
 from ops.doctor.deployed import expected_outputs
 from ops.doctor.health import backlog_alarm_seconds
 from ops.doctor.stack import expected_mapping, mapping_settings
@@ -56,6 +56,41 @@ def test_the_stacks_key_policy_passes_the_doctors_check(template: dict[str, Any]
     _, key = only(resources(template, "AWS::KMS::Key"))
     statements = key["Properties"]["KeyPolicy"]["Statement"]
     assert any(allows(s, CLOUDWATCH, ["kms:Decrypt", "kms:GenerateDataKey"]) for s in statements)
+
+
+PSEUDO = {"AWS::AccountId": "123456789012", "AWS::Region": "us-east-1", "AWS::Partition": "aws"}
+
+
+def deployed(value: Any) -> Any:
+    """A template value as CloudFormation deploys it in PSEUDO's account (pseudo parameters and Fn::Join)."""
+    if isinstance(value, list):
+        return [deployed(item) for item in value]
+    if isinstance(value, dict):
+        if set(value) == {"Ref"} and value["Ref"] in PSEUDO:
+            return PSEUDO[value["Ref"]]
+        if set(value) == {"Fn::Join"}:
+            separator, parts = value["Fn::Join"]
+            return str(separator).join(str(deployed(part)) for part in parts)
+        return {key: deployed(item) for key, item in value.items()}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("kind", "document", "actions"),
+    [
+        ("AWS::SNS::TopicPolicy", "PolicyDocument", ["sns:Publish"]),
+        ("AWS::KMS::Key", "KeyPolicy", ["kms:Decrypt", "kms:GenerateDataKey"]),
+    ],
+)
+def test_the_stacks_policies_let_its_own_alarms_in_and_no_others_by_the_doctors_reading(
+    template: dict[str, Any], kind: str, document: str, actions: list[str]
+) -> None:
+    _, resource = only(resources(template, kind))
+    statements = deployed(resource["Properties"][document]["Statement"])
+    own = alarm_source("arn:aws:sns:us-east-1:123456789012:CaseLinker-AlarmTopic")
+    assert any(allows(s, CLOUDWATCH, actions, own) for s in statements)
+    for other in ("arn:aws:sns:us-east-1:999999999999:t", "arn:aws:sns:eu-west-1:123456789012:t"):
+        assert not any(allows(s, CLOUDWATCH, actions, alarm_source(other)) for s in statements)
 
 
 def test_the_backlog_threshold_doctor_reads_from_the_queue_is_the_alarms(template: dict[str, Any]) -> None:

@@ -15,9 +15,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Final, Literal
 
-import botocore.session
-from botocore.exceptions import UnknownRegionError
-
 # --- Names shared with the linker (functions/case_linker) and the dashboard -----------------------------
 SERVICE_NAME: Final = "case-linker"
 #: Every item of the fleet's shared Cases budget in the ledger's table starts with this (budget.KEY_PREFIX).
@@ -209,6 +206,18 @@ _DOMAIN_ID_RE: Final = re.compile(r"[A-Za-z0-9._:-]{1,500}")
 _INSTANCE_ARN_RE: Final = re.compile(
     r"arn:(?P<partition>aws[a-z-]*):connect:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d):(?P<account>\d{12}):"
     r"instance/(?P<instance_id>[A-Za-z0-9-]{1,100})"
+)
+#: The partitions whose Regions are not the commercial partition's, by Region name prefix, longest first; a
+#: Region matching none is in `aws`. Written out because this module stays standard-library only (the installed
+#: ops tool reads it); a test checks it against botocore's partition data for every Region botocore knows.
+_PARTITION_BY_REGION_PREFIX: Final = (
+    ("us-isob-", "aws-iso-b"),
+    ("us-isof-", "aws-iso-f"),
+    ("us-iso-", "aws-iso"),
+    ("eu-isoe-", "aws-iso-e"),
+    ("us-gov-", "aws-us-gov"),
+    ("eusc-", "aws-eusc"),
+    ("cn-", "aws-cn"),
 )
 _ATTRIBUTE_RE: Final = re.compile(r"[A-Za-z0-9_.\-:@/ ]{1,127}")
 _EVENT_TYPE_RE: Final = re.compile(r"[A-Z][A-Z_]{0,63}")  # the linker checks CONTACT_EVENT_TYPES alike
@@ -747,13 +756,11 @@ def _sweeper_problems(config: CaseLinkerConfig) -> list[str]:
     return problems
 
 
-def region_partition(region: str) -> str | None:
-    """The partition a Region belongs to (`aws`, `aws-cn`, `aws-us-gov`, ...), by botocore's partition data;
-    None for a Region newer than the installed botocore knows."""
-    try:
-        return botocore.session.get_session().get_partition_for_region(region)
-    except UnknownRegionError:
-        return None
+def region_partition(region: str) -> str:
+    """The partition a Region belongs to (`aws`, `aws-cn`, `aws-us-gov`, ...)."""
+    return next(
+        (partition for prefix, partition in _PARTITION_BY_REGION_PREFIX if region.startswith(prefix)), "aws"
+    )
 
 
 def _share(total: float, parts: int) -> str:

@@ -33,16 +33,27 @@ class BackupWriter:
         # Opened up front so an unusable path fails before any message is touched.
         fd = _open_append(path) if append else _create(path)
         self._file: IO[str] = os.fdopen(fd, "a", encoding="utf-8")
+        self._failed = False
 
     def write(self, records: Sequence[Mapping[str, Any]]) -> None:
         """Append and fsync; raises OSError when the disk refuses."""
-        for record in records:
-            self._file.write(json.dumps(record, default=_json_default, ensure_ascii=False) + "\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        try:
+            for record in records:
+                self._file.write(json.dumps(record, default=_json_default, ensure_ascii=False) + "\n")
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except OSError:
+            self._failed = True
+            raise
 
     def close(self) -> None:
-        self._file.close()
+        """Close the file. After a failed write the unwritten rest fails again here: that error was raised
+        (and reported) already, so it is not raised a second time over the report."""
+        try:
+            self._file.close()
+        except OSError:
+            if not self._failed:
+                raise
 
 
 def check_backup_path(path: Path, *, append: bool = False) -> None:
@@ -50,7 +61,17 @@ def check_backup_path(path: Path, *, append: bool = False) -> None:
     try:
         info = path.lstat()
     except FileNotFoundError:
-        return  # a new file: what a backup is
+        # A new file: what a backup is, if it can be created where asked.
+        folder = path.parent
+        if not folder.is_dir():
+            raise OpsError(
+                f"cannot create the backup file {path}: its folder does not exist", ExitCode.USAGE
+            ) from None
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise OpsError(
+                f"cannot create the backup file {path}: no permission to write in its folder", ExitCode.USAGE
+            ) from None
+        return
     except OSError as e:
         raise OpsError(f"cannot use the backup path {path}: {e.strerror}", ExitCode.USAGE) from e
     if stat.S_ISLNK(info.st_mode):

@@ -77,9 +77,29 @@ class State:
                 "stdin is not a terminal, so I cannot ask for confirmation", ExitCode.USAGE, hint="pass --yes"
             )
         question = f"{action} {count} on queue {queue.where()}{detail}?"
-        if not typer.confirm(question, default=False, err=True):
+        if not ask(question):
             self.output.note("nothing changed")
             raise typer.Exit(ExitCode.INTERRUPTED)
+
+
+def ask(question: str) -> bool:
+    """`question [y/N]:` on stderr, the answer from stdin; EOF (stdin closed) aborts.
+
+    Not typer.confirm: click writes the prompt's last space to stdout (through `input`), which would put a stray
+    character in front of a `--output json` result.
+    """
+    while True:
+        typer.echo(f"{question} [y/N]: ", nl=False, err=True)
+        line = sys.stdin.readline()
+        if not line:
+            typer.echo("", err=True)
+            raise typer.Abort()
+        answer = line.strip().lower()
+        if answer in ("y", "yes"):
+            return True
+        if answer in ("", "n", "no"):
+            return False
+        typer.echo("error: answer y or n", err=True)
 
 
 def state(ctx: typer.Context) -> State:

@@ -235,6 +235,8 @@ class DlqScan:
             if remaining is not None and remaining <= 0:
                 report.reached_max = True
                 return
+            # What this run holds stays hidden (held again before its hold ends), so it is not read twice.
+            self._held.extend(self.sqs, self.source_url, hold_seconds=self.hold_seconds)
             # Under a low --rate, read no more than one paced batch, so nothing waits long while held.
             count = (
                 self.pacer.batch_entries if remaining is None else min(self.pacer.batch_entries, remaining)
@@ -436,9 +438,12 @@ class Replayer(DlqScan):
             )
             return None
         if self.destination_url.endswith(".fifo"):
+            # Never the message's own deduplication id: a FIFO queue accepts a send that reuses one within five
+            # minutes of its first use and then drops it, and the replay would delete the message from the DLQ.
+            # The DLQ message's id is new to the main queue, and the same for a second replay of this message.
             system = message.get("Attributes", {})
             entry["MessageGroupId"] = system.get("MessageGroupId", "replay")
-            entry["MessageDeduplicationId"] = system.get("MessageDeduplicationId", message["MessageId"])
+            entry["MessageDeduplicationId"] = f"replay-{message['MessageId']}"
         return entry
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -119,28 +120,57 @@ def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
 
 
 class HeldMessages:
-    """Messages received (so invisible) in this run, by MessageId, with their latest receipt handle."""
+    """Messages received (so invisible) in this run, by MessageId, with their latest receipt handle and when
+    their hold began."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._handles: dict[str, str] = {}
+        self._held_at: dict[str, float] = {}
+        self._clock = clock
 
     def hold(self, message: dict[str, Any]) -> bool:
         """Record a received message. False when it was already seen in this run (it came back)."""
         message_id = message["MessageId"]
         seen = message_id in self._handles
         self._handles[message_id] = message["ReceiptHandle"]
+        self._held_at[message_id] = self._clock()
         return not seen
 
     def forget(self, message_id: str) -> None:
         """The message is gone from the queue (deleted): nothing to release."""
         self._handles.pop(message_id, None)
+        self._held_at.pop(message_id, None)
 
     def handle(self, message_id: str) -> str:
         return self._handles[message_id]
 
+    def extend(self, sqs: Any, url: str, *, hold_seconds: int) -> None:
+        """Hold again, for `hold_seconds` from now, the messages held for half of that already.
+
+        A run that keeps what it read hidden never reads it again: each receive brings only messages it has not
+        seen, so it reaches the end of the queue however long it takes. A message that could not be held again
+        (a failed call) comes back when its hold ends and is held again by the receive that returns it.
+        """
+        now = self._clock()
+        due = [m for m, at in self._held_at.items() if now - at >= hold_seconds / 2]
+        for chunk in chunks(due, SQS_BATCH_ENTRIES):
+            entries = [
+                {"Id": str(i), "ReceiptHandle": self._handles[m], "VisibilityTimeout": hold_seconds}
+                for i, m in enumerate(chunk)
+            ]
+            try:
+                response = sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
+            except (ClientError, BotoCoreError):
+                return  # deliberate: a nicety; what is not held again comes back and is held again
+            failed = {f["Id"] for f in response.get("Failed", [])}
+            for i, message_id in enumerate(chunk):
+                if str(i) not in failed:
+                    self._held_at[message_id] = now
+
     def release_all(self, sqs: Any, url: str) -> int:
         handles = list(self._handles.values())
         self._handles.clear()
+        self._held_at.clear()
         return release(sqs, url, handles)
 
     def __len__(self) -> int:

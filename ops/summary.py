@@ -31,12 +31,15 @@ CASE_ID_KEY = "caseId"  # the linker's default CASE_ID_ATTRIBUTE
 REQUEST_DETAIL_TYPE = "Case Related Item Request"
 
 _MAX_ERROR_MESSAGE = 160
+# Summary fields read out of the body (the rest come from attributes SQS or the linker set).
+_FROM_BODY = frozenset({"event_type", "item_type", "contact_id", "case_id"})
 # An address with or without a dot in its domain (jane@localhost too).
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*")
 # Phone-like: 9..15 digits, with up to two separators between digits, so "(206) 555-0142" and
 # "+1 (206) 555-0142" are caught; may open with "+" or "(". Not inside a longer token (a UUID, an id), and not
-# followed by ":" (the date and hour of a timestamp, an account id inside an ARN).
-_PHONE = re.compile(r"(?<![\w-])(?:\+|\((?=\d))?\d(?:[\s().-]{0,2}\d){8,14}(?![\w:-])")
+# joined by ":" to what follows (the date and hour of a timestamp, an account id inside an ARN); a number that
+# ends a phrase ("caller +12065550142: unknown") is masked.
+_PHONE = re.compile(r"(?<![\w-])(?:\+|\((?=\d))?\d(?:[\s().-]{0,2}\d){8,14}(?![\w-]|:\w)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,20 +76,29 @@ class MessageSummary:
 
     def to_json(self) -> dict[str, Any]:
         """The fields in the order docs/operations.md documents (`--output text` prints them so): `error_label`
-        after `error_code`, `what` after `item_type`. New keys go at the end, never between."""
+        after `error_code`, `what` after `item_type`. New keys go at the end, never between.
+
+        The ids and types come from the body as the producer wrote it: a hostile or mistaken one (a case id that
+        is an email address or a phone number) is masked as an error message is; filters match the value as is.
+        """
         data: dict[str, Any] = {}
         for key, value in asdict(self).items():
-            data[key] = value
+            data[key] = mask(value) if key in _FROM_BODY and value is not None else value
             if key == "error_code":
                 data["error_label"] = self.error_label
             elif key == "item_type":
-                data["what"] = self.what
+                data["what"] = mask(self.what)
         return data
+
+
+def mask(text: str) -> str:
+    """Mask email addresses and phone numbers in text."""
+    return _PHONE.sub("<number>", _EMAIL.sub("<email>", text))
 
 
 def redact(text: str) -> str:
     """Mask email addresses and phone numbers in free text, and cut it short."""
-    masked = _PHONE.sub("<number>", _EMAIL.sub("<email>", text))
+    masked = mask(text)
     return masked if len(masked) <= _MAX_ERROR_MESSAGE else masked[: _MAX_ERROR_MESSAGE - 1] + "…"
 
 

@@ -7,6 +7,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 import pytest
 from hypothesis import given, reject, settings
 from hypothesis import strategies as st
@@ -18,6 +19,7 @@ from infra.config import (
     MAX_BATCH_SIZE,
     CaseLinkerConfig,
     ConfigError,
+    region_partition,
 )
 
 DOMAIN = "11111111-2222-3333-4444-555555555555"
@@ -118,6 +120,14 @@ def test_an_instance_arn_whose_partition_is_not_its_regions_is_rejected(arn: str
 )
 def test_an_instance_arn_in_its_regions_partition_is_accepted(arn: str) -> None:
     assert config(connectInstanceArn=arn).connect_instance_partition == arn.split(":")[1]
+
+
+def test_the_partition_of_every_region_botocore_knows_is_botocores() -> None:
+    # infra/config.py stays standard-library only, so it writes the partitions out; botocore's data is the truth.
+    endpoints = botocore.session.get_session().get_data("endpoints")
+    regions = {region: p["partition"] for p in endpoints["partitions"] for region in p["regions"]}
+    assert len(regions) > 30
+    assert {region: region_partition(region) for region in regions} == regions
 
 
 @pytest.mark.parametrize("domain", ["a/b", "x" * 501, "has space"])

@@ -205,3 +205,31 @@ def test_a_link_planted_at_the_default_backup_name_is_refused_before_the_prompt(
     assert "DELETE" not in result.stderr  # never asked
     assert not (tmp_path / "elsewhere").exists()
     assert depth(sqs, queues.processing_dlq) == (1, 0)
+
+
+@pytest.mark.parametrize("where", ["missing-folder", "under-a-file", "a-directory"])
+def test_a_backup_path_that_cannot_be_created_is_refused_before_the_prompt(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, tmp_path: Path, where: str
+) -> None:
+    # GIVEN a backup path whose folder is missing, is a file, or a path that is a directory
+    put(sqs, queues.processing_dlq, connect_event("c-1"), error_attributes("X"))
+    (tmp_path / "a-file").write_text("")
+    (tmp_path / "a-directory").mkdir()
+    path = {
+        "missing-folder": tmp_path / "no-such-dir" / "b.jsonl",
+        "under-a-file": tmp_path / "a-file" / "b.jsonl",
+        "a-directory": tmp_path / "a-directory",
+    }[where]
+
+    # WHEN the operator starts a replay at a terminal, ready to say yes
+    result = run_cli(
+        [*queues.args(), "dlq", "replay", "--backup", str(path)],
+        overrides=Overrides(interactive=True),
+        input="y\n",
+    )
+
+    # THEN it is refused as unusable before anyone is asked (docs: "refused before the confirmation prompt")
+    assert result.exit_code == ExitCode.USAGE
+    assert "Replay all messages" not in result.stderr  # never asked
+    assert [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert depth(sqs, queues.processing_dlq) == (1, 0)

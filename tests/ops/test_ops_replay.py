@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ import boto3
 import pytest
 from botocore.exceptions import ReadTimeoutError
 
+import ops.backup
 from ops.attributes import ORIGINAL_ATTRIBUTES, pack, unpack
 from ops.backup import BackupWriter
 from ops.context import Overrides
@@ -141,6 +144,32 @@ def test_a_failing_backup_write_stops_before_send_and_delete(
     assert depth(sqs, queues.processing_dlq) == (3, 0)  # still there, and visible again
     assert depth(sqs, queues.main) == (0, 0)
     assert replayer.report.deleted == 0
+
+
+def test_a_full_disk_stops_the_replay_with_its_summary_and_one_error_line(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a backup file on a disk that is full (writes to /dev/full fail with ENOSPC, as on a full disk)
+    put(sqs, queues.processing_dlq, connect_event("c-1"), error_attributes("X"))
+    fdopen = os.fdopen
+
+    def on_a_full_disk(fd: int, *args: Any, **kwargs: Any) -> Any:
+        os.close(fd)
+        return fdopen(os.open("/dev/full", os.O_WRONLY), *args, **kwargs)
+
+    monkeypatch.setattr(ops.backup.os, "fdopen", on_a_full_disk)
+
+    # WHEN the replay runs (no traceback escapes: the runner re-raises anything unhandled)
+    result = replay(run_cli, queues, "--yes", "--output", "json", "--backup", str(tmp_path / "b.jsonl"))
+
+    # THEN the summary is printed, then the backup's error, and nothing moved
+    assert result.exit_code == ExitCode.FAILED
+    summary = json.loads(result.stdout)["replay"]
+    assert (summary["complete"], summary["stopped"], summary["stopped_by"]) == (False, "error", "ENOSPC")
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert "writing the backup" in error
+    assert depth(sqs, queues.processing_dlq) == (1, 0)
+    assert depth(sqs, queues.main) == (0, 0)
 
 
 def test_batches_respect_ten_entries_and_256_kib(
@@ -403,6 +432,54 @@ def test_a_filtered_replay_longer_than_one_hold_period_moves_every_match(
     left = drain(sqs, queues.processing_dlq)
     assert {m["MessageAttributes"]["ERROR_CODE"]["StringValue"] for m in left} == {"ValidationException"}
     assert len(left) == 20
+
+
+class SlowReceives:
+    """Delegates to a real client; each receive takes `seconds` longer (a deep queue, a busy endpoint), and after
+    `deadline` seconds receives fail: a run that would never end stops instead of hanging the test."""
+
+    def __init__(self, inner: Any, seconds: float, deadline: float) -> None:
+        self.inner = inner
+        self.seconds = seconds
+        self.deadline = time.monotonic() + deadline
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def receive_message(self, **kwargs: Any) -> Any:
+        if time.monotonic() > self.deadline:
+            raise TimeoutError("the run did not reach the end of the queue in time")
+        time.sleep(self.seconds)
+        return self.inner.receive_message(**kwargs)
+
+
+def test_a_scan_whose_reading_outlasts_the_hold_still_reaches_the_end_of_the_queue(
+    sqs: Any, queues: StackQueues, tmp_path: Path
+) -> None:
+    # GIVEN 40 non-matching messages, then one matching, read one per receive (a low --rate) more slowly than
+    # the 1 s the run holds what it reads: the first ones come back long before the last is read
+    for i in range(40):
+        put(sqs, queues.processing_dlq, connect_event(f"v-{i}"), error_attributes("ValidationException"))
+    put(sqs, queues.processing_dlq, connect_event("t-0"), error_attributes("ThrottlingException"))
+    backup = BackupWriter(tmp_path / "b.jsonl")
+
+    # WHEN the filtered replay runs
+    report = Replayer(
+        SlowReceives(sqs, seconds=0.1, deadline=60),
+        source_url=queues.processing_dlq,
+        destination_url=queues.main,
+        message_filter=parse_filters(["ERROR_CODE=ThrottlingException"]),
+        backup=backup,
+        pacer=Pacer(1.0),
+        hold_seconds=1,
+        wait_seconds=1,
+    ).run()
+    backup.close()
+
+    # THEN what it read stayed hidden, it read each message once, and it found the end and the match
+    assert (report.read, report.skipped, report.matched, report.deleted) == (41, 40, 1, 1)
+    assert report.complete
+    assert len(drain(sqs, queues.processing_dlq)) == 40
 
 
 def test_the_cli_reports_a_complete_filtered_replay_in_json(
@@ -694,3 +771,88 @@ def test_a_rule_target_dlq_given_by_url_is_checked_against_the_eventbridge_rule(
     )
     assert result.exit_code == ExitCode.USAGE
     assert "is not the rule-target DLQ" in result.stderr
+
+
+def test_a_fifo_replay_never_reuses_the_messages_deduplication_id(
+    run_cli: Invoke, moto_endpoint: str, sqs: Any, tmp_path: Path
+) -> None:
+    # GIVEN FIFO queues, and in the DLQ a message SQS redrove with the deduplication id it was first sent with:
+    # SQS accepts a send reusing that id within five minutes and then drops it (moto does not model this)
+    dlq = sqs.create_queue(QueueName="case-linker-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "1"})
+    main = sqs.create_queue(
+        QueueName="case-linker-main.fifo", Attributes={"FifoQueue": "true", "RedrivePolicy": redrive}
+    )["QueueUrl"]
+    sqs.send_message(
+        QueueUrl=dlq,
+        MessageBody=connect_event("c-1"),
+        MessageGroupId="g-1",
+        MessageDeduplicationId="first-send",
+    )
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    # WHEN it is replayed
+    result = run_cli(
+        [
+            "--queue-url",
+            main,
+            "--dlq-url",
+            dlq,
+            "dlq",
+            "replay",
+            "--yes",
+            "--backup",
+            str(tmp_path / "b.jsonl"),
+        ],
+        overrides=Overrides(clients={"sqs": spy_client(moto_endpoint, calls)}),
+    )
+
+    # THEN it is sent in its group with a deduplication id of its own, so SQS cannot drop it as a repeat
+    assert result.exit_code == 0, result.output
+    [entry] = [e for op, p in calls if op == "SendMessageBatch" for e in p["Entries"]]
+    assert entry["MessageGroupId"] == "g-1"
+    assert entry["MessageDeduplicationId"] != "first-send"
+
+
+def test_a_confirmed_replay_prints_only_its_json_result_on_stdout(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, tmp_path: Path
+) -> None:
+    # GIVEN an operator at a terminal who pipes the result: `... --output json > result.json`
+    put(sqs, queues.processing_dlq, connect_event("c-1"), error_attributes("X"))
+
+    # WHEN they answer the prompt
+    result = replay(
+        run_cli,
+        queues,
+        "--output",
+        "json",
+        "--backup",
+        str(tmp_path / "b.jsonl"),
+        overrides=Overrides(interactive=True),
+        input="y\n",
+    )
+
+    # THEN the prompt went to stderr and stdout holds the json document and nothing else
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("{")
+    assert json.loads(result.stdout)["replay"]["deleted"] == 1
+    assert "Replay all messages" in result.stderr
+
+
+@pytest.mark.parametrize("answer", ["", "maybe\n", "yes please\n\n"])
+def test_a_prompt_answered_with_eof_or_anything_but_yes_changes_nothing(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, tmp_path: Path, answer: str
+) -> None:
+    put(sqs, queues.processing_dlq, connect_event("c-1"), error_attributes("X"))
+    backup = tmp_path / "b.jsonl"
+
+    result = replay(
+        run_cli, queues, "--backup", str(backup), overrides=Overrides(interactive=True), input=answer
+    )
+
+    assert result.exit_code == ExitCode.INTERRUPTED
+    assert result.stdout == ""
+    assert not backup.exists()
+    assert depth(sqs, queues.processing_dlq) == (1, 0)
+    assert depth(sqs, queues.main) == (0, 0)

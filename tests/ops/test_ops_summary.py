@@ -225,3 +225,33 @@ def test_a_bad_filter_names_its_key_or_problem_never_its_value(spec: str, named:
     assert named in str(raised.value)
     for value in ("2065550142", "jane"):
         assert value not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "caller +12065550142: unknown",
+        "caller +1 (206) 555-0142: unknown",
+        "no contact for 206-555-0142:",
+    ],
+)
+def test_a_phone_number_that_ends_a_phrase_before_a_colon_is_masked(reason: str) -> None:
+    text = redact(reason)
+    assert "555" not in text
+    assert "<number>:" in text
+
+
+@pytest.mark.parametrize("value", [EMAIL, PHONE, "+12065550142", "jane@localhost"])
+def test_ids_and_types_read_from_the_body_never_show_an_email_or_a_phone_number(value: str) -> None:
+    # GIVEN dead-lettered requests whose case id, contact id or type is an email address or a phone number
+    # (hostile input, or a producer's mistake: exactly what lands in a DLQ)
+    request = json.dumps({"caseId": value, "type": value, "contactId": value})
+    event = json.dumps({"detail-type": "Amazon Connect Contact Event", "detail": {"eventType": value}})
+    for body in (request, event):
+        # WHEN peek summarises them for its output
+        shown = json.dumps(summarise(message(body), NOW).to_json())
+        # THEN the value is masked, as in ERROR_MESSAGE
+        assert "555" not in shown
+        assert "jane" not in shown
+    # AND a filter still matches the value the operator typed
+    assert parse_filters([f"caseId={value}"]).matches(summarise(message(request), NOW))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 from typing import Any
 
@@ -159,26 +160,50 @@ def pack(attributes: Attributes) -> str:
 
 
 def unpack(value: str) -> Attributes:
-    """The attributes packed by `pack` (anything unreadable is kept packed under its own name: a producer
-    may send an ORIGINAL_ATTRIBUTES of its own)."""
+    """The attributes packed by `pack` (anything unreadable, or that SQS would refuse, is kept packed under its
+    own name as it came: a producer may send an ORIGINAL_ATTRIBUTES of its own)."""
     kept_whole: Attributes = {ORIGINAL_ATTRIBUTES: {"DataType": "String", "StringValue": value}}
     try:
         document = json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):
         return kept_whole
     attributes: Attributes = {}
     for name, entry in document.items() if isinstance(document, dict) else ():
-        if not isinstance(entry, dict) or not isinstance(entry.get("DataType"), str):
-            continue
-        if isinstance(entry.get("BinaryValue"), str):
-            try:
-                binary = base64.b64decode(entry["BinaryValue"], validate=True)
-            except ValueError:  # binascii.Error: not base64
-                return kept_whole
-            attributes[name] = {"DataType": entry["DataType"], "BinaryValue": binary}
-        elif isinstance(entry.get("StringValue"), str):
-            attributes[name] = {"DataType": entry["DataType"], "StringValue": entry["StringValue"]}
+        attribute = _sendable(name, entry)
+        if attribute is None:
+            return kept_whole
+        attributes[name] = attribute
     return attributes
+
+
+# What SendMessage takes (SQS message attributes): names, data types, and the characters of a string value.
+_ATTRIBUTE_NAME = re.compile(r"(?!\.)(?!.*\.\.)(?!.*\.$)(?!(?i:aws|amazon)\.)[A-Za-z0-9_.-]{1,256}")
+_DATA_TYPE = re.compile(r"(String|Number|Binary)(\.[A-Za-z0-9_.-]+)?")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_NOT_SENDABLE = re.compile(r"[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _sendable(name: str, entry: Any) -> dict[str, Any] | None:
+    """A packed entry in SendMessage's shape, or None when it is not one SQS would take."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("DataType"), str):
+        return None
+    data_type = entry["DataType"]
+    if not _ATTRIBUTE_NAME.fullmatch(name) or len(data_type) > 256 or not _DATA_TYPE.fullmatch(data_type):
+        return None
+    if data_type.startswith("Binary"):
+        if not isinstance(entry.get("BinaryValue"), str):
+            return None
+        try:
+            binary = base64.b64decode(entry["BinaryValue"], validate=True)
+        except ValueError:  # binascii.Error: not base64
+            return None
+        return {"DataType": data_type, "BinaryValue": binary} if binary else None
+    text = entry.get("StringValue")
+    if not isinstance(text, str) or not text or _NOT_SENDABLE.search(text):
+        return None
+    if data_type.startswith("Number") and not _NUMBER.fullmatch(text):
+        return None
+    return {"DataType": data_type, "StringValue": text}
 
 
 def attributes_size(attributes: Attributes) -> int:

@@ -196,6 +196,11 @@ def classify(body: str, settings: Settings) -> Decision:
             return _contact_event(detail, event_id, settings, origin)
         if detail_type == REQUEST_DETAIL_TYPE and isinstance(detail, dict):
             return _request(detail, event_id, settings)
+        if detail_type in (CONTACT_DETAIL_TYPE, REQUEST_DETAIL_TYPE):
+            # A known detail-type: the detail is what is wrong (often JSON encoded twice, as a string).
+            if keys.get("detail") is None:
+                return Invalid(UNKNOWN_MESSAGE_SHAPE, "envelope detail is missing")
+            return Invalid(UNKNOWN_MESSAGE_SHAPE, f"envelope detail is {_json_kind(detail)}, not an object")
         # The detail-type is input: say which ones are handled instead of echoing it.
         return Invalid(
             UNKNOWN_MESSAGE_SHAPE,
@@ -215,9 +220,26 @@ def classify(body: str, settings: Settings) -> Decision:
     )
 
 
+def _json_kind(value: Any) -> str:
+    """What a JSON value is, in JSON's words (never the value)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a JSON boolean"
+    if isinstance(value, str):
+        return "a JSON string"
+    return "a JSON array" if isinstance(value, list) else "a JSON number"
+
+
 def _contact_event(detail: dict[str, Any], event_id: str | None, settings: Settings, origin: str) -> Decision:
-    raw_type = next((v for k, v in detail.items() if isinstance(k, str) and _squash(k) == "eventtype"), None)
-    event_type = raw_type.strip().upper() if isinstance(raw_type, str) else None
+    # The exact spelling first, else the first other one: as ContactDetail's validation picks it.
+    raw_type = (
+        detail.get("eventType")
+        if "eventType" in detail
+        else next((v for k, v in detail.items() if isinstance(k, str) and _squash(k) == "eventtype"), None)
+    )
+    # A blank type is left to validation, which names it: no event type is not one we may skip.
+    event_type = raw_type.strip().upper() if isinstance(raw_type, str) and raw_type.strip() else None
     if event_type is not None and event_type not in settings.contact_event_types:
         shown = event_type if _EVENT_TYPE.fullmatch(event_type) else "(not an event type name)"
         return Ignore(f"event type {shown} is not in CONTACT_EVENT_TYPES")
@@ -305,6 +327,24 @@ def _beyond_the_role(request: RelatedItemRequest, settings: Settings) -> str | N
     return None
 
 
+# A "case id" without a letter and with this many digits is most likely a phone number put where the case id goes
+# (the API's caseId pattern allows one); Cases' own ids carry letters.
+_PHONE_DIGITS = 7
+HIDDEN_CASE_ID = "(hidden: digits only, may be a phone number)"
+
+
+def _phone_like(value: str) -> bool:
+    """No letter and enough digits to be a phone number."""
+    if any(c.isascii() and c.isalpha() for c in value):
+        return False
+    return sum(c.isdigit() for c in value) >= _PHONE_DIGITS
+
+
+def loggable_case_id(case_id: str | None) -> str | None:
+    """`case_id` as logs may carry it: a case id, never a phone number that a producer sent in its place."""
+    return HIDDEN_CASE_ID if case_id is not None and _phone_like(case_id) else case_id
+
+
 def contact_of(contact_arn: str) -> tuple[str, str] | None:
     """(instance id, contact id) of a contact ARN, if it is one."""
     match = _CONTACT_ARN.fullmatch(contact_arn)
@@ -378,7 +418,7 @@ def _squash(key: str) -> str:
 def _event_id(value: Any) -> str | None:
     """The envelope's id, for the logs only: EventBridge's are UUIDs; anything else a producer put there may be
     customer data, and is not kept."""
-    return value if isinstance(value, str) and _EVENT_ID.fullmatch(value) else None
+    return value if isinstance(value, str) and _EVENT_ID.fullmatch(value) and not _phone_like(value) else None
 
 
 # --- Finding an item that may already exist (after a lost response or on redelivery) -------------

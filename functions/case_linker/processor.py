@@ -8,6 +8,8 @@ with its last error, rather than left for SQS to move to the DLQ without a reaso
 from __future__ import annotations
 
 import dataclasses
+import traceback
+from pathlib import Path
 from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
@@ -40,9 +42,10 @@ from case_linker.mapping import (
     classify,
     contact_item,
     contact_of,
+    loggable_case_id,
 )
 from case_linker.pacing import BatchGuard
-from case_linker.redelivery import capacity_delay, last_delivery, requeue_due
+from case_linker.redelivery import REPLAYED_ATTRIBUTE, capacity_delay, last_delivery, requeue_due
 from case_linker.settings import Settings
 from case_linker.telemetry import (
     ALREADY_LINKED,
@@ -55,8 +58,8 @@ from case_linker.telemetry import (
     Counters,
 )
 
-# Set by `python -m ops dlq replay`; only logged (the ledger, not this mark, decides whether to look first).
-REPLAYED_ATTRIBUTE = "REPLAYED"
+# REPLAYED_ATTRIBUTE (redelivery.py), set by `python -m ops dlq replay`: only logged and used for priority (the
+# ledger, not this mark, decides whether to look first).
 ORIGIN_REPLAY = "replay"
 BACKGROUND_ORIGINS = frozenset({ORIGIN_REPLAY, ORIGIN_SWEEPER, ORIGIN_BACKFILL})
 
@@ -146,7 +149,7 @@ class CaseResolver:
                     "ResourceNotFoundException", "referenceId: no case in the domain has this reference id"
                 )
             self._ledger.remember_reference(item.domain_id, item.reference_id, case_id)
-        self._logger.thread_safe_append_keys(case_id=case_id)
+        self._logger.thread_safe_append_keys(case_id=loggable_case_id(case_id))
         return dataclasses.replace(item, case_id=case_id)
 
 
@@ -188,9 +191,11 @@ class RecordProcessor:
             outcome = self._process(record)
         except LinkerError as error:
             return self._failed(record, error, error.code, error.message)
-        except Exception as error:
-            # Only the type: an unexpected error's text may quote the record.
-            self._logger.exception("unexpected error")
+        except Exception as error:  # noqa: BLE001 - logged below, without its text
+            # Only the type and where it was raised: an unexpected error's text may quote the record.
+            self._logger.error(
+                "unexpected error", extra={"error_type": type(error).__name__, "stack": _stack(error)}
+            )
             return self._failed(record, error, UNEXPECTED_ERROR, type(error).__name__)
         else:
             self._logger.info("record done", extra={"outcome": outcome})
@@ -323,7 +328,8 @@ class RecordProcessor:
             case_id = case_id_from(attributes, self._settings.case_id_attribute)
         if case_id is None and link.detail.chainCaseId is not None:
             self._logger.info(
-                "case id from the contact chain", extra={"chain_case_id": link.detail.chainCaseId}
+                "case id from the contact chain",
+                extra={"chain_case_id": loggable_case_id(link.detail.chainCaseId)},
             )
             case_id = link.detail.chainCaseId
         if case_id is None:
@@ -331,7 +337,9 @@ class RecordProcessor:
         return contact_item(link, case_id, self._settings)
 
     def _link(self, record: SQSRecord, item: RelatedItem, origin: str) -> str:
-        self._logger.thread_safe_append_keys(case_id=item.case_id, related_item_type=item.type)
+        self._logger.thread_safe_append_keys(
+            case_id=loggable_case_id(item.case_id), related_item_type=item.type
+        )
         self._guard.check_breaker()
         try:
             # Comments may name their case by reference id alone: BatchCreateRelatedItem takes it as it is.
@@ -347,7 +355,7 @@ class RecordProcessor:
                 extra={
                     "related_item_id": result.related_item_id,
                     "recovered": result.recovered,
-                    "resolved_case_id": result.case_id if item.case_id is None else None,
+                    "resolved_case_id": loggable_case_id(result.case_id) if item.case_id is None else None,
                 },
             )
             return LINKED
@@ -368,6 +376,14 @@ class RecordProcessor:
         self._counters.incr(DEAD_LETTERED, ("errorCode", code))
         self._logger.warning("dead-lettered", extra={"error_code": code, "error_message": message})
         return DEAD_LETTERED_OUTCOME
+
+
+def _stack(error: BaseException) -> list[str]:
+    """Where `error` was raised, frame by frame (`file:line function`): a traceback without its message."""
+    return [
+        f"{Path(frame.filename).name}:{frame.lineno} {frame.name}"
+        for frame in traceback.extract_tb(error.__traceback__)
+    ]
 
 
 def receive_count(record: SQSRecord) -> int:

@@ -29,6 +29,8 @@ MAX_VISIBILITY_SECONDS = 43_200
 MAX_DELAY_SECONDS = 900
 REQUEUES = "CASE_LINKER_REQUEUES"
 FIRST_SENT = "CASE_LINKER_FIRST_SENT"
+# Set by `python -m ops dlq replay`; read only as a message attribute of its own, so a re-send never packs it.
+REPLAYED_ATTRIBUTE = "REPLAYED"
 
 
 def capacity_delay(receive_count: int, cap: float, rand: Callable[[], float] = random.random) -> float:
@@ -120,7 +122,11 @@ class Redelivery:
         }
         ours = {REQUEUES: {"DataType": "Number", "StringValue": str(count)}, FIRST_SENT: first}
         if len(originals) + len(ours) > MAX_ATTRIBUTES:
+            # A replay stays one: its mark travels beside the packed originals, as `ops dlq replay` sends it.
+            replayed = originals.pop(REPLAYED_ATTRIBUTE, None)
             originals = {ORIGINAL_ATTRIBUTES: {"DataType": "String", "StringValue": pack(originals)}}
+            if replayed is not None:
+                originals[REPLAYED_ATTRIBUTE] = replayed
         try:
             self._sqs.send_message(
                 QueueUrl=self._queue_url,

@@ -408,6 +408,37 @@ def test_given_ten_original_attributes_when_dead_lettered_then_none_is_dropped_a
     assert kept["attr7"]["StringValue"] == "value-7"
 
 
+@pytest.mark.parametrize(
+    "packed",
+    [
+        "[" * 50_000,  # deeper than the JSON parser goes
+        '{"x": {"DataType": "String", "StringValue": "\\ud800"}}',  # a lone surrogate: no UTF-8 for SQS
+        '{"x": {"DataType": "", "StringValue": "v"}}',  # no data type
+        '{"x": {"DataType": "Text", "StringValue": "v"}}',  # not an SQS data type
+        '{"x": {"DataType": "String", "StringValue": ""}}',  # SQS takes no empty value
+        '{"AWS.x": {"DataType": "String", "StringValue": "v"}}',  # a name SQS reserves
+        '{"x": 5}',  # not an attribute at all
+        '{"x": {"DataType": "String"}}',  # no value
+    ],
+)
+def test_given_a_producers_own_malformed_original_attributes_when_dead_lettered_then_it_arrives_with_the_reason(
+    make_app: Callable[..., App], aws: Aws, packed: str
+) -> None:
+    # GIVEN a bad body whose producer sent an ORIGINAL_ATTRIBUTES of its own, which SQS accepted as one string
+    original = {"ORIGINAL_ATTRIBUTES": {"dataType": "String", "stringValue": packed}}
+    record = sqs_record('{"not json', attributes=original)
+
+    result = make_app().run_batch(sqs_event(record), lambda_context())
+
+    # THEN it reaches the DLQ with its reason, the attribute kept as it came, instead of failing on every
+    # delivery until SQS moves it without one
+    assert result.response == {"batchItemFailures": []}
+    [message] = aws.dead_letters()
+    attributes = message["MessageAttributes"]
+    assert attributes["ERROR_CODE"]["StringValue"] == "InvalidJson"
+    assert attributes["ORIGINAL_ATTRIBUTES"]["StringValue"] == packed
+
+
 def test_given_an_unexpected_key_that_is_an_email_when_dead_lettered_then_neither_reason_nor_log_echo_it(
     make_app: Callable[..., App], aws: Aws, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -130,6 +130,28 @@ def test_given_throttling_near_max_receive_count_when_handed_back_then_resent_as
     assert copy["Attributes"]["ApproximateReceiveCount"] == "1"
 
 
+def test_given_a_replay_with_ten_attributes_throttled_near_max_receive_count_when_resent_then_still_marked_replayed(
+    throttled_app: App, aws: Aws, main_queue: str
+) -> None:
+    # GIVEN a message `ops dlq replay` sent with ten producer attributes: packed, REPLAYED beside them
+    producer = {f"p{i}": {"DataType": "String", "StringValue": f"v{i}"} for i in range(10)}
+    attributes = {
+        "ORIGINAL_ATTRIBUTES": {"dataType": "String", "stringValue": json.dumps(producer)},
+        "REPLAYED": {"dataType": "String", "stringValue": "dlq"},
+    }
+    record = delivered(aws, main_queue, comment_request(COMMENT_CASE, "replayed, throttled"), 9, attributes)
+
+    # WHEN Cases throttles it near maxReceiveCount and it is re-sent
+    copy = requeued(throttled_app, record, aws, main_queue)
+
+    # THEN the copy is still a replay where the linker looks for the mark (its own attribute, not packed), so
+    # it keeps the background share of the budget and never competes with live contacts; nothing is lost
+    kept = copy["MessageAttributes"]
+    assert kept["REPLAYED"]["StringValue"] == "dlq"
+    assert kept["CASE_LINKER_REQUEUES"]["StringValue"] == "1"
+    assert set(json.loads(kept["ORIGINAL_ATTRIBUTES"]["StringValue"])) == set(producer)
+
+
 @pytest.mark.parametrize("malformed", ["", "many", "-3", "1e400", "2.5", "\u00b2"])
 def test_given_a_malformed_requeue_count_near_max_receive_count_when_handed_back_then_still_resent(
     throttled_app: App, aws: Aws, main_queue: str, malformed: str
@@ -255,6 +277,38 @@ def test_given_an_unexpected_error_on_the_last_delivery_when_handled_then_dead_l
     assert why["ERROR_CODE"] == "UnexpectedError"
     assert "RuntimeError" in why["ERROR_MESSAGE"]
     assert private not in json.dumps(dead["MessageAttributes"])
+
+
+@pytest.mark.parametrize("times", [1, 10])
+def test_given_an_unexpected_error_that_quotes_the_record_when_handled_then_the_logs_keep_its_type_and_place_only(
+    last_try: Callable[[], App],
+    aws: Aws,
+    main_queue: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    times: int,
+) -> None:
+    # GIVEN a bug whose exception text quotes customer data (a KeyError on a key, a library's message)
+    private = "+44 20 7946 0001"
+
+    def boom(*_: object, **__: object) -> None:
+        raise RuntimeError(f"a bug that quotes {private}")
+
+    monkeypatch.setattr(CasesGateway, "create", boom)
+    record = delivered(aws, main_queue, comment_request(COMMENT_CASE, "unexpected, logged"), times=times)
+    capsys.readouterr()
+    caplog.clear()
+
+    last_try().run_batch(sqs_event(record), lambda_context())
+
+    # THEN the log says what failed and where, never the exception's text
+    logged = capsys.readouterr().out + caplog.text + "".join(str(vars(entry)) for entry in caplog.records)
+    assert "unexpected error" in logged
+    assert "RuntimeError" in logged
+    assert "boom" in logged  # the function it was raised in
+    assert private not in logged
+    assert "a bug that quotes" not in logged
 
 
 def test_given_an_unexpected_error_before_the_last_delivery_when_handled_then_handed_back(

@@ -569,6 +569,36 @@ def test_given_customer_data_in_bodies_and_tags_when_handled_then_logs_carry_ids
     assert all(line["case_id"] == VOICE_CASE for line in contact_lines)
 
 
+def test_given_a_phone_number_where_the_case_id_goes_when_handled_then_dead_lettered_and_never_logged(
+    settings: Settings, emu: Emulator, aws: Aws
+) -> None:
+    # GIVEN producers and flows that put the customer's number where the case id goes: it fits the API's caseId
+    # pattern, so only Cases can tell it is no case
+    stream = io.StringIO()
+    app_logger = Logger(
+        service=f"case-linker-test-{uuid.uuid4()}", logger_handler=logging.StreamHandler(stream)
+    )
+    app = build_app(settings, tuning=FAST, app_logger=app_logger)
+    voice = json.loads(event_body("contact-completed-voice.json"))
+    voice["detail"]["tags"] = {"caseId": "+12065550199"}
+    records = [
+        sqs_record(comment_request("+12065550188", "hello")),
+        sqs_record(comment_request("206.555.0177", "hello", idempotencyKey="k-206")),
+        sqs_record(json.dumps(voice)),
+    ]
+
+    result = app.run_batch(sqs_event(*records), lambda_context())
+
+    # THEN each is dead-lettered as Cases answered, and no log line carries the number
+    assert result.response == {"batchItemFailures": []}
+    assert count(result.counts, DEAD_LETTERED, ("errorCode", "ResourceNotFoundException")) == 3
+    text = stream.getvalue()
+    for number in ("2065550199", "2065550188", "206.555.0177"):
+        assert number not in text
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert {r["messageId"] for r in records} <= {line.get("message_id") for line in lines}
+
+
 def test_given_a_missing_setting_when_the_entry_point_first_runs_then_it_fails_naming_the_variable() -> None:
     handler = make_lambda_handler(lambda: build_app(Settings.from_env({})))
 

@@ -16,6 +16,7 @@ from case_linker.mapping import (
     case_id_from,
     classify,
     contact_item,
+    loggable_case_id,
     same_item,
     search_filter,
 )
@@ -67,6 +68,30 @@ def test_given_a_completed_contact_event_when_classified_then_it_links_the_built
 @pytest.mark.parametrize("event_type", ["DISCONNECTED", "QUEUED", "SOMETHING_NEW_2030"])
 def test_given_an_event_type_not_configured_when_classified_then_ignored(event_type: str) -> None:
     assert isinstance(classify(contact_event(eventType=event_type), SETTINGS), Ignore)
+
+
+@pytest.mark.parametrize("event_type", ["", "   "])
+def test_given_a_blank_event_type_when_classified_then_rejected_naming_it_not_skipped(
+    event_type: str,
+) -> None:
+    # A blank type is no event type at all: a bad input, as a missing one is, not a counted skip
+    decision = classify(contact_event(eventType=event_type), SETTINGS)
+
+    assert isinstance(decision, Invalid)
+    assert decision.code == "ValidationException"
+    assert "detail.eventType" in decision.message
+
+
+def test_given_an_event_type_spelled_twice_when_classified_then_the_exact_spelling_decides_as_in_validation() -> (
+    None
+):
+    # GIVEN a detail with "EventType" first and the exact "eventType" second (the model takes the exact one)
+    detail = json.loads(contact_event())["detail"]
+    detail = {"EventType": "DISCONNECTED", **detail}
+    body = json.dumps({"detail-type": "Amazon Connect Contact Event", "id": "event-1", "detail": detail})
+
+    # THEN the contact is linked as COMPLETED, not skipped as DISCONNECTED
+    assert isinstance(classify(body, SETTINGS), LinkContact)
 
 
 def test_given_an_ignored_event_type_with_missing_fields_when_classified_then_still_just_ignored() -> None:
@@ -204,9 +229,12 @@ def test_given_a_chain_case_that_is_not_a_case_id_when_classified_then_only_the_
     assert decision.detail.chainCaseId is None
 
 
-def test_given_an_envelope_id_that_is_not_an_id_when_classified_then_it_is_not_kept_for_the_logs() -> None:
+@pytest.mark.parametrize("value", ["jane.doe@example.com", "+12065550100", "2065550100"])
+def test_given_an_envelope_id_that_is_not_an_id_when_classified_then_it_is_not_kept_for_the_logs(
+    value: str,
+) -> None:
     body = json.loads(contact_event())
-    body["id"] = "jane.doe@example.com"
+    body["id"] = value
 
     decision = link(json.dumps(body))
 
@@ -231,6 +259,55 @@ def test_given_an_unknown_detail_type_when_classified_then_the_reason_does_not_e
     decision = classify(json.dumps({"detail-type": "jane.roe@example.com", "detail": {}}), SETTINGS)
     assert isinstance(decision, Invalid)
     assert "jane.roe" not in decision.message
+
+
+@pytest.mark.parametrize("detail_type", ["Amazon Connect Contact Event", "Case Related Item Request"])
+@pytest.mark.parametrize(
+    ("detail", "kind"),
+    [
+        ('"{\\"caseId\\": \\"c\\"}"', "a JSON string"),
+        ("[]", "a JSON array"),
+        ("null", "null"),
+        ("7", "a JSON number"),
+    ],
+)
+def test_given_an_envelope_whose_detail_is_not_an_object_when_classified_then_the_reason_names_the_detail(
+    detail_type: str, detail: str, kind: str
+) -> None:
+    # A double-encoded detail is a producer's usual mistake: the detail-type is right, the detail is not
+    body = '{"detail-type": "%s", "detail": %s}' % (detail_type, detail)  # noqa: UP031
+
+    decision = classify(body, SETTINGS)
+
+    assert isinstance(decision, Invalid)
+    assert decision.code == "UnknownMessageShape"
+    assert decision.message == f"envelope detail is {kind}, not an object"
+
+
+def test_given_an_envelope_without_a_detail_when_classified_then_the_reason_says_so() -> None:
+    decision = classify(json.dumps({"detail-type": "Case Related Item Request"}), SETTINGS)
+
+    assert isinstance(decision, Invalid)
+    assert decision.message == "envelope detail is missing"
+
+
+@pytest.mark.parametrize(
+    ("case_id", "shown"),
+    [
+        ("0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", True),
+        ("case-sec-a", True),
+        ("12345", True),
+        (None, True),
+        ("+12065550100", False),
+        ("206-555-0100", False),
+        ("0044.20.7946.0958", False),
+    ],
+)
+def test_a_case_id_is_logged_unless_it_is_only_digits_as_a_phone_number_is(
+    case_id: str | None, shown: bool
+) -> None:
+    assert (loggable_case_id(case_id) == case_id) is shown
+    assert case_id is None or shown or not any(c.isdigit() for c in str(loggable_case_id(case_id)))
 
 
 INSTANCE_SETTINGS = replace(SETTINGS, connect_instance_arn=INSTANCE_ARN)

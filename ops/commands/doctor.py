@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from infra.config import STACK_NAME_KEY
 from ops.cdk_project import parse_context_options, read_project
 from ops.context import handles_errors, state
 from ops.doctor import Status, Target, run_checks, summary
@@ -77,8 +78,9 @@ def doctor_command(
     stack_name = run.stack_name
     # cdk deploys the stack the context names (stackName) unless --stack-name (or its variable) says otherwise.
     source = ctx.find_root().get_parameter_source("stack_name")
-    if (source is None or source.name == "DEFAULT") and project.context.get("stackName"):
-        stack_name = str(project.context["stackName"])
+    named = str(project.context.get(STACK_NAME_KEY) or "").strip()  # as app.py strips it
+    if (source is None or source.name == "DEFAULT") and named:
+        stack_name = named
     target = Target(
         stack_name=stack_name,
         context=project.context,

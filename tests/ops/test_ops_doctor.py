@@ -1077,6 +1077,18 @@ def test_the_stack_name_comes_from_the_context_unless_given(
     assert doctor(run_cli, "--stack-name", "CaseLinker")[0] == ExitCode.OK
 
 
+def test_the_stack_name_from_the_context_is_trimmed_as_the_app_trims_it(
+    project: Path, world: World, run_cli: Invoke
+) -> None:
+    # app.py deploys `stackName` stripped of spaces; doctor must look for that stack, not "CaseLinkerStaging ".
+    (project / "cdk.context.json").write_text(
+        json.dumps({**world.context, "stackName": " CaseLinkerStaging "})
+    )
+    _, checks, document = doctor(run_cli)
+    assert document["doctor"]["stack_name"] == "CaseLinkerStaging"
+    assert checks["stack"]["detail"] == "no stack CaseLinkerStaging in this account and Region"
+
+
 def test_the_toolkit_stack_name_comes_from_cdk_json(project: Path, run_cli: Invoke) -> None:
     (project / "cdk.json").write_text(json.dumps({"app": "python app.py", "toolkitStackName": "MyToolkit"}))
     _, checks, _ = doctor(run_cli, "--pre-deploy")

@@ -147,6 +147,16 @@ def original_attributes(record: dict[str, Any]) -> Attributes:
     return attributes
 
 
+def attributes_as_received(record: dict[str, Any]) -> Attributes:
+    """The record's attributes in SendMessage's shape, exactly as they arrived (nothing unpacked or dropped)."""
+    attributes: Attributes = {}
+    for name, value in (record.get("messageAttributes") or {}).items():
+        converted = _send_format(value)
+        if converted is not None:
+            attributes[name] = converted
+    return attributes
+
+
 def pack(attributes: Attributes) -> str:
     """ORIGINAL_ATTRIBUTES' value: JSON, binary values base64-encoded."""
     document = {}

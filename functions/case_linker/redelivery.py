@@ -21,7 +21,13 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import BotoCoreError, ClientError
 
-from case_linker.dlq import MAX_ATTRIBUTES, ORIGINAL_ATTRIBUTES, original_attributes, pack
+from case_linker.dlq import (
+    MAX_ATTRIBUTES,
+    ORIGINAL_ATTRIBUTES,
+    attributes_as_received,
+    original_attributes,
+    pack,
+)
 from case_linker.errors import TransientError, error_code
 
 # SQS's longest visibility timeout (12 hours) and delivery delay (15 minutes).
@@ -128,17 +134,34 @@ class Redelivery:
             if replayed is not None:
                 originals[REPLAYED_ATTRIBUTE] = replayed
         try:
-            self._sqs.send_message(
-                QueueUrl=self._queue_url,
-                MessageBody=str(raw["body"]),
-                MessageAttributes={**originals, **ours},
-                DelaySeconds=min(MAX_DELAY_SECONDS, max(0, math.ceil(seconds))),
+            self._send(raw, {**originals, **ours}, seconds)
+        except ClientError as error:
+            # Refused: our history may not fit beside a record within a few bytes of the queue's maximum size
+            # (SQS counts attributes too). The record as it came fitted, so it goes as it came, uncounted.
+            as_received = attributes_as_received(raw)
+            self._logger.warning(
+                "re-sending the record as it came, without its hand-back history",
+                extra={"error": error_code(error) or type(error).__name__},
             )
-        except (ClientError, BotoCoreError) as error:
+            try:
+                self._send(raw, as_received, seconds)
+            except (ClientError, BotoCoreError) as again:
+                raise TransientError(
+                    "RequeueFailed", f"could not re-send the record: {type(again).__name__}"
+                ) from again
+        except BotoCoreError as error:
             raise TransientError(
                 "RequeueFailed", f"could not re-send the record: {type(error).__name__}"
             ) from error
         return count
+
+    def _send(self, raw: dict[str, Any], attributes: dict[str, Any], seconds: float) -> None:
+        self._sqs.send_message(
+            QueueUrl=self._queue_url,
+            MessageBody=str(raw["body"]),
+            MessageAttributes=attributes,
+            DelaySeconds=min(MAX_DELAY_SECONDS, max(0, math.ceil(seconds))),
+        )
 
 
 def _count(raw: object) -> int:

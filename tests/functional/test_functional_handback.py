@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from case_linker.cases import CasesGateway
 from case_linker.handler import App
 from case_linker.ledger import Ledger
@@ -150,6 +151,45 @@ def test_given_a_replay_with_ten_attributes_throttled_near_max_receive_count_whe
     assert kept["REPLAYED"]["StringValue"] == "dlq"
     assert kept["CASE_LINKER_REQUEUES"]["StringValue"] == "1"
     assert set(json.loads(kept["ORIGINAL_ATTRIBUTES"]["StringValue"])) == set(producer)
+
+
+def test_given_a_record_at_the_queues_size_limit_throttled_near_max_receive_count_then_still_resent(
+    throttled_app: App, aws: Aws, main_queue: str
+) -> None:
+    # GIVEN a record whose body and attributes fill the queue's maximum message size but for a few bytes (SQS
+    # counts the attributes' names, types and values; moto counts the body only, so the limit is applied here)
+    producer = {f"p{i}": {"dataType": "String", "stringValue": "v" * 40} for i in range(9)}
+    body = comment_request(COMMENT_CASE, "near the limit")
+    limit = len(body.encode()) + sum(len(n) + len("String") + 40 for n in producer) + 10
+    record = delivered(aws, main_queue, body, 9, producer)
+
+    def refuse_too_large(params: dict[str, Any], **_: Any) -> None:
+        size = len(params["MessageBody"].encode()) + sum(
+            len(n.encode())
+            + len(v["DataType"])
+            + len(v.get("StringValue", "").encode())
+            + len(v.get("BinaryValue", b""))
+            for n, v in params.get("MessageAttributes", {}).items()
+        )
+        if size > limit:
+            raise ClientError(
+                {
+                    "Error": {
+                        "Code": "InvalidParameterValue",
+                        "Message": "Message must be shorter than the limit.",
+                    }
+                },
+                "SendMessage",
+            )
+
+    sqs = throttled_app.records._redelivery._sqs  # type: ignore[attr-defined]
+    sqs.meta.events.register("provide-client-params.sqs.SendMessage", refuse_too_large)
+
+    # WHEN Cases throttles it near maxReceiveCount, THEN it is re-sent all the same (our history does not fit
+    # beside it: it goes as it came), never handed back towards the DLQ
+    copy = requeued(throttled_app, record, aws, main_queue)
+    assert copy["Body"] == body
+    assert {f"p{i}" for i in range(9)} <= set(copy["MessageAttributes"])
 
 
 @pytest.mark.parametrize("malformed", ["", "many", "-3", "1e400", "2.5", "\u00b2"])

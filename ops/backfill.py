@@ -36,7 +36,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ops.errors import ExitCode, OpsError, translate_client_error
+from ops.errors import ExitCode, OpsError, failure_code, translate_client_error
 from ops.replay import Pacer
 
 SOURCE = "case-linker.backfill"
@@ -62,9 +62,12 @@ CHECKPOINT_MODE = 0o600
 
 
 def parse_time(value: str, name: str) -> dt.datetime:
-    """An ISO-8601 time (UTC when it names no zone), or a one-line usage error naming the option."""
+    """An ISO-8601 time (UTC when it names no zone), or a one-line usage error naming the option.
+
+    RFC 3339 allows a lowercase `t` and `z` (2026-11-01t00:00:00z): they are read as `T` and `Z`.
+    """
     try:
-        parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        parsed = dt.datetime.fromisoformat(value.strip().upper().replace("Z", "+00:00"))
     except ValueError:
         raise OpsError(
             f"{name} {value!r} is not an ISO-8601 time (e.g. 2026-11-01T00:00:00Z)", ExitCode.USAGE
@@ -297,7 +300,12 @@ class Counts:
 
 
 class Backfill:
-    """Search, skip what the ledger holds as handled, enqueue; report progress after every batch."""
+    """Search, skip what the ledger holds as handled, enqueue; report progress after every batch.
+
+    A run stopped by Ctrl-C or by an error records that (`stopped`, `stopped_by`) before the exception goes on,
+    as a DLQ replay does (ops/replay.py), so the caller can still say what was done. A dry run counts what it
+    would do in `counts` only: the progress keeps the counts of the runs that enqueued.
+    """
 
     def __init__(
         self,
@@ -333,11 +341,22 @@ class Backfill:
         self._clock = clock
         self._page_size = page_size
         self.counts = Counts()  # this run's
+        self.stopped: str | None = None  # interrupted | error
+        self.stopped_by: str | None = None  # the error's code, never its message
 
     def run(self) -> None:
         """Work from where the progress says until the end of the range, a day at a time."""
-        while not self.progress.complete:
-            self._range(self.progress.done_until, min(self.progress.done_until + CHUNK, self.progress.until))
+        try:
+            while not self.progress.complete:
+                self._range(
+                    self.progress.done_until, min(self.progress.done_until + CHUNK, self.progress.until)
+                )
+        except KeyboardInterrupt:
+            self.stopped = "interrupted"
+            raise
+        except Exception as e:  # recorded, then raised on unchanged
+            self.stopped, self.stopped_by = "error", failure_code(e)
+            raise
 
     def _range(self, start: dt.datetime, end: dt.datetime) -> None:
         """Every contact that ended in [start, end], oldest first.
@@ -412,6 +431,8 @@ class Backfill:
 
     def _count(self, **values: int) -> None:
         self.counts.add(values)
+        if self._dry_run:
+            return
         for key, value in values.items():
             self.progress.counts[key] = self.progress.counts.get(key, 0) + value
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -30,10 +30,8 @@ from ops.sqs import queue_depth
 
 OUTPUT_TABLE_NAME = "IdempotencyTableName"
 _INSTANCE_ARN = re.compile(r"arn:aws[a-z-]*:connect:[a-z0-9-]+:\d{12}:instance/[A-Za-z0-9-]{1,100}")
-COLUMNS = tuple(
-    Column(key, key.replace("_", " "), numeric=True)
-    for key in ("searches", "found", "already_handled", "enqueued")
-)
+COUNTS = ("searches", "found", "already_handled", "enqueued")
+COLUMNS = tuple(Column(key, key.replace("_", " "), numeric=True) for key in COUNTS)
 LIMITS_HELP = (
     "SearchContacts finds contacts up to two years old, searches at most 8 weeks and returns the first 10,000 "
     "results a search, 100 a page: the range is searched a day at a time, and a search that stops short of its "
@@ -58,7 +56,11 @@ def backfill_command(
         typer.Option(help="The link ledger's table (default: the stack's IdempotencyTableName output)."),
     ] = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Search and count only; enqueue nothing.")
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Search and count only; enqueue nothing (with a checkpoint: only what this run would do).",
+        ),
     ] = False,
     rate: Annotated[
         float,
@@ -89,7 +91,8 @@ def backfill_command(
 
     Each contact becomes one COMPLETED-shaped message (source case-linker.backfill) on the main queue; contacts
     the link ledger holds as linked or dead-lettered are skipped (it keeps 15 days). Contact chains are not
-    followed (the sweeper follows them in its window).
+    followed (the sweeper follows them in its window). Stopped by Ctrl-C or an error, it still prints what it did,
+    marked not complete, then exits with the interrupt's or the error's code.
     """
     run = state(ctx)
     now = dt.datetime.now(dt.UTC)
@@ -122,15 +125,28 @@ def backfill_command(
         )
     if progress.done_until > start:
         run.output.note(f"continuing from {progress.done_until.isoformat()} (checkpoint {checkpoint})")
+    if dry_run and any(progress.counts.values()):
+        earlier = ", ".join(f"{progress.counts.get(k, 0)} {k.replace('_', ' ')}" for k in COUNTS[1:])
+        run.output.note(
+            f"dry run: the counts are what it would do from {progress.done_until.isoformat()} on; "
+            f"the earlier runs' ({earlier}) are not in them"
+        )
     if not dry_run:
+        # How many contacts there are is known only by searching: the prompt names what is known before.
+        kept = (
+            f"checkpoint {checkpoint}"
+            if file is not None
+            else "no --checkpoint (an interrupted backfill starts again from --since)"
+        )
         run.confirm(
             yes,
             action="Enqueue",
             queue=queue,
             count=f"the finished contacts of {progress.done_until.isoformat()} to {end.isoformat()}",
-            detail=f" for instance {instance_arn.rsplit('/', 1)[-1]}",
+            detail=f" for instance {instance_arn.rsplit('/', 1)[-1]}, {kept}; how many is known only by "
+            "searching (--dry-run counts them)",
         )
-        if file is None:
+        if file is None and yes:
             run.output.note("no --checkpoint: an interrupted backfill starts again from --since")
 
     backfill = Backfill(
@@ -146,17 +162,7 @@ def backfill_command(
         progress=progress,
         checkpoint=file,
     )
-    try:
-        _run_with_progress(run, backfill, progress)
-    except KeyboardInterrupt:
-        where = f"; run the same command to continue (checkpoint {checkpoint})" if file else ""
-        typer.echo(f"interrupted at {progress.done_until.isoformat()}{where}", err=True)
-        raise typer.Exit(ExitCode.INTERRUPTED) from None
-
-    totals = {
-        key: progress.counts.get(key, 0) for key in ("searches", "found", "already_handled", "enqueued")
-    }
-    document = {
+    header = {
         "instance_arn": instance_arn,
         "since": start.isoformat(),
         "until": end.isoformat(),
@@ -164,14 +170,44 @@ def backfill_command(
         "table_name": table,
         "dry_run": dry_run,
         "checkpoint": str(checkpoint) if checkpoint else None,
-        "this_run": backfill.counts.as_dict(),
-        **totals,
     }
+    title = f"{'would enqueue' if dry_run else 'backfilled'} {start.isoformat()} to {end.isoformat()} on {queue.where()}"
+    try:
+        _run_with_progress(run, backfill, progress)
+    except KeyboardInterrupt:
+        _emit(run, backfill, header, title)
+        where = f"; run the same command to continue (checkpoint {checkpoint})" if file else ""
+        typer.echo(f"interrupted at {progress.done_until.isoformat()}{where}", err=True)
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
+    except Exception:  # reported, then raised on unchanged: its line comes after the summary
+        _emit(run, backfill, header, title)
+        raise
+    _emit(run, backfill, header, title)
+
+
+def _emit(run: State, backfill: Backfill, header: dict[str, Any], title: str) -> None:
+    """The summary, also of a run stopped by Ctrl-C or an error (marked not complete), before the error's line.
+
+    The counts are the whole range's so far (a checkpoint's runs included); a dry run's, what it would do.
+    """
+    progress = backfill.progress
+    counts = backfill.counts.as_dict()
+    if not header["dry_run"]:
+        counts = {key: progress.counts.get(key, 0) for key in COUNTS}
+    record = {
+        **counts,
+        "done_until": progress.done_until.isoformat(),
+        "complete": backfill.stopped is None and progress.complete,
+        "stopped": backfill.stopped,
+        "stopped_by": backfill.stopped_by,
+    }
+    if backfill.stopped:
+        title = f"{title} ({backfill.stopped}: not complete, done until {record['done_until']})"
     run.output.emit(
-        document,
-        records=[totals],
+        {**header, "this_run": backfill.counts.as_dict(), **record},
+        records=[record],
         columns=COLUMNS,
-        title=f"{'would enqueue' if dry_run else 'backfilled'} {start.isoformat()} to {end.isoformat()} on {queue.where()}",
+        title=title,
     )
 
 

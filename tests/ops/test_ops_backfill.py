@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from case_linker.contact_search import found_contact
 from case_linker.ledger import DEAD_LETTERED, LINKED, NO_CASE_ID, Ledger
 from case_linker.mapping import LinkContact, classify
@@ -34,6 +35,8 @@ TABLE = "case-linker-idempotency"
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 SINCE = NOW - dt.timedelta(days=3)
 UNTIL = NOW - dt.timedelta(hours=1)
+# The summary's keys after its counts: where the checkpoint stands, and whether the run stopped part-way.
+STOPPED_KEYS = ["done_until", "complete", "stopped", "stopped_by"]
 
 
 @pytest.fixture(scope="module")
@@ -130,8 +133,8 @@ def test_its_json_and_text_are_as_docs_operations_md_documents_them(
 
     assert list(document) == list(shape)
     assert list(document["this_run"]) == record_keys(shape, "this_run")
-    counts = ["searches", "found", "already_handled", "enqueued"]
-    assert text.stdout.splitlines() == ["\t".join(str(document[k]) for k in counts)]
+    fields = ["searches", "found", "already_handled", "enqueued", *STOPPED_KEYS]
+    assert text.stdout.splitlines() == ["\t".join(str(document[k]) for k in fields)]
 
 
 def test_it_enqueues_each_finished_contact_of_the_range_once_and_skips_what_the_ledger_holds_as_handled(
@@ -600,3 +603,188 @@ def test_searches_after_a_long_send_are_still_paced_below_the_search_rate(
     calls = emu.calls_to("SearchContacts")
     assert len(calls) >= 11
     assert [c.status for c in calls] == [200] * len(calls)
+
+
+# --- a run stopped part-way, a dry run on a checkpoint, RFC 3339 times, the prompt (operator-facing audit) -----
+
+
+class FailingSqs:
+    """moto's SQS, until the `after`-th SendMessageBatch is refused (past botocore's retries)."""
+
+    def __init__(self, real: Any, after: int) -> None:
+        self._real = real
+        self._left = after
+
+    def send_message_batch(self, **kwargs: Any) -> Any:
+        self._left -= 1
+        if self._left <= 0:
+            raise ClientError(
+                {"Error": {"Code": "ServiceUnavailable", "Message": "try later"}}, "SendMessageBatch"
+            )
+        return self._real.send_message_batch(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def test_a_backfill_stopped_by_a_refused_search_prints_its_summary_marked_not_complete_then_the_error(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, emu: Emulator, ledger: Ledger, tmp_path: Path
+) -> None:
+    ids = spread(emu, 30)  # about ten a day: the third day's search is refused
+    emu.configure(throttling=True, quotas={"SearchContacts": Quota(rate=0.001, burst=2)})
+    checkpoint = tmp_path / "cp.json"
+
+    result = backfill(run_cli, queues, "--yes", "--checkpoint", str(checkpoint), "--output", "json")
+
+    assert result.exit_code == ExitCode.FAILED
+    document = json_result(result)
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: ")
+    assert "SearchContacts" in line
+    assert result.output.strip().splitlines()[-1] == line  # the summary first
+    enqueued = len(enqueued_ids(sqs, queues))
+    assert 0 < enqueued < len(ids)
+    assert document["this_run"] == {
+        "searches": 2, "found": enqueued, "already_handled": 0, "enqueued": enqueued,
+    }  # fmt: skip
+    assert document["enqueued"] == enqueued
+    assert document["done_until"] == json.loads(checkpoint.read_text())["doneUntil"]
+    assert (document["complete"], document["stopped"], document["stopped_by"]) == (
+        False,
+        "error",
+        "ThrottlingException",
+    )
+
+
+@pytest.mark.parametrize("output", ["text", "table"])
+def test_a_backfill_stopped_by_a_failed_send_prints_its_counts_in_the_chosen_output_then_the_error(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, emu: Emulator, ledger: Ledger, output: str
+) -> None:
+    for i in range(25):  # one day's search: batches of 10, 10, 5; the third is refused
+        ended(emu, SINCE + dt.timedelta(minutes=10 + i))
+
+    result = backfill(
+        run_cli, queues, "--yes", "--output", output,
+        overrides=Overrides(clients={"sqs": FailingSqs(sqs, after=3)}),
+    )  # fmt: skip
+
+    assert result.exit_code == ExitCode.FAILED
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: ")
+    assert "ServiceUnavailable" in line
+    assert len(enqueued_ids(sqs, queues)) == 20
+    if output == "text":
+        [fields] = [row.split("\t") for row in result.stdout.splitlines()]
+        assert fields[:4] == ["1", "25", "0", "20"]  # searches, found, already handled, enqueued
+        assert fields[5:] == ["False", "error", "ServiceUnavailable"]
+    else:
+        assert "not complete" in result.stdout
+        assert result.output.strip().splitlines()[-1] == line  # the summary first
+
+
+def test_an_interrupted_backfill_prints_what_it_did_so_far_marked_not_complete(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, emu: Emulator, ledger: Ledger, tmp_path: Path
+) -> None:
+    for i in range(25):
+        ended(emu, SINCE + dt.timedelta(minutes=10 + i))
+    checkpoint = tmp_path / "cp.json"
+
+    stopped = backfill(
+        run_cli, queues, "--yes", "--checkpoint", str(checkpoint), "--output", "json",
+        overrides=Overrides(clients={"sqs": InterruptingSqs(sqs, after=2)}),
+    )  # fmt: skip
+
+    assert stopped.exit_code == ExitCode.INTERRUPTED
+    document = json.loads(stopped.stdout)
+    assert (document["complete"], document["stopped"], document["stopped_by"]) == (False, "interrupted", None)
+    assert document["this_run"]["enqueued"] == document["enqueued"] == 10
+    assert document["done_until"] == json.loads(checkpoint.read_text())["doneUntil"]
+    assert "run the same command to continue" in stopped.stderr
+
+
+def test_a_finished_backfill_is_reported_complete_up_to_its_until(
+    run_cli: Invoke, queues: StackQueues, emu: Emulator, ledger: Ledger
+) -> None:
+    spread(emu, 3)
+
+    document = json_result(backfill(run_cli, queues, "--yes", "--output", "json"))
+
+    assert [document[k] for k in STOPPED_KEYS] == [UNTIL.isoformat(), True, None, None]
+
+
+def test_a_dry_run_on_a_partly_done_checkpoint_counts_only_what_it_would_do_apart_from_earlier_runs(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, emu: Emulator, ledger: Ledger, tmp_path: Path
+) -> None:
+    # GIVEN a checkpoint of earlier runs that enqueued 7 contacts up to a day after SINCE
+    checkpoint = tmp_path / "backfill.json"
+    done_until = SINCE + dt.timedelta(days=1)
+    saved_checkpoint(checkpoint, SINCE, done_until)
+    saved = checkpoint.read_text()
+    later = [ended(emu, done_until + dt.timedelta(hours=1 + i)) for i in range(4)]
+
+    # WHEN a dry run of the same backfill is run
+    result = backfill(run_cli, queues, "--dry-run", "--checkpoint", str(checkpoint), "--output", "json")
+
+    # THEN its counts are what it would do, never added to what the earlier runs did
+    assert result.exit_code == 0, result.output
+    document = json_result(result)
+    assert (document["found"], document["enqueued"]) == (len(later), len(later))
+    assert document["this_run"]["enqueued"] == len(later)
+    assert "earlier runs" in result.stderr
+    assert "7 enqueued" in result.stderr
+    assert checkpoint.read_text() == saved
+    assert depth(sqs, queues.main) == (0, 0)
+
+
+def test_rfc_3339_times_with_a_lowercase_t_and_z_are_accepted(
+    run_cli: Invoke, queues: StackQueues, emu: Emulator, ledger: Ledger
+) -> None:
+    spread(emu, 3)
+    lower = "%Y-%m-%dt%H:%M:%Sz"
+
+    result = run_cli(
+        [
+            "--queue-url", queues.main, "backfill", "--instance-arn", INSTANCE_ARN, "--table-name", TABLE,
+            "--since", SINCE.strftime(lower), "--until", UNTIL.strftime(lower), "--search-rate", "100",
+            "--dry-run", "--output", "json",
+        ]
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    document = json_result(result)
+    assert (document["since"], document["until"], document["found"]) == (
+        SINCE.isoformat(),
+        UNTIL.isoformat(),
+        3,
+    )
+
+
+def test_its_prompt_names_the_range_instance_queue_and_checkpoint_and_why_it_gives_no_count(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, emu: Emulator, ledger: Ledger, tmp_path: Path
+) -> None:
+    spread(emu, 3)
+    checkpoint = tmp_path / "backfill.json"
+    done_until = SINCE + dt.timedelta(days=1)
+    saved_checkpoint(checkpoint, SINCE, done_until)
+
+    result = backfill(
+        run_cli, queues, "--checkpoint", str(checkpoint), overrides=Overrides(interactive=True), input="n\n"
+    )
+
+    assert result.exit_code == ExitCode.INTERRUPTED
+    [prompt] = [line for line in result.stderr.splitlines() if "[y/N]" in line]
+    assert f"{done_until.isoformat()} to {UNTIL.isoformat()}" in prompt
+    assert "case-linker-main (account 123456789012, Region us-east-1)" in prompt
+    assert INSTANCE_ID in prompt
+    assert f"checkpoint {checkpoint}" in prompt
+    assert "--dry-run" in prompt  # how many is only known by searching: a dry run counts them
+    assert depth(sqs, queues.main) == (0, 0)
+
+
+def test_its_prompt_says_when_there_is_no_checkpoint(
+    run_cli: Invoke, queues: StackQueues, emu: Emulator, ledger: Ledger
+) -> None:
+    result = backfill(run_cli, queues, overrides=Overrides(interactive=True), input="n\n")
+
+    [prompt] = [line for line in result.stderr.splitlines() if "[y/N]" in line]
+    assert "no --checkpoint" in prompt

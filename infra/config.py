@@ -106,12 +106,12 @@ def _misspelled(key: str) -> str | None:
     close = same_but_case or difflib.get_close_matches(key, KNOWN_CONTEXT_KEYS, n=1, cutoff=0.85)
     if close:
         return close[0]
-    # Shortened or spelled with separators (`sweepWindow`, `stack-name`): one of ours holds it. Six letters at
-    # least, and only one of ours, so other tools' keys (and longer keys of the user's own) are left alone.
+    # Cut short or spelled with separators (`sweepWindow`, `stack-name`): one of ours begins with it. Eight
+    # letters at least, and only one of ours, so other tools' keys and the user's own (`window`) are left alone.
     squashed = _squash(key)
-    if len(squashed) < 6:
+    if len(squashed) < 8:
         return None
-    holding = [k for k in KNOWN_CONTEXT_KEYS if squashed in _squash(k)]
+    holding = [k for k in KNOWN_CONTEXT_KEYS if _squash(k).startswith(squashed)]
     return holding[0] if len(holding) == 1 else None
 
 

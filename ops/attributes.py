@@ -93,7 +93,7 @@ def unpack(text: str) -> SendAttributes:
     """ORIGINAL_ATTRIBUTES' JSON back into separate attributes."""
     try:
         document = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise UnreadableOriginals(f"{ORIGINAL_ATTRIBUTES} is not valid JSON") from None
     if not isinstance(document, dict):
         raise UnreadableOriginals(f"{ORIGINAL_ATTRIBUTES} is not a JSON object")

@@ -200,7 +200,7 @@ def _record(number: int, line: bytes) -> BackedUp:
         record = json.loads(line.decode("utf-8"))
     except UnicodeDecodeError:
         raise MalformedRecord("it is not UTF-8 text") from None
-    except ValueError:
+    except (ValueError, RecursionError):
         raise MalformedRecord("it is not JSON") from None
     if not isinstance(record, dict):
         raise MalformedRecord("it is not a JSON object (message_id, source_queue_url, body)")

@@ -79,6 +79,8 @@ def read_bodies(files: Sequence[Path]) -> list[tuple[Path, str]]:
         if file.suffix == ".json":
             try:
                 json.loads(text)
+            except RecursionError:
+                raise OpsError(f"{file} is not valid JSON: nested too deeply", ExitCode.USAGE) from None
             except ValueError as e:
                 raise OpsError(f"{file} is not valid JSON: {e}", ExitCode.USAGE) from e
         bodies.append((file, text))

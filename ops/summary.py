@@ -147,7 +147,7 @@ def _parse_body(body: str) -> tuple[str, str | None, str | None, str | None, str
     """(kind, event_type, item_type, contact_id, case_id) from a body we may not understand."""
     try:
         doc = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return "unparseable", None, None, None, None
     if not isinstance(doc, dict):
         return "other-json", None, None, None, None

@@ -60,6 +60,10 @@ def test_context_keys_of_the_cdk_and_of_other_tools_are_left_alone() -> None:
         "availability-zones:account=123456789012:region=us-east-1": ["us-east-1a"],
         "acknowledged-issue-numbers": [32775],
         "myTeamCostCentre": "cc-42",
+        # the user's own, inside one of ours but not how it begins, or too short to be taken for it
+        "window": "blue",
+        "removal": "manual",
+        "domainIdStaging": "x",
     }
 
     cdk_app.build(App(context=context))

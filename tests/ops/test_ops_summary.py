@@ -77,7 +77,14 @@ def test_a_bare_contact_request_yields_the_contact_id_from_its_arn() -> None:
 
 
 @pytest.mark.parametrize(
-    ("body", "kind"), [("not json {", "unparseable"), ("[1, 2]", "other-json"), ('{"a": 1}', "other-json")]
+    ("body", "kind"),
+    [
+        ("not json {", "unparseable"),
+        ("[1, 2]", "other-json"),
+        ('{"a": 1}', "other-json"),
+        # nested deeper than the parser goes (the linker dead-letters it as InvalidJson): peek must not crash
+        ("[" * 100_000 + "]" * 100_000, "unparseable"),
+    ],
 )
 def test_garbage_is_summarised_not_raised(body: str, kind: str) -> None:
     s = summarise(message(body), NOW)

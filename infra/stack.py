@@ -58,7 +58,8 @@ class CaseLinkerStack(Stack):
         """Connect publishes contact events only to its own account and Region's default bus.
 
         A stack anywhere else deploys cleanly and never sees an event. When the stack's environment is known at
-        synth, refuse it here; either way, the template's Rules make CloudFormation refuse the deploy.
+        synth, refuse it here; either way, the template's Rules make CloudFormation refuse the deploy (in another
+        account, Region or partition).
         """
         account, region = config.connect_instance_account, config.connect_instance_region
         partition = config.connect_instance_partition

@@ -8,7 +8,8 @@ ledger holds as linked or dead-lettered are skipped; the ledger keeps 15 days.
 SearchContacts' documented limits, honoured here: MaxResults 1..100 a page; contacts up to two years old; a
 time range of up to 8 weeks a search and the first 10,000 results of a search (documented for contact search
 in the console, taken as the API's too). The range is searched a day at a time, and when a search stops short
-of its TotalCount, or after 10,000 results, the next one starts at the last disconnect time it returned. Its
+of its TotalCount, or after 10,000 results, the next one starts at the last disconnect time it returned; more
+contacts ending at one instant than a search returns stop the run (exit 1, naming the instant). Its
 quota is 0.5 requests/s, burst 1, by public figures, shared with the sweeper.
 
 The message is built here rather than imported from the function (case_linker.sweeper.contact_message): the

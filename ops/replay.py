@@ -1,9 +1,10 @@
 """Working through a DLQ: replay matching messages to the main queue, or discard them. Safe against a crash.
 
 Both read the DLQ to its end (or to `--max` matches). A run holds what it reads (invisible to others) and
-releases whatever it did not move before it returns. The end is a long-poll receive that returns nothing. A
-receive that returns only messages this run has seen already is not the end: their hold ran out while
-the run was busy elsewhere (a paced replay of a deep queue), so they are held again and reading goes on.
+releases whatever it did not move before it returns. The end is a long-poll receive that returns nothing. Before
+its hold ends, what the run has read is held again, so it is not read twice however deep the queue; a receive
+that returns only messages this run has seen already (held again too late: a failed call) is not the end: they
+are held again and reading goes on.
 Messages that arrived in the DLQ after the run started (a replayed message failing again) are left alone and
 counted, so a run never chases its own failures.
 

@@ -1,4 +1,4 @@
-"""Small SQS building blocks: queue depth, receiving without consuming, releasing held messages."""
+"""Small SQS building blocks: queue depth, receiving without consuming, holding read messages again, releasing them."""
 
 from __future__ import annotations
 

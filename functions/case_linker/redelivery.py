@@ -6,8 +6,10 @@ a lease held by another delivery, Cases capacity) is made visible again after th
 
 A record handed back only for want of Cases capacity must not reach the DLQ through maxReceiveCount: close to
 that count it is sent again as a new message (same body and attributes, its hand-backs counted in
-`CASE_LINKER_REQUEUES` and its first send time kept in `CASE_LINKER_FIRST_SENT`), and the original is
-acknowledged. The ledger makes the copy harmless: it is the same item.
+`CASE_LINKER_REQUEUES` and its first send time kept in `CASE_LINKER_FIRST_SENT`; a replay's `REPLAYED` stays an
+attribute of its own), and the original is acknowledged. Should SQS refuse that copy (a record too close to the
+queue's maximum size for the history), it is sent with its attributes as they came, its count not advanced. The
+ledger makes the copy harmless: it is the same item.
 """
 
 from __future__ import annotations

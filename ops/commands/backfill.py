@@ -35,7 +35,8 @@ COLUMNS = tuple(Column(key, key.replace("_", " "), numeric=True) for key in COUN
 LIMITS_HELP = (
     "SearchContacts finds contacts up to two years old, searches at most 8 weeks and returns the first 10,000 "
     "results a search, 100 a page: the range is searched a day at a time, and a search that stops short of its "
-    "TotalCount, or after 10,000 results, is followed by one from the last disconnect time it returned."
+    "TotalCount, or after 10,000 results, is followed by one from the last disconnect time it returned. More "
+    "contacts ending at one instant than a search returns stop the run (exit 1, naming the instant)."
 )
 
 

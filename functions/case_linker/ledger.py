@@ -12,7 +12,8 @@ One DynamoDB item per item identity (`case-linker#item#v1#<identity key>`), hold
   a timeout, a 5xx, or a pendingAt left behind);
 - `tokenGeneration`: which client token the next create uses (a new one after the service answered the last
   one with "not created");
-- `sentAs`: how the first create went out (the performer, the reference id's spelling);
+- `sentAs`: how the latest create went out (the performer, the reference id's spelling): while one may have
+  committed, every later create goes out the same way;
 - `relatedItemId`, `createdAt` once the item exists; `payloadHash` to catch an idempotencyKey reused for
   another item.
 Plus one item per contact (what the reconciliation sweeper reads), claims on every new item but a contact and
@@ -323,7 +324,7 @@ class Claim:
         self.last_doubt: float | None = last
         self.token_generation = int(_float(old.get("tokenGeneration")) or 0)
         sent = old.get("sentAs", {}).get("S")
-        # How the first create of this item went out (the linker's parameters that can differ between messages
+        # How the latest create of this item went out (the linker's parameters that can differ between messages
         # for one item: the performer, the reference id's spelling); None until one was sent.
         self.sent_as: dict[str, Any] | None = json.loads(sent) if sent else None
         self._pending: float | None = None
@@ -336,13 +337,14 @@ class Claim:
     def before_send(self, sent_as: dict[str, Any] | None = None) -> None:
         """Record, durably, that a create is about to be sent. Called right before the HTTP request.
 
-        `sent_as` is kept from the first create only, so every later one can go out the same way.
+        `sent_as` replaces the one kept: a create goes out otherwise only while no earlier one may have committed
+        (a refused create leaves nothing to match), so what is kept is how every create in doubt went out.
         """
         now = self._ledger.now()
         values: dict[str, Any] = {":pending": _n(now), ":generation": _n(self.token_generation)}
         update = "SET pendingAt = :pending, tokenGeneration = :generation, updatedAt = :now"
         if sent_as is not None:
-            update += ", sentAs = if_not_exists(sentAs, :sent)"
+            update += ", sentAs = :sent"
             values[":sent"] = {"S": json.dumps(sent_as, sort_keys=True, separators=(",", ":"))}
         if self.first_doubt is not None and self.last_doubt is not None:
             update += ", firstDoubtAt = :first, lastDoubtAt = :last"

@@ -242,8 +242,11 @@ class Linker:
                 failure = error
             else:
                 if self._taken_by_another(item, made.related_item_id):
-                    # Another identity's look-up claimed it first (its own create was lost): make ours again,
-                    # under the next token (the same one would only return that item).
+                    twins = self._twins_item(item, claim, made)
+                    if twins is not None:
+                        return twins
+                    # None left: make ours again, under the next token (the same one would only return that
+                    # item).
                     claim.rejected(token_spent=item.uses_client_token)
                     if attempt >= self._create_attempts:
                         raise TransientError(
@@ -281,14 +284,36 @@ class Linker:
             return False
         return not self._ledger.claim_item(related_item_id, item.identity)
 
+    def _twins_item(self, item: RelatedItem, claim: Claim, made: Created) -> LinkResult | None:
+        """Our new item was claimed first by another identity's look-up (before our claim, or while our claim
+        write failed): take that identity's own item if it is on the case, unclaimed, in our window.
+
+        That identity looked only once its own creates had settled, and took ours because it came first: one
+        of its own may be there after it, which nobody would claim, so making another would leave the case
+        with one item too many. None when there is none.
+        """
+        claim.ambiguous()  # our window now covers this create
+        found = self._find_own(_on_case(item, made.case_id), claim)
+        if not found:
+            return None
+        claim.created(found)
+        return LinkResult(CREATED, item.type, found, recovered=True, case_id=made.case_id or item.case_id)
+
     def _release(self, claim: Claim) -> None:
         # Best effort: if it fails, the lease still ends with the invocation and pendingAt stays in doubt.
         with contextlib.suppress(TransientError):
             claim.release()
 
 
+def _on_case(item: RelatedItem, case_id: str | None) -> RelatedItem:
+    """`item` with the case id a create answered with, when it named its case by reference id alone."""
+    if item.case_id is not None or case_id is None:
+        return item
+    return dataclasses.replace(item, case_id=case_id)
+
+
 def _sent_as(item: RelatedItem) -> dict[str, Any] | None:
-    """What of a create can differ between two messages for one item: kept by the ledger from the first.
+    """What of a create can differ between two messages for one item: the ledger keeps the latest's.
 
     None for a contact: it is looked for by its ARN, so how it went out never matters (_as_first_sent).
     """

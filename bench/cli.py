@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import os
 import platform
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, replace
@@ -23,7 +24,14 @@ from bench.inproc import InprocSettings, run_inproc
 from bench.quota import UNPACED, run_quota
 from bench.report import evaluate, render
 from local.pipeline import HANDLER
-from ops.clikit import OneLineErrorsCommand, parse_command_line, usage_error
+from ops.clikit import (
+    INTERRUPTED_EXIT_CODE,
+    OneLineErrorsCommand,
+    check_output,
+    parse_command_line,
+    usage_error,
+    write_report,
+)
 
 VARIANT_HANDLER = "bench.variants.lambda_handler"
 BENCHMARKS = ("drain", "batch", "overhead", "coldstart", "fleet", "quota")
@@ -32,8 +40,13 @@ DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.json"
 
 _cli = typer.Typer(add_completion=False, help=__doc__, pretty_exceptions_enable=False)
 
+EXIT_CODES_HELP = (
+    "Exit codes: 0 done (a missed goal too, unless --strict); 1 a goal missed with --strict; 2 usage (bad "
+    "option, unusable --report); 130 interrupted (no results written)."
+)
 
-@_cli.command(cls=OneLineErrorsCommand)
+
+@_cli.command(cls=OneLineErrorsCommand, help=__doc__, epilog=EXIT_CODES_HELP)
 def _command_line(
     quick: Annotated[bool, typer.Option("--quick", help="Smoke run: small N, few repeats (~2 min).")] = False,
     contacts: Annotated[
@@ -96,6 +109,7 @@ def _command_line(
     unknown = [name for name in only or () if name not in BENCHMARKS]
     if unknown:
         usage_error(f"--only {unknown[0]!r}: one of {', '.join(BENCHMARKS)}")
+    check_output(report_old or report, "--output" if report_old else "--report")
     return argparse.Namespace(
         quick=quick,
         events=contacts_old if contacts_old is not None else contacts,
@@ -254,10 +268,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     console = Console()
     started = time.monotonic()
-    results = run(args, console)
+    try:
+        results = run(args, console)
+    except KeyboardInterrupt:
+        print(f"interrupted: no results written to {args.output}", file=sys.stderr)
+        return INTERRUPTED_EXIT_CODE
     results["context"]["runtime_s"]["total"] = time.monotonic() - started
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    write_report(args.output, json.dumps(results, indent=2, default=str) + "\n")
     title = f"case-linker benchmarks ({'quick' if args.quick else 'full'}, {results['context']['date']})"
     render(results["goals"], title, console)
     if "drain" in results:

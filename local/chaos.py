@@ -47,7 +47,14 @@ from local.inputs import CONTACT_DETAIL_TYPE, REQUEST_DETAIL_TYPE, Input
 from local.pipeline import LocalPipeline, PipelineOptions
 from local.poller import ChaosHooks, DuplicateMode, RecordOutcome
 from local.reconcile import Outcome, Reconciliation, Route
-from ops.clikit import OneLineErrorsCommand, parse_command_line, usage_error
+from ops.clikit import (
+    INTERRUPTED_EXIT_CODE,
+    OneLineErrorsCommand,
+    check_output,
+    parse_command_line,
+    usage_error,
+    write_report,
+)
 
 DEFAULT_REPORT = Path("chaos-report.json")
 DOMAIN_ID = "chaos-domain"
@@ -781,8 +788,7 @@ def run(options: ChaosOptions, log: Callable[[str], None] = print) -> dict[str, 
             "settings": _settings(options),
             "elapsed_s": round(time.monotonic() - started, 1),
         }
-    options.report.parent.mkdir(parents=True, exist_ok=True)
-    options.report.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    write_report(options.report, json.dumps(report, indent=2, sort_keys=False) + "\n")
     return report
 
 
@@ -826,8 +832,13 @@ def _progress(log: Callable[[str], None], quiet: bool) -> Callable[[int], None] 
 
 _cli = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0], pretty_exceptions_enable=False)
 
+EXIT_CODES_HELP = (
+    "Exit codes: 0 every check in the report holds; 1 a check failed (the report's ok is false); 2 usage "
+    "(bad option, unusable --report); 130 interrupted (no report written)."
+)
 
-@_cli.command(cls=OneLineErrorsCommand)
+
+@_cli.command(cls=OneLineErrorsCommand, help=__doc__.split("\n\n")[0], epilog=EXIT_CODES_HELP)
 def _command_line(
     contacts: Annotated[
         int,
@@ -912,6 +923,7 @@ def _command_line(
         faults = faults_from_specs(fault or [])
     except ValueError as error:
         usage_error(f"--fault: {error}")
+    check_output(report, "--report")
     return ChaosOptions(
         events=events,
         seed=rng_seed_old if rng_seed_old is not None else rng_seed,
@@ -940,7 +952,11 @@ def parse_args(argv: Sequence[str] | None = None) -> ChaosOptions:
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
-    report = run(options)
+    try:
+        report = run(options)
+    except KeyboardInterrupt:
+        print(f"interrupted: no report written to {options.report}", file=sys.stderr)
+        return INTERRUPTED_EXIT_CODE
     brief = {
         k: report[k] for k in ("ok", "checks", "events_in", "related_items_created", "duplicates", "lost")
     }

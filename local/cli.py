@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
-import os
 import sys
 import time
 from enum import StrEnum
@@ -27,11 +26,17 @@ from local.inputs import EXPECTED_FILE, SEED_FILE, expected_outcomes, shared_fil
 from local.outputs import publish_stack_outputs
 from local.pipeline import DEFAULT_INSTANCE_ARN, EVENTS_DIR, LocalPipeline, PipelineOptions
 from local.report import coverage_document, render, render_coverage, render_verdict
-from ops.clikit import OneLineErrorsCommand, usage_error
+from ops.clikit import OneLineErrorsCommand, check_output, usage_error, write_report
 from ops.output import make_console
 from ops.queues import DEFAULT_STACK_NAME
 
 app = typer.Typer(add_completion=False, no_args_is_help=False, help=__doc__, pretty_exceptions_enable=False)
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 every outcome as expected, nothing lost, pending or duplicated, the sweep (when it runs) "
+    "succeeded; 1 otherwise (the report's summary.ok is false); 2 usage (bad option, unreadable seed or "
+    "expectations, unusable --report or --logs); 130 interrupted."
+)
 
 
 class Route(StrEnum):
@@ -100,35 +105,6 @@ def _json_document(path: Path) -> None:
         usage_error(f"{path}: not a JSON document (line {e.lineno}, column {e.colno})")
     if not isinstance(document, dict):
         usage_error(f"{path}: not a JSON document with keys (an object)")
-
-
-def check_output(path: Path, option: str, *, folder: bool = False) -> None:
-    """Refuse up front a --report file or --logs folder the run could not write at its end.
-
-    Missing folders are made when written (as local.chaos does for its report); what is in the way is refused,
-    and so is a symbolic link at the report's path: the report is written without following one.
-    """
-    if os.path.lexists(path):
-        if folder and not path.is_dir():
-            usage_error(f"{option} {path}: is not a folder")
-        if not folder and path.is_symlink():
-            usage_error(f"{option} {path}: is a symbolic link; give the path of a regular file")
-        if not folder and path.is_dir():
-            usage_error(f"{option} {path}: is a directory; give a file name")
-    target = (path if folder else path.parent).absolute()
-    existing = next(p for p in (target, *target.parents) if os.path.lexists(p))
-    if not existing.is_dir():
-        usage_error(f"{option} {path}: {existing} is not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        usage_error(f"{option} {path}: cannot write in {existing}")
-
-
-def write_report(path: Path, text: str) -> None:
-    """The report (case ids, contact ARNs, the linker's error messages): never through a symbolic link."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as file:
-        file.write(text)
 
 
 def cli_commands(pipeline: LocalPipeline, stack_name: str) -> list[tuple[str, str]]:
@@ -208,7 +184,7 @@ def _facts(pipeline: LocalPipeline, seconds: float) -> dict[str, Any]:
     }
 
 
-@app.command(cls=OneLineErrorsCommand)
+@app.command(cls=OneLineErrorsCommand, epilog=EXIT_CODES_HELP)
 def main(
     events: Annotated[
         list[Path] | None,

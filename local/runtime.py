@@ -191,7 +191,9 @@ class _WorkerProcessEnvironment:
         log_path = self._runtime.log_dir / f"{self.name}-{self._generation}.log"
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
-        with open(log_path, "ab") as log:
+        # The stream may hold case ids and contact ARNs: 0600, and never written through a symbolic link.
+        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "ab") as log:
             process = subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell
                 [
                     sys.executable,

@@ -6,6 +6,8 @@
 - Options that belong to the whole tool are accepted before or after the subcommand, as the AWS CLI accepts
   `aws sqs list-queues --region eu-west-1`: `HoistingGroup` moves them in front before click parses.
 - `usage_error(message)` raises the one-line error from inside a command, after click has parsed.
+- A file a command writes (`--report`) is checked before anything runs (`check_output`) and written 0600,
+  never through a symbolic link (`write_report`).
 
 Hand-written because click itself prints a usage block and a boxed error (typer with rich), and has no notion
 of options shared by every subcommand; a few lines here beat a dependency.
@@ -13,14 +15,18 @@ of options shared by every subcommand; a few lines here beat a dependency.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
 USAGE_EXIT_CODE = 2
+INTERRUPTED_EXIT_CODE = 130
+REPORT_MODE = 0o600
 
 
 class UsageMistake(typer.TyperException):
@@ -64,6 +70,36 @@ def _run_one_line(main: Any, standalone_mode: bool, kwargs: dict[str, Any]) -> A
     if standalone_mode:
         sys.exit(code)
     return code
+
+
+def check_output(path: Path, option: str, *, folder: bool = False) -> None:
+    """Refuse up front a --report file or --logs folder the run could not write at its end.
+
+    Missing folders are made when written; what is in the way is refused, and so is a symbolic link at the
+    report's path: the report is written without following one.
+    """
+    if os.path.lexists(path):
+        if folder and not path.is_dir():
+            usage_error(f"{option} {path}: is not a folder")
+        if not folder and path.is_symlink():
+            usage_error(f"{option} {path}: is a symbolic link; give the path of a regular file")
+        if not folder and path.is_dir():
+            usage_error(f"{option} {path}: is a directory; give a file name")
+    target = (path if folder else path.parent).absolute()
+    existing = next(p for p in (target, *target.parents) if os.path.lexists(p))
+    if not existing.is_dir():
+        usage_error(f"{option} {path}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        usage_error(f"{option} {path}: cannot write in {existing}")
+
+
+def write_report(path: Path, text: str) -> None:
+    """A report (case ids, contact ARNs, error messages): mode 0600, never through a symbolic link."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, REPORT_MODE)
+    os.fchmod(fd, REPORT_MODE)  # a file that was there before keeps its mode otherwise
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(text)
 
 
 class OneLineErrorsCommand(TyperCommand):

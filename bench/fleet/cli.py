@@ -14,15 +14,20 @@ from rich.console import Console
 
 from bench.fleet.report import render
 from bench.fleet.scenarios import GROUPS, run_all
+from ops.clikit import OneLineErrorsCommand, check_output, usage_error, write_report
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "fleet-results.json"
 
-app = typer.Typer(add_completion=False, help=__doc__)
+app = typer.Typer(add_completion=False, help=__doc__, pretty_exceptions_enable=False)
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 done (a missed goal too, unless --strict); 1 a goal missed with --strict; 2 usage (bad "
+    "option, unusable --report); 130 interrupted (no results written)."
+)
 
 
 def write(results: dict[str, Any], output: Path) -> None:
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    write_report(output, json.dumps(results, indent=2) + "\n")
 
 
 def run_fleet(
@@ -47,7 +52,7 @@ def run_fleet(
     }
 
 
-@app.command()
+@app.command(cls=OneLineErrorsCommand, help=__doc__, epilog=EXIT_CODES_HELP)
 def main(
     quick: Annotated[bool, typer.Option("--quick", help="one scenario per size class (~1 min)")] = False,
     only: Annotated[
@@ -63,8 +68,8 @@ def main(
     """Run the simulation, write the results file and print the tables."""
     unknown = sorted(set(only or ()) - set(GROUPS))
     if unknown:
-        typer.echo(f"error: unknown scenario group {unknown[0]!r} (known: {', '.join(GROUPS)})", err=True)
-        raise typer.Exit(2)
+        usage_error(f"--only {unknown[0]!r}: unknown scenario group (known: {', '.join(GROUPS)})")
+    check_output(report, "--report")
     console = Console()
     summary = run_fleet(quick=quick, console=console, groups=only, report=report, seed=seed)
     console.print(f"results: {report}  ({summary['wall_s']:.0f} s, {summary['goals_missed']} goals missed)")

@@ -114,6 +114,9 @@ class EmulatorConfig:
     # Whether a search past that limit reports TotalCount as the limit (True) or as every match (False); the API
     # documents neither.
     contact_search_total_capped: bool = False
+    # Whether a search's last page (the end of its matches, or of the results it serves) carries a NextToken that
+    # leads to an empty page; the API does not say that it never does.
+    contact_search_trailing_empty_page: bool = False
 
     def __post_init__(self) -> None:
         if self.token_in_flight not in TOKEN_IN_FLIGHT_MODES:

@@ -116,6 +116,7 @@ class ConnectState:
         self.lookback_s: float | None = None
         self.max_results: int | None = None
         self.total_capped = False
+        self.trailing_empty_page = False
         self.instances: dict[str, Instance] = {}
         self.contacts: dict[tuple[str, str], Contact] = {}
         self.attributes: dict[tuple[str, str], dict[str, str]] = {}
@@ -368,7 +369,7 @@ class ConnectState:
             self.max_results is None or served + len(page) < self.max_results
         )
         token = None
-        if more and page:
+        if page and (more or self.trailing_empty_page):
             token = encode_token(
                 {"q": query, "seq": snapshot, "after": list(page[-1][0]), "n": served + len(page)}
             )

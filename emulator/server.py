@@ -153,6 +153,7 @@ class Emulator:
         connect.lookback_s = config.contact_search_lookback_s
         connect.max_results = config.contact_search_max_results
         connect.total_capped = config.contact_search_total_capped
+        connect.trailing_empty_page = config.contact_search_trailing_empty_page
         self._tokens.ttl_s = config.client_token_ttl_s
 
     def script(self, operation: str, outcomes: list[str]) -> None:

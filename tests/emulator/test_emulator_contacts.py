@@ -281,6 +281,21 @@ def test_results_stop_at_the_configured_maximum(unthrottled: Emulator, connect: 
     assert second["TotalCount"] == 5
 
 
+@pytest.mark.parametrize("limit", [None, 3], ids=["end of the matches", "end of the results served"])
+def test_a_last_page_can_lead_to_an_empty_one(unthrottled: Emulator, connect: Any, limit: int | None):
+    unthrottled.configure(contact_search_max_results=limit, contact_search_trailing_empty_page=True)
+    for n in range(5):
+        unthrottled.put_contact(INSTANCE_ID, f"c{n}", disconnect_time=ago(5))
+
+    first = search(connect, ago(10), ago(0), MaxResults=5)
+    last = search(connect, ago(10), ago(0), MaxResults=5, NextToken=first["NextToken"])
+
+    assert len(first["Contacts"]) == (limit or 5)
+    assert last["Contacts"] == []
+    assert "NextToken" not in last
+    assert last["TotalCount"] == 5
+
+
 def test_search_contacts_is_throttled_at_half_a_request_per_second(emu: Emulator, connect: Any):
     emu.put_contact(INSTANCE_ID, "c", disconnect_time=ago(5))
 

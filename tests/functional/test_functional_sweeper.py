@@ -566,38 +566,16 @@ def test_given_sqs_failing_after_a_first_batch_when_swept_then_the_metric_and_lo
 # --- search limits and malformed case ids (audit of issue 12) -----------------------------------------------
 
 
-class _TrailingEmptyPage:
-    """Connect whose last page of a search comes with a NextToken that leads to an empty page (no token)."""
-
-    def __init__(self, real: Any) -> None:
-        self._real = real
-        self._totals: dict[str, Any] = {}
-
-    def search_contacts(self, **params: Any) -> Any:
-        if params.get("NextToken", "").startswith("empty:"):
-            return {"Contacts": [], "TotalCount": self._totals[params["NextToken"]]}
-        response = dict(self._real.search_contacts(**params))
-        if not response.get("NextToken") and response.get("Contacts"):
-            token = f"empty:{len(self._totals)}"
-            self._totals[token] = response.get("TotalCount")
-            response["NextToken"] = token
-        return response
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
-
-
 def test_given_a_search_limit_and_a_trailing_empty_page_when_swept_then_no_contact_is_missed(
     rig: Rig,
 ) -> None:
-    rig.emu.configure(contact_search_max_results=20)
+    rig.emu.configure(contact_search_max_results=20, contact_search_trailing_empty_page=True)
     ids = [new_id() for _ in range(45)]
     base = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=60)
     for i, contact_id in enumerate(ids):
         at = base + dt.timedelta(seconds=10 * i)
         rig.emu.put_contact(INSTANCE_ID, contact_id, {}, initiation_time=at, disconnect_time=at)
     app = rig.sweeper(page_size=10, search_result_limit=20)
-    app.sweeper._search._connect = _TrailingEmptyPage(app.sweeper._search._connect)  # type: ignore[attr-defined]
 
     result = rig.sweep(app)
 

@@ -493,40 +493,15 @@ def test_an_instance_that_does_not_exist_points_at_instance_arn(
 # --- search limits, pacing, throttling, global options (audit of issue 12) ----------------------------------
 
 
-class TrailingEmptyPage:
-    """Connect whose last page of a search comes with a NextToken that leads to an empty page."""
-
-    def __init__(self, real: Any) -> None:
-        self._real = real
-        self._totals: dict[str, Any] = {}
-
-    def search_contacts(self, **params: Any) -> Any:
-        if params.get("NextToken", "").startswith("empty:"):
-            return {"Contacts": [], "TotalCount": self._totals[params["NextToken"]]}
-        response = dict(self._real.search_contacts(**params))
-        if not response.get("NextToken") and response.get("Contacts"):
-            token = f"empty:{len(self._totals)}"
-            self._totals[token] = response.get("TotalCount")
-            response["NextToken"] = token
-        return response
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
-
-
 def test_a_search_cut_off_whose_last_page_is_empty_is_still_searched_on(
     run_cli: Invoke, sqs: Any, queues: StackQueues, emu: Emulator, ledger: Ledger,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    emu.configure(contact_search_max_results=20)
+    emu.configure(contact_search_max_results=20, contact_search_trailing_empty_page=True)
     monkeypatch.setattr(backfill_module, "SEARCH_RESULT_LIMIT", 20)
     ids = spread(emu, 90)  # about 30 a day: each day's search is cut off after 20
-    connect = boto3.client("connect", endpoint_url=emu.endpoint_url, region_name="us-east-1")
 
-    result = backfill(
-        run_cli, queues, "--yes", "--output", "json",
-        overrides=Overrides(clients={"connect": TrailingEmptyPage(connect)}),
-    )  # fmt: skip
+    result = backfill(run_cli, queues, "--yes", "--output", "json")
 
     assert result.exit_code == 0, result.output
     assert sorted(enqueued_ids(sqs, queues)) == sorted(ids)

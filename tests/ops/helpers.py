@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 SECRET_COMMENT = "Customer Jane Roe called from +1 206 555 0142, mail jane.roe@example.com, about her refund"
@@ -147,3 +148,13 @@ class FaultAt:
             return result
 
         return call
+
+
+def unusable_report_paths(folder: Path) -> list[tuple[Path, str]]:
+    """--report paths a command must refuse before it runs, each with what its error says: a path under a file, a
+    directory, a symbolic link (to `folder/elsewhere.json`, which must never be written)."""
+    a_file = folder / "a-file"
+    a_file.write_text("")
+    link = folder / "link.json"
+    link.symlink_to(folder / "elsewhere.json")
+    return [(a_file / "r.json", "is not a folder"), (folder, "is a directory"), (link, "is a symbolic link")]

@@ -21,6 +21,7 @@ from local.cli import app as local_app
 from local.pipeline import LocalPipeline, PipelineOptions
 from ops.cli import app as ops_app
 from tests.conftest import EVENTS_DIR, REPO_ROOT
+from tests.ops.helpers import unusable_report_paths
 
 
 def run_local(*args: str) -> Any:
@@ -174,15 +175,7 @@ def test_the_pipeline_from_python_finds_the_seed_and_expectations_above_a_folder
 def test_a_report_path_that_cannot_be_written_is_refused_before_anything_starts(
     tmp_path: Path, option: str
 ) -> None:
-    a_file = tmp_path / "a-file"
-    a_file.write_text("")
-    link = tmp_path / "link.json"
-    link.symlink_to(tmp_path / "elsewhere.json")
-    for path, complaint in (
-        (a_file / "r.json", "is not a folder"),
-        (tmp_path, "is a directory"),
-        (link, "is a symbolic link"),
-    ):
+    for path, complaint in unusable_report_paths(tmp_path):
         result = run_local(option, str(path))
         assert result.exit_code == 2, (path, result.output)
         assert result.stderr.startswith("error: "), path

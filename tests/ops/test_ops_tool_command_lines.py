@@ -22,6 +22,7 @@ from local.cli import app as local_app
 from local.cli import write_report
 from local.runtime import WorkerProcessRuntime
 from tests.conftest import REPO_ROOT
+from tests.ops.helpers import unusable_report_paths
 
 
 @pytest.mark.parametrize(
@@ -101,15 +102,7 @@ def _fleet_args(argv: list[str]) -> None:
 def test_a_report_path_that_cannot_be_written_is_refused_before_anything_runs(
     parse: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    a_file = tmp_path / "a-file"
-    a_file.write_text("")
-    link = tmp_path / "link.json"
-    link.symlink_to(tmp_path / "elsewhere.json")
-    for path, complaint in (
-        (a_file / "r.json", "is not a folder"),
-        (tmp_path, "is a directory"),
-        (link, "is a symbolic link"),
-    ):
+    for path, complaint in unusable_report_paths(tmp_path):
         with pytest.raises(SystemExit) as raised:
             parse(["--report", str(path)])
         err = capsys.readouterr().err

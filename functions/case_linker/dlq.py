@@ -131,28 +131,25 @@ def _combine(originals: Attributes, reason: dict[str, str], packed: bool) -> Att
     return attributes
 
 
-def original_attributes(record: dict[str, Any]) -> Attributes:
-    """The record's own attributes in SendMessage's shape: packed ones unpacked, earlier reasons dropped."""
-    attributes: Attributes = {}
-    for name, value in sorted((record.get("messageAttributes") or {}).items()):
-        if name in REASON_ATTRIBUTES:
-            continue
-        converted = _send_format(value)
-        if converted is None:
-            continue
-        if name == ORIGINAL_ATTRIBUTES and "StringValue" in converted:
-            attributes.update(unpack(converted["StringValue"]))
-        else:
-            attributes[name] = converted
-    return attributes
-
-
 def attributes_as_received(record: dict[str, Any]) -> Attributes:
     """The record's attributes in SendMessage's shape, exactly as they arrived (nothing unpacked or dropped)."""
     attributes: Attributes = {}
     for name, value in (record.get("messageAttributes") or {}).items():
         converted = _send_format(value)
         if converted is not None:
+            attributes[name] = converted
+    return attributes
+
+
+def original_attributes(record: dict[str, Any]) -> Attributes:
+    """The record's own attributes in SendMessage's shape: packed ones unpacked, earlier reasons dropped."""
+    attributes: Attributes = {}
+    for name, converted in sorted(attributes_as_received(record).items()):
+        if name in REASON_ATTRIBUTES:
+            continue
+        if name == ORIGINAL_ATTRIBUTES and "StringValue" in converted:
+            attributes.update(unpack(converted["StringValue"]))
+        else:
             attributes[name] = converted
     return attributes
 

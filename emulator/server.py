@@ -159,7 +159,8 @@ class Emulator:
     def script(self, operation: str, outcomes: list[str]) -> None:
         """The next len(outcomes) requests to `operation` get these outcomes: an error code, "ok", "drop",
         "drop_after_commit", "slow", "slow_after_commit", "late_commit", or (BatchCreateRelatedItem)
-        "item_failure" / "item_failure:<CODE>" (every case of the request fails with THROTTLED / CODE)."""
+        "item_failure" / "item_failure:<CODE>" (every case of the request fails with THROTTLED / CODE; one no
+        case takes waits for the next request)."""
         if operation not in model.ALL_OPERATIONS:
             raise ValueError(f"unknown operation {operation}")
         for outcome in outcomes:
@@ -502,14 +503,19 @@ class Emulator:
             if key is not None and not claimed:
                 replay = self._claim(op, key, params)
                 if replay is not None:
+                    self._keep_scripted_item_failure(op, item_code)
                     return copy.deepcopy(replay), True
+            injected = self._events[(op, ITEM_FAILURE)]
             try:
                 result = self._store.handle(op, params, self._item_failures(op, params, item_code))
             except ApiError:
+                self._keep_scripted_item_failure(op, item_code)
                 if key is not None:
                     self._tokens.release(key)
                     self._changed.notify_all()
                 raise
+            if self._events[(op, ITEM_FAILURE)] == injected:
+                self._keep_scripted_item_failure(op, item_code)
             if key is not None:
                 self._tokens.commit(key, result)
                 self._changed.notify_all()
@@ -541,6 +547,13 @@ class Emulator:
             if self._stopping.is_set():
                 raise ApiError("InternalServerException", "The service is shutting down")
             self._changed.wait(0.1)
+
+    def _keep_scripted_item_failure(self, op: str, item_code: str | None) -> None:
+        """A scripted per-case failure no case took (a client token's replay, unknown or merging cases, a
+        refused request) stays first in the script: it fails the next request whose cases can take it, so a
+        script means the same whatever order concurrent requests and their retries arrive in. Holds the lock."""
+        if item_code is not None:
+            self._scripts.setdefault(op, deque()).appendleft(f"{ITEM_FAILURE}:{item_code}")
 
     def _item_failures(self, op: str, params: dict[str, Any], item_code: str | None) -> dict[int, str] | None:
         if op != "BatchCreateRelatedItem":

@@ -305,3 +305,24 @@ def test_random_item_failures_are_transient_codes_on_some_cases(emu: Emulator, c
     assert codes <= {"THROTTLED", "INTERNAL_ERROR"}
     assert 0 < len(answer["failedItems"]) < 40
     assert len(emu.related_items()) == len(answer["successfulItems"])
+
+
+def test_a_scripted_item_failure_no_case_takes_fails_the_next_request_that_can_take_it(
+    emu: Emulator, cases: Any, world: World, other_case: str
+):
+    """Concurrent requests and retries arrive in any order: a script's per-case failure is not spent on a
+    client token's replay or on a request whose only case is unknown."""
+    first = batch(cases, world, by_id(world.case_id), clientToken="tok-1")
+    emu.script("BatchCreateRelatedItem", ["item_failure:INTERNAL_ERROR"])
+
+    replayed = batch(cases, world, by_id(world.case_id), clientToken="tok-1")
+    unknown = batch(cases, world, by_id("no-such-case"))
+    failed = batch(cases, world, by_id(other_case))
+    after = batch(cases, world, by_id(other_case))
+
+    assert replayed["successfulItems"] == first["successfulItems"]
+    assert [f["errorCode"] for f in unknown["failedItems"]] == ["CASE_NOT_FOUND"]
+    assert [f["errorCode"] for f in failed["failedItems"]] == ["INTERNAL_ERROR"]
+    assert after["failedItems"] == []
+    assert len(after["successfulItems"]) == 1
+    assert emu.fault_counts()["BatchCreateRelatedItem"]["item_failure"] == 1

@@ -27,7 +27,9 @@ def sqs(moto_endpoint):
     return boto3.client("sqs", endpoint_url=moto_endpoint, region_name="us-east-1")
 
 
-def make_queue(sqs, *, visibility_timeout=1, max_receive_count=None) -> tuple[str, str, str | None]:
+# Redelivery tests use 3 s: an invocation's records must be deleted within the visibility timeout, and on a
+# loaded 2-core machine 1 s was once too short (a killed invocation's records came a third time).
+def make_queue(sqs, *, visibility_timeout=3, max_receive_count=None) -> tuple[str, str, str | None]:
     dlq_url = None
     attributes = {"VisibilityTimeout": str(visibility_timeout)}
     if max_receive_count is not None:
@@ -138,7 +140,7 @@ def test_event_has_lambdas_sqs_record_shape_and_context(sqs):
 
 
 def test_partial_batch_response_leaves_only_the_failed_record_for_redelivery(sqs):
-    url, arn, _ = make_queue(sqs, visibility_timeout=1)
+    url, arn, _ = make_queue(sqs, visibility_timeout=3)
     send(sqs, url, ["ok-1", "flaky", "ok-2"])
     attempts: Counter[str] = Counter()
 
@@ -162,7 +164,7 @@ def test_partial_batch_response_leaves_only_the_failed_record_for_redelivery(sqs
 
 
 def test_a_record_failing_every_time_is_redriven_to_the_dlq_after_max_receive_count(sqs):
-    url, arn, dlq_url = make_queue(sqs, visibility_timeout=1, max_receive_count=2)
+    url, arn, dlq_url = make_queue(sqs, visibility_timeout=3, max_receive_count=2)
     send(sqs, url, ["poison", "fine"])
     handler = Recorder(fail=lambda r: r["body"] == "poison")
     poller = SqsPoller(settings(url, arn), InProcessRuntime.of(handler), sqs)
@@ -252,7 +254,7 @@ def test_an_unknown_item_identifier_fails_the_whole_batch_as_lambda_does():
 
 
 def test_a_killed_invocations_records_come_back_after_the_visibility_timeout(sqs):
-    url, arn, _ = make_queue(sqs, visibility_timeout=1)
+    url, arn, _ = make_queue(sqs, visibility_timeout=3)
     send(sqs, url, ["x", "y"])
     handler = Recorder()
     chaos = ChaosHooks(kill_invocations=frozenset({1}))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -52,6 +53,10 @@ REPLAYED_VALUE = "dlq"
 MAX_MESSAGE_ATTRIBUTES = 10
 
 SendAttributes = dict[str, dict[str, Any]]
+# The attribute names SendMessage takes (letters, digits, "_", "-", "."; no leading, trailing or doubled "."; not
+# "AWS." or "Amazon."). A producer's own ORIGINAL_ATTRIBUTES, or a backup, may hold others: SQS would refuse the
+# batch, quoting the name, which may be customer data.
+ATTRIBUTE_NAME = re.compile(r"(?!\.)(?!.*\.\.)(?!.*\.$)(?!(?i:aws|amazon)\.)[A-Za-z0-9_.-]{1,256}")
 
 
 class UnreadableOriginals(ValueError):
@@ -99,6 +104,8 @@ def unpack(text: str) -> SendAttributes:
         raise UnreadableOriginals(f"{ORIGINAL_ATTRIBUTES} is not a JSON object")
     unpacked: SendAttributes = {}
     for position, (name, value) in enumerate(document.items(), start=1):
+        if not ATTRIBUTE_NAME.fullmatch(name):
+            raise UnreadableOriginals(f"{ORIGINAL_ATTRIBUTES} entry {position} has a name SQS does not take")
         if not isinstance(value, dict) or not isinstance(value.get("DataType"), str):
             raise UnreadableOriginals(f"{ORIGINAL_ATTRIBUTES} entry {position} has no DataType")
         has_string = isinstance(value.get("StringValue"), str)

@@ -12,7 +12,6 @@ import base64
 import errno
 import json
 import os
-import re
 import stat
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from ops.attributes import ATTRIBUTE_NAME
 from ops.errors import ExitCode, OpsError
 
 BACKUP_MODE = 0o600
@@ -191,10 +191,6 @@ class MalformedRecord(ValueError):
     """A backup line that is not a record; the message names the field and the problem, never a value."""
 
 
-# SQS attribute names: letters, digits, "_", "-", "."; anything else is not named back (it could be data).
-_ATTRIBUTE_NAME = re.compile(r"[\w.-]{1,256}", re.ASCII)
-
-
 def _record(number: int, line: bytes) -> BackedUp:
     try:
         record = json.loads(line.decode("utf-8"))
@@ -229,8 +225,9 @@ def _attributes(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise MalformedRecord("message_attributes is not an object of attributes")
     for name, attribute in value.items():
-        field = f"message_attributes.{name}" if _ATTRIBUTE_NAME.fullmatch(name) else "a message attribute"
-        _check_attribute(field, attribute)
+        if not ATTRIBUTE_NAME.fullmatch(name):  # never named back: it could be data
+            raise MalformedRecord("a message attribute has a name SQS does not take")
+        _check_attribute(f"message_attributes.{name}", attribute)
     return value
 
 

@@ -40,6 +40,9 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*")
 # joined by ":" to what follows (the date and hour of a timestamp, an account id inside an ARN); a number that
 # ends a phrase ("caller +12065550142: unknown") is masked.
 _PHONE = re.compile(r"(?<![\w-])(?:\+|\((?=\d))?\d(?:[\s().-]{0,2}\d){8,14}(?![\w-]|:\w)")
+# An id read from the body with no letter and this many digits is taken for a phone number, however short (a local
+# one), as the linker's logs take it; the services' own ids carry letters.
+_ID_PHONE_DIGITS = 7
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,17 +86,23 @@ class MessageSummary:
         """
         data: dict[str, Any] = {}
         for key, value in asdict(self).items():
-            data[key] = mask(value) if key in _FROM_BODY and value is not None else value
+            data[key] = mask_id(value) if key in _FROM_BODY and value is not None else value
             if key == "error_code":
                 data["error_label"] = self.error_label
             elif key == "item_type":
-                data["what"] = mask(self.what)
+                data["what"] = mask_id(self.what)
         return data
 
 
 def mask(text: str) -> str:
     """Mask email addresses and phone numbers in text."""
     return _PHONE.sub("<number>", _EMAIL.sub("<email>", text))
+
+
+def mask_id(text: str) -> str:
+    """Mask an id or type read from the body: as `mask`, and whole when it has no letter and seven digits or more."""
+    letter = any(c.isascii() and c.isalpha() for c in text)
+    return "<number>" if not letter and sum(c.isdigit() for c in text) >= _ID_PHONE_DIGITS else mask(text)
 
 
 def redact(text: str) -> str:

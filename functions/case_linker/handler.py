@@ -294,7 +294,8 @@ def make_lambda_handler(
     """A Lambda entry point that builds its app on first use and keeps it for the execution environment."""
     built: list[Handles] = []
 
-    @logger.inject_lambda_context(clear_state=True)
+    # Never the event, whatever POWERTOOLS_LOGGER_LOG_EVENT says: its bodies are customer data.
+    @logger.inject_lambda_context(clear_state=True, log_event=False)
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         if not built:
             built.append(app_factory())

@@ -327,10 +327,10 @@ def _beyond_the_role(request: RelatedItemRequest, settings: Settings) -> str | N
     return None
 
 
-# A "case id" without a letter and with this many digits is most likely a phone number put where the case id goes
-# (the API's caseId pattern allows one); Cases' own ids carry letters.
+# A case or contact id without a letter and with this many digits is most likely a phone number put where the id
+# goes (the API's caseId pattern and Connect's contact id pattern allow one); the services' own ids carry letters.
 _PHONE_DIGITS = 7
-HIDDEN_CASE_ID = "(hidden: digits only, may be a phone number)"
+HIDDEN_ID = "(hidden: digits only, may be a phone number)"
 
 
 def _phone_like(value: str) -> bool:
@@ -340,9 +340,9 @@ def _phone_like(value: str) -> bool:
     return sum(c.isdigit() for c in value) >= _PHONE_DIGITS
 
 
-def loggable_case_id(case_id: str | None) -> str | None:
-    """`case_id` as logs may carry it: a case id, never a phone number that a producer sent in its place."""
-    return HIDDEN_CASE_ID if case_id is not None and _phone_like(case_id) else case_id
+def loggable_id(value: str | None) -> str | None:
+    """A case or contact id as logs may carry it: the id, never a phone number that a producer sent in its place."""
+    return HIDDEN_ID if value is not None and _phone_like(value) else value
 
 
 def contact_of(contact_arn: str) -> tuple[str, str] | None:

@@ -42,7 +42,7 @@ from case_linker.mapping import (
     classify,
     contact_item,
     contact_of,
-    loggable_case_id,
+    loggable_id,
 )
 from case_linker.pacing import BatchGuard
 from case_linker.redelivery import REPLAYED_ATTRIBUTE, capacity_delay, last_delivery, requeue_due
@@ -85,6 +85,15 @@ GIVE_UP_HOLD_SECONDS = 60.0
 
 class _NotHeld(Exception):
     """The delivery no longer holds its message (SQS moved it to the DLQ, or a later delivery deleted it)."""
+
+
+class _Unexpected(Exception):
+    """An unexpected error as it is handed back to the batch processor: its type alone. The processor logs the text
+    of what it catches (at debug), and an unexpected error's text may quote the record."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(type(error).__name__)
+        self.__suppress_context__ = True  # nor the original as the context of a traceback
 
 
 class ContactsPort(Protocol):
@@ -149,7 +158,7 @@ class CaseResolver:
                     "ResourceNotFoundException", "referenceId: no case in the domain has this reference id"
                 )
             self._ledger.remember_reference(item.domain_id, item.reference_id, case_id)
-        self._logger.thread_safe_append_keys(case_id=loggable_case_id(case_id))
+        self._logger.thread_safe_append_keys(case_id=loggable_id(case_id))
         return dataclasses.replace(item, case_id=case_id)
 
 
@@ -196,7 +205,7 @@ class RecordProcessor:
             self._logger.error(
                 "unexpected error", extra={"error_type": type(error).__name__, "stack": _stack(error)}
             )
-            return self._failed(record, error, UNEXPECTED_ERROR, type(error).__name__)
+            return self._failed(record, _Unexpected(error), UNEXPECTED_ERROR, type(error).__name__)
         else:
             self._logger.info("record done", extra={"outcome": outcome})
             return outcome
@@ -302,7 +311,7 @@ class RecordProcessor:
 
     def _contact(self, record: SQSRecord, link: LinkContact, origin: str) -> str:
         contact_id = link.detail.contactId
-        self._logger.thread_safe_append_keys(event_id=link.event_id, contact_id=contact_id)
+        self._logger.thread_safe_append_keys(event_id=link.event_id, contact_id=loggable_id(contact_id))
         found = self._contact_item(link)
         if found is None:
             self._ledger.record_contact(link.instance_id, contact_id, CONTACT_NO_CASE_ID, origin=origin)
@@ -329,7 +338,7 @@ class RecordProcessor:
         if case_id is None and link.detail.chainCaseId is not None:
             self._logger.info(
                 "case id from the contact chain",
-                extra={"chain_case_id": loggable_case_id(link.detail.chainCaseId)},
+                extra={"chain_case_id": loggable_id(link.detail.chainCaseId)},
             )
             case_id = link.detail.chainCaseId
         if case_id is None:
@@ -337,9 +346,7 @@ class RecordProcessor:
         return contact_item(link, case_id, self._settings)
 
     def _link(self, record: SQSRecord, item: RelatedItem, origin: str) -> str:
-        self._logger.thread_safe_append_keys(
-            case_id=loggable_case_id(item.case_id), related_item_type=item.type
-        )
+        self._logger.thread_safe_append_keys(case_id=loggable_id(item.case_id), related_item_type=item.type)
         self._guard.check_breaker()
         try:
             # Comments may name their case by reference id alone: BatchCreateRelatedItem takes it as it is.
@@ -355,7 +362,7 @@ class RecordProcessor:
                 extra={
                     "related_item_id": result.related_item_id,
                     "recovered": result.recovered,
-                    "resolved_case_id": loggable_case_id(result.case_id) if item.case_id is None else None,
+                    "resolved_case_id": loggable_id(result.case_id) if item.case_id is None else None,
                 },
             )
             return LINKED

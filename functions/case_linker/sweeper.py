@@ -53,7 +53,7 @@ from case_linker.mapping import (
     ORIGIN_SWEEPER,
     SWEEPER_SOURCE,
     case_id_from,
-    loggable_case_id,
+    loggable_id,
 )
 from case_linker.models import is_case_id
 from case_linker.pacing import BatchGuard, Pacer
@@ -358,7 +358,7 @@ class Sweeper:
                 extra={
                     "contact_id": item.contact.contact_id,
                     "reason": item.reason,
-                    "chain_case_id": loggable_case_id(item.chain_case_id),
+                    "chain_case_id": loggable_id(item.chain_case_id),
                 },
             )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -347,6 +348,35 @@ def test_given_an_unexpected_error_that_quotes_the_record_when_handled_then_the_
     assert "unexpected error" in logged
     assert "RuntimeError" in logged
     assert "boom" in logged  # the function it was raised in
+    assert private not in logged
+    assert "a bug that quotes" not in logged
+
+
+def test_given_powertools_debug_when_an_unexpected_error_that_quotes_the_record_is_handed_back_then_no_log_has_its_text(
+    last_try: Callable[[], App],
+    aws: Aws,
+    main_queue: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # GIVEN Powertools' own debug lines on, as POWERTOOLS_DEBUG=true turns them on during an incident, and a bug
+    # whose exception text quotes the record
+    private = "+44 20 7946 0002"
+
+    def boom(*_: object, **__: object) -> None:
+        raise RuntimeError(f"a bug that quotes {private}")
+
+    monkeypatch.setattr(CasesGateway, "create", boom)
+    record = delivered(aws, main_queue, comment_request(COMMENT_CASE, "unexpected, debug"), times=1)
+    caplog.set_level(logging.DEBUG, logger="aws_lambda_powertools")
+
+    # WHEN it is handed back for redelivery
+    result = last_try().run_batch(sqs_event(record), lambda_context())
+
+    # THEN it is, and no log record carries the exception's text
+    assert failed_ids(result.response) == {record["messageId"]}
+    logged = caplog.text + "".join(str(vars(entry)) for entry in caplog.records)
+    assert "unexpected error" in logged
     assert private not in logged
     assert "a bug that quotes" not in logged
 

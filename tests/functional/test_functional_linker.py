@@ -541,6 +541,23 @@ def test_given_the_lambda_entry_point_when_invoked_then_it_builds_once_and_emits
     assert "+15555550100" not in output
 
 
+def test_given_powertools_event_logging_switched_on_when_the_entry_point_runs_then_no_body_is_logged(
+    settings: Settings, emu: Emulator, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the Powertools variable that logs every invocation's event, set as one might while debugging
+    monkeypatch.setenv("POWERTOOLS_LOGGER_LOG_EVENT", "true")
+    handler = make_lambda_handler(lambda: build_app(settings, tuning=FAST))
+    secret_body = "Please call me on +1 555 0100 or jane@example.com"
+
+    # WHEN a batch is handled
+    response = handler(sqs_event(sqs_record(comment_request(COMMENT_CASE, secret_body))), lambda_context())
+
+    # THEN the event (its bodies) never reaches the log
+    assert response == {"batchItemFailures": []}
+    assert [r for r in caplog.records if r.getMessage() == "batch done"]
+    assert not [r for r in caplog.records if "555 0100" in str(vars(r)) or "example.com" in str(vars(r))]
+
+
 def test_given_customer_data_in_bodies_and_tags_when_handled_then_logs_carry_ids_but_none_of_it(
     settings: Settings, emu: Emulator
 ) -> None:
@@ -597,6 +614,35 @@ def test_given_a_phone_number_where_the_case_id_goes_when_handled_then_dead_lett
         assert number not in text
     lines = [json.loads(line) for line in text.splitlines()]
     assert {r["messageId"] for r in records} <= {line.get("message_id") for line in lines}
+
+
+def test_given_a_phone_number_where_the_contact_id_goes_when_handled_then_dead_lettered_and_never_logged(
+    settings: Settings, emu: Emulator
+) -> None:
+    # GIVEN contact events whose contactId is a phone number: digits and hyphens fit Connect's id pattern, so
+    # only Connect can tell it is no contact
+    stream = io.StringIO()
+    app_logger = Logger(
+        service=f"case-linker-test-{uuid.uuid4()}", logger_handler=logging.StreamHandler(stream)
+    )
+    app = build_app(settings, tuning=FAST, app_logger=app_logger)
+    records = []
+    for number in ("206-555-0166", "2065550155"):
+        voice = json.loads(event_body("contact-completed-voice.json"))
+        voice["detail"]["contactId"] = voice["detail"]["initialContactId"] = number
+        records.append(sqs_record(json.dumps(voice)))
+
+    result = app.run_batch(sqs_event(*records), lambda_context())
+
+    # THEN each is dead-lettered as Connect answered, and no log line carries the number
+    assert result.response == {"batchItemFailures": []}
+    assert count(result.counts, DEAD_LETTERED, ("errorCode", "ResourceNotFoundException")) == 2
+    text = stream.getvalue()
+    for number in ("0166", "2065550155"):
+        assert number not in text
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert {r["messageId"] for r in records} <= {line.get("message_id") for line in lines}
+    assert any(line.get("contact_id") for line in lines)
 
 
 def test_given_a_missing_setting_when_the_entry_point_first_runs_then_it_fails_naming_the_variable() -> None:

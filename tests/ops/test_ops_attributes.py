@@ -98,6 +98,8 @@ def test_a_replayed_message_failing_again_is_marked_once() -> None:
         '{"a": "b"}',
         '{"a": {"DataType": "String"}}',
         '{"a": {"DataType": "Binary", "BinaryValue": "***"}}',
+        # a name SQS refuses, quoting it (a producer's own ORIGINAL_ATTRIBUTES, kept packed by the linker)
+        '{"jane.doe@example.com": {"DataType": "String", "StringValue": "x"}}',
         # nested deeper than the parser goes: the linker keeps such a producer's own attribute as it came
         "[" * 100_000 + "]" * 100_000,
     ],

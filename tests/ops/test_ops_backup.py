@@ -164,6 +164,29 @@ def test_a_malformed_backup_is_a_one_line_usage_error_naming_line_and_field(
         assert value not in line
 
 
+@pytest.mark.parametrize("name", ["jane.doe@example.com", "+1 206 555 0142"])
+def test_a_backup_attribute_whose_name_sqs_refuses_is_a_usage_error_that_never_names_it(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, tmp_path: Path, name: str
+) -> None:
+    # GIVEN a backup (edited by hand, or not one of ours) with an attribute name SQS does not take: SQS's refusal
+    # would quote the name
+    path = tmp_path / "b.jsonl"
+    attributes = {name: {"DataType": "String", "StringValue": "x"}}
+    record = {**GOOD_LINE, "source_queue_url": queues.processing_dlq, "message_attributes": attributes}
+    path.write_text(json.dumps(record) + "\n")
+
+    # WHEN it is restored
+    result = run_cli([*queues.args(), "dlq", "restore", "--from-backup", str(path), "--yes"])
+
+    # THEN a one-line usage error names the line and the attribute's place, never its name, and nothing is sent
+    assert result.exit_code == ExitCode.USAGE
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: {path} line 1 is not a backup record: a message attribute")
+    for value in ("jane", "555"):
+        assert value not in line
+    assert depth(sqs, queues.processing_dlq) == (0, 0)
+
+
 def test_append_to_a_symlink_is_refused_before_the_prompt(
     run_cli: Invoke, sqs: Any, queues: StackQueues, tmp_path: Path
 ) -> None:

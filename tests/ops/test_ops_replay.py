@@ -554,6 +554,38 @@ def test_matching_messages_left_in_the_dlq_exit_1_with_their_count(
     assert "c-2" in left["Body"]
 
 
+def test_packed_originals_with_a_name_sqs_refuses_stay_in_the_dlq_and_the_name_is_never_printed(
+    run_cli: Invoke, sqs: Any, queues: StackQueues, tmp_path: Path
+) -> None:
+    # GIVEN a producer's own ORIGINAL_ATTRIBUTES, kept packed by the linker because SQS would refuse its names
+    # (SQS's refusal quotes the name), beside a message that can be replayed
+    put(sqs, queues.processing_dlq, connect_event("c-1"), error_attributes("ThrottlingException"))
+    producers = {"jane.doe@example.com": {"DataType": "String", "StringValue": "+12065550142"}}
+    put(
+        sqs,
+        queues.processing_dlq,
+        connect_event("c-2"),
+        {
+            **error_attributes("ThrottlingException"),
+            ORIGINAL_ATTRIBUTES: {"DataType": "String", "StringValue": json.dumps(producers)},
+        },
+    )
+
+    # WHEN the DLQ is replayed
+    result = replay(run_cli, queues, "--yes", "--backup", str(tmp_path / "b.jsonl"))
+
+    # THEN the good one moves, the other is a counted failure left in the DLQ, and no output names the attribute
+    assert result.exit_code == ExitCode.FAILED
+    assert "1 matching messages remain in the DLQ" in result.stderr
+    assert "UnreadableOriginals" in result.stderr
+    for value in ("jane", "2065550142"):
+        assert value not in result.output
+    [moved] = drain(sqs, queues.main)
+    assert "c-1" in moved["Body"]
+    [left] = drain(sqs, queues.processing_dlq)
+    assert "c-2" in left["Body"]
+
+
 def test_messages_that_arrive_during_the_run_are_left_alone(
     sqs: Any, queues: StackQueues, tmp_path: Path
 ) -> None:

@@ -262,3 +262,25 @@ def test_ids_and_types_read_from_the_body_never_show_an_email_or_a_phone_number(
         assert "jane" not in shown
     # AND a filter still matches the value the operator typed
     assert parse_filters([f"caseId={value}"]).matches(summarise(message(request), NOW))
+
+
+@pytest.mark.parametrize("value", ["5550142", "555-0142", "6123 4567", "0044.20.7946"])
+def test_an_id_without_a_letter_and_with_seven_digits_is_masked_as_the_linkers_logs_hide_it(
+    value: str,
+) -> None:
+    # GIVEN a local phone number (7 or 8 digits) where the case id or contact id goes: the linker logs it as a
+    # placeholder, however short
+    request = json.dumps({"caseId": value, "type": "Comment", "contactId": value})
+
+    # WHEN peek summarises it
+    shown = summarise(message(request), NOW).to_json()
+
+    # THEN neither id shows it, and a filter still matches the value the operator typed
+    assert (shown["case_id"], shown["contact_id"]) == ("<number>", "<number>")
+    assert parse_filters([f"caseId={value}"]).matches(summarise(message(request), NOW))
+
+
+@pytest.mark.parametrize("value", ["12345", "case-5550142", "7c9e6679-7425-40de-944b-e07fc1f90ae7"])
+def test_an_id_with_a_letter_or_few_digits_is_shown_as_it_is(value: str) -> None:
+    shown = summarise(message(json.dumps({"caseId": value, "type": "Comment"})), NOW).to_json()
+    assert shown["case_id"] == value

@@ -16,7 +16,7 @@ from case_linker.mapping import (
     case_id_from,
     classify,
     contact_item,
-    loggable_case_id,
+    loggable_id,
     same_item,
     search_filter,
 )
@@ -306,8 +306,8 @@ def test_given_an_envelope_without_a_detail_when_classified_then_the_reason_says
 def test_a_case_id_is_logged_unless_it_is_only_digits_as_a_phone_number_is(
     case_id: str | None, shown: bool
 ) -> None:
-    assert (loggable_case_id(case_id) == case_id) is shown
-    assert case_id is None or shown or not any(c.isdigit() for c in str(loggable_case_id(case_id)))
+    assert (loggable_id(case_id) == case_id) is shown
+    assert case_id is None or shown or not any(c.isdigit() for c in str(loggable_id(case_id)))
 
 
 INSTANCE_SETTINGS = replace(SETTINGS, connect_instance_arn=INSTANCE_ARN)

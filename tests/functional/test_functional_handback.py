@@ -299,15 +299,21 @@ def test_given_a_contact_given_up_on_its_last_delivery_when_dead_lettered_then_t
     assert ledger.contacts(INSTANCE_ID, [VOICE_CONTACT_ID]) == {}
 
 
-def test_given_an_unexpected_error_on_the_last_delivery_when_handled_then_dead_lettered_with_its_type_only(
-    last_try: Callable[[], App], aws: Aws, main_queue: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    private = "+44 20 7946 0000"
+def creates_fail_quoting(monkeypatch: pytest.MonkeyPatch, private: str) -> None:
+    """Every create raises a bug's error whose text quotes `private`."""
 
     def boom(*_: object, **__: object) -> None:
         raise RuntimeError(f"a bug that quotes {private}")
 
     monkeypatch.setattr(CasesGateway, "create", boom)
+
+
+def test_given_an_unexpected_error_on_the_last_delivery_when_handled_then_dead_lettered_with_its_type_only(
+    last_try: Callable[[], App], aws: Aws, main_queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    private = "+44 20 7946 0000"
+
+    creates_fail_quoting(monkeypatch, private)
     record = delivered(aws, main_queue, comment_request(COMMENT_CASE, "unexpected"), times=10)
 
     result = last_try().run_batch(sqs_event(record), lambda_context())
@@ -333,10 +339,7 @@ def test_given_an_unexpected_error_that_quotes_the_record_when_handled_then_the_
     # GIVEN a bug whose exception text quotes customer data (a KeyError on a key, a library's message)
     private = "+44 20 7946 0001"
 
-    def boom(*_: object, **__: object) -> None:
-        raise RuntimeError(f"a bug that quotes {private}")
-
-    monkeypatch.setattr(CasesGateway, "create", boom)
+    creates_fail_quoting(monkeypatch, private)
     record = delivered(aws, main_queue, comment_request(COMMENT_CASE, "unexpected, logged"), times=times)
     capsys.readouterr()
     caplog.clear()
@@ -363,10 +366,7 @@ def test_given_powertools_debug_when_an_unexpected_error_that_quotes_the_record_
     # whose exception text quotes the record
     private = "+44 20 7946 0002"
 
-    def boom(*_: object, **__: object) -> None:
-        raise RuntimeError(f"a bug that quotes {private}")
-
-    monkeypatch.setattr(CasesGateway, "create", boom)
+    creates_fail_quoting(monkeypatch, private)
     record = delivered(aws, main_queue, comment_request(COMMENT_CASE, "unexpected, debug"), times=1)
     caplog.set_level(logging.DEBUG, logger="aws_lambda_powertools")
 

@@ -558,14 +558,19 @@ def test_given_powertools_event_logging_switched_on_when_the_entry_point_runs_th
     assert not [r for r in caplog.records if "555 0100" in str(vars(r)) or "example.com" in str(vars(r))]
 
 
-def test_given_customer_data_in_bodies_and_tags_when_handled_then_logs_carry_ids_but_none_of_it(
-    settings: Settings, emu: Emulator
-) -> None:
+def app_logging_to_a_string(settings: Settings) -> tuple[App, io.StringIO]:
+    """An app whose log lines are written to the returned stream."""
     stream = io.StringIO()
     app_logger = Logger(
         service=f"case-linker-test-{uuid.uuid4()}", logger_handler=logging.StreamHandler(stream)
     )
-    app = build_app(settings, tuning=FAST, app_logger=app_logger)
+    return build_app(settings, tuning=FAST, app_logger=app_logger), stream
+
+
+def test_given_customer_data_in_bodies_and_tags_when_handled_then_logs_carry_ids_but_none_of_it(
+    settings: Settings, emu: Emulator
+) -> None:
+    app, stream = app_logging_to_a_string(settings)
     secret = "Please call me on +1 555 0100 or jane@example.com"
     records = [
         sqs_record(comment_request(COMMENT_CASE, secret)),
@@ -591,11 +596,7 @@ def test_given_a_phone_number_where_the_case_id_goes_when_handled_then_dead_lett
 ) -> None:
     # GIVEN producers and flows that put the customer's number where the case id goes: it fits the API's caseId
     # pattern, so only Cases can tell it is no case
-    stream = io.StringIO()
-    app_logger = Logger(
-        service=f"case-linker-test-{uuid.uuid4()}", logger_handler=logging.StreamHandler(stream)
-    )
-    app = build_app(settings, tuning=FAST, app_logger=app_logger)
+    app, stream = app_logging_to_a_string(settings)
     voice = json.loads(event_body("contact-completed-voice.json"))
     voice["detail"]["tags"] = {"caseId": "+12065550199"}
     records = [
@@ -621,11 +622,7 @@ def test_given_a_phone_number_where_the_contact_id_goes_when_handled_then_dead_l
 ) -> None:
     # GIVEN contact events whose contactId is a phone number: digits and hyphens fit Connect's id pattern, so
     # only Connect can tell it is no contact
-    stream = io.StringIO()
-    app_logger = Logger(
-        service=f"case-linker-test-{uuid.uuid4()}", logger_handler=logging.StreamHandler(stream)
-    )
-    app = build_app(settings, tuning=FAST, app_logger=app_logger)
+    app, stream = app_logging_to_a_string(settings)
     records = []
     for number in ("206-555-0166", "2065550155"):
         voice = json.loads(event_body("contact-completed-voice.json"))

@@ -28,21 +28,28 @@ from ops.clikit import (
     INTERRUPTED_EXIT_CODE,
     OneLineErrorsCommand,
     check_output,
+    output_option,
     parse_command_line,
     usage_error,
     write_report,
 )
+from ops.output import OutputFormat, print_result
 
 VARIANT_HANDLER = "bench.variants.lambda_handler"
 BENCHMARKS = ("drain", "batch", "overhead", "coldstart", "fleet", "quota")
-DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.json"
+DEFAULT_REPORT = Path(__file__).resolve().parent / "results.json"
 
 
 _cli = typer.Typer(add_completion=False, help=__doc__, pretty_exceptions_enable=False)
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 done (a missed goal too, unless --strict); 1 a goal missed with --strict; 2 usage (bad "
-    "option, unusable --report); 130 interrupted (no results written)."
+    "option or --output format, unusable --report); 130 interrupted (no results written)."
+)
+# What --output says about each format; bench.fleet's is the same.
+OUTPUT_HELP = (
+    "What to print: table (goal against measured, for people), json (the results, as in --report; progress "
+    "goes to stderr) or text (one goal a line, tab-separated: measurement, goal, measured, pass)."
 )
 
 
@@ -99,17 +106,17 @@ def _command_line(
     only: Annotated[
         list[str] | None, typer.Option(help=f"Run only these (repeatable): {', '.join(BENCHMARKS)}.")
     ] = None,
-    report: Annotated[Path, typer.Option(help="The results file.")] = DEFAULT_OUTPUT,
-    report_old: Annotated[
-        Path | None, typer.Option("--output", hidden=True, help="Old name of --report.")
-    ] = None,
+    report: Annotated[Path, typer.Option(help="The results file.")] = DEFAULT_REPORT,
+    output: Annotated[
+        OutputFormat, output_option(help=OUTPUT_HELP, results_file="--report")
+    ] = OutputFormat.TABLE,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when a goal is missed.")] = False,
 ) -> argparse.Namespace:
     """The benchmark options, checked, under the names `run` reads."""
     unknown = [name for name in only or () if name not in BENCHMARKS]
     if unknown:
         usage_error(f"--only {unknown[0]!r}: one of {', '.join(BENCHMARKS)}")
-    check_output(report_old or report, "--output" if report_old else "--report")
+    check_output(report, "--report")
     return argparse.Namespace(
         quick=quick,
         events=contacts_old if contacts_old is not None else contacts,
@@ -124,7 +131,8 @@ def _command_line(
         repeats=repeats,
         bucket_capacity=bucket_capacity,
         only=only or None,
-        output=report_old or report,
+        report=report,
+        output=output,
         strict=strict,
     )
 
@@ -256,7 +264,9 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     if "fleet" in selected:
         console.log("fleet simulation (virtual clock): bench/fleet-results.json")
         started = time.monotonic()
-        results["fleet"] = run_fleet(quick=args.quick, console=console)
+        results["fleet"] = run_fleet(
+            quick=args.quick, console=console, tables=args.output is OutputFormat.TABLE
+        )
         timings["fleet"] = time.monotonic() - started
 
     results["context"]["runtime_s"] = timings
@@ -266,22 +276,33 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    console = Console()
+    # Progress and notes share stdout with the table; beside json or text they go to stderr.
+    console = Console(stderr=args.output is not OutputFormat.TABLE)
     started = time.monotonic()
     try:
         results = run(args, console)
     except KeyboardInterrupt:
-        print(f"interrupted: no results written to {args.output}", file=sys.stderr)
+        print(f"interrupted: no results written to {args.report}", file=sys.stderr)
         return INTERRUPTED_EXIT_CODE
     results["context"]["runtime_s"]["total"] = time.monotonic() - started
-    write_report(args.output, json.dumps(results, indent=2, default=str) + "\n")
-    title = f"case-linker benchmarks ({'quick' if args.quick else 'full'}, {results['context']['date']})"
-    render(results["goals"], title, console)
-    if "drain" in results:
-        _drain_summary(results["drain"]["details"], console)
-    console.print(f"results: {args.output}  ({results['context']['runtime_s']['total']:.0f} s)")
+    write_report(args.report, json.dumps(results, indent=2, default=str) + "\n")
+    print_result(args.output, results, results["goals"], lambda: _tables(results, console))
+    console.print(
+        f"results: {args.report}  ({results['context']['runtime_s']['total']:.0f} s)", soft_wrap=True
+    )
     missed = [row["key"] for row in results["goals"] if row["pass"] is False]
     return 1 if args.strict and missed else 0
+
+
+def _tables(results: dict[str, Any], console: Console) -> None:
+    context = results["context"]
+    render(
+        results["goals"],
+        f"case-linker benchmarks ({'quick' if context['quick'] else 'full'}, {context['date']})",
+        console,
+    )
+    if "drain" in results:
+        _drain_summary(results["drain"]["details"], console)
 
 
 def _drain_summary(details: dict[str, Any], console: Console) -> None:

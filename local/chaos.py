@@ -51,10 +51,12 @@ from ops.clikit import (
     INTERRUPTED_EXIT_CODE,
     OneLineErrorsCommand,
     check_output,
+    output_option,
     parse_command_line,
     usage_error,
     write_report,
 )
+from ops.output import Column, Output, OutputFormat
 
 DEFAULT_REPORT = Path("chaos-report.json")
 DOMAIN_ID = "chaos-domain"
@@ -196,6 +198,7 @@ class ChaosOptions:
     report: Path = DEFAULT_REPORT
     moto_endpoint: str | None = None
     quiet: bool = False
+    output: OutputFormat = OutputFormat.TABLE
 
     @property
     def settle_s(self) -> float:
@@ -810,6 +813,7 @@ def _settings(options: ChaosOptions) -> dict[str, Any]:
     values["faulted_operations"] = list(FAULTED_OPERATIONS)
     values.pop("moto_endpoint", None)
     values.pop("quiet", None)
+    values.pop("output", None)
     return values
 
 
@@ -834,7 +838,21 @@ _cli = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0], pretty_e
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 every check in the report holds; 1 a check failed (the report's ok is false); 2 usage "
-    "(bad option, unusable --report); 130 interrupted (no report written)."
+    "(bad option or --output format, unusable --report); 130 interrupted (no report written)."
+)
+OUTPUT_HELP = (
+    "What to print: table (each check and whether it holds, then the verdict and the counts), json (the report, as in "
+    "--report; progress goes to stderr) or text (one check a line, tab-separated: check, holds)."
+)
+CHECK_COLUMNS = (
+    Column("check", "check", whole=True),
+    Column("holds", "holds", render=lambda row: "yes" if row["holds"] else "NO"),
+)
+# The counts under the checks' table: label, report key.
+_FOOTER = (
+    ("skips by reason", "skips_by_reason"),
+    ("DLQ by reason", "dlq_by_reason"),
+    ("replayed", "replayed"),
 )
 
 
@@ -914,6 +932,9 @@ def _command_line(
         float | None, typer.Option(min=1.0, help="Seconds per drain (default: from the number of inputs).")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
+    output: Annotated[
+        OutputFormat, output_option(help=OUTPUT_HELP, results_file="--report")
+    ] = OutputFormat.TABLE,
 ) -> ChaosOptions:
     """The options of one chaos run; the faults apply to each of FAULTED_OPERATIONS."""
     events = contacts_old if contacts_old is not None else contacts
@@ -941,6 +962,7 @@ def _command_line(
         max_receive_count=max_receive_count,
         drain_timeout_s=timeout,
         quiet=quiet,
+        output=output,
         faults=faults,
     )
 
@@ -952,17 +974,33 @@ def parse_args(argv: Sequence[str] | None = None) -> ChaosOptions:
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
+    # Progress and notes share stdout with the table; beside json or text they go to stderr.
+    to_stderr = options.output is not OutputFormat.TABLE
+
+    def note(line: str) -> None:
+        print(line, file=sys.stderr if to_stderr else sys.stdout)
+
     try:
-        report = run(options)
+        report = run(options, log=note)
     except KeyboardInterrupt:
         print(f"interrupted: no report written to {options.report}", file=sys.stderr)
         return INTERRUPTED_EXIT_CODE
-    brief = {
-        k: report[k] for k in ("ok", "checks", "events_in", "related_items_created", "duplicates", "lost")
-    }
-    brief |= {k: report[k] for k in ("skips_by_reason", "dlq_by_reason", "replayed", "elapsed_s")}
-    print(json.dumps(brief, indent=2))
-    print(f"report: {options.report}")
+    checks = [{"check": name, "holds": holds} for name, holds in report["checks"].items()]
+    failed = sum(not row["holds"] for row in checks)
+    Output(format=options.output).emit(
+        report,
+        records=checks,
+        columns=CHECK_COLUMNS,
+        footer=[
+            "OK: every check holds"
+            if report["ok"]
+            else f"FAILED: {failed} of {len(checks)} checks do not hold",
+            f"{report['events_in']} inputs, {report['related_items_created']} related items created, "
+            f"{report['duplicates']} duplicates, {report['lost']} lost ({report['elapsed_s']:.0f} s)",
+            *(f"{label}: {json.dumps(report[key])}" for label, key in _FOOTER),
+        ],
+    )
+    note(f"report: {options.report}")
     return 0 if report["ok"] else 1
 
 

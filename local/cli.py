@@ -25,17 +25,22 @@ from infra.config import KNOWN_CONTEXT_KEYS, CaseLinkerConfig, ConfigError
 from local.inputs import EXPECTED_FILE, SEED_FILE, expected_outcomes, shared_file
 from local.outputs import publish_stack_outputs
 from local.pipeline import DEFAULT_INSTANCE_ARN, EVENTS_DIR, LocalPipeline, PipelineOptions
-from local.report import coverage_document, render, render_coverage, render_verdict
-from ops.clikit import OneLineErrorsCommand, check_output, usage_error, write_report
-from ops.output import make_console
+from local.report import coverage_document, input_records, render, render_coverage, render_verdict
+from ops.clikit import OneLineErrorsCommand, check_output, output_option, usage_error, write_report
+from ops.output import OutputFormat, make_console, print_result
 from ops.queues import DEFAULT_STACK_NAME
 
 app = typer.Typer(add_completion=False, no_args_is_help=False, help=__doc__, pretty_exceptions_enable=False)
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 every outcome as expected, nothing lost, pending or duplicated, the sweep (when it runs) "
-    "succeeded; 1 otherwise (the report's summary.ok is false); 2 usage (bad option, unreadable seed or "
-    "expectations, unusable --report or --logs); 130 interrupted."
+    "succeeded; 1 otherwise (the report's summary.ok is false); 2 usage (bad option or --output format, "
+    "unreadable seed or expectations, unusable --report or --logs); 130 interrupted."
+)
+OUTPUT_HELP = (
+    "What to print: table (what happened to each input, the totals and the verdict), json (the report, as in "
+    "--report) or text (one input a line, tab-separated: input, route, outcome, case or queue, detail, "
+    "expected). With json or text, notes, progress and the verdict go to stderr."
 )
 
 
@@ -258,11 +263,19 @@ def main(
         Path | None, typer.Option("--json", hidden=True, help="Old name of --report.")
     ] = None,
     logs: Annotated[Path | None, typer.Option(help="Keep the handler's log streams in this folder.")] = None,
+    output: Annotated[
+        OutputFormat, output_option(help=OUTPUT_HELP, results_file="--report")
+    ] = OutputFormat.TABLE,
     verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="List every input, even on long runs.")
+        bool, typer.Option("--verbose", "-v", help="List every input in the table, even on long runs.")
     ] = False,
     quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="Print nothing; the exit code and --report tell.")
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="Print nothing but what --output json or text asks for; the exit code and --report tell.",
+        ),
     ] = False,
     no_color: Annotated[
         bool, typer.Option("--no-color", help="No colour (none anyway when not a terminal).")
@@ -281,8 +294,12 @@ def main(
     if logs is not None:
         check_output(logs, "--logs", folder=True)
     found_seed, expected = nearest_fixtures(paths, seed)
-    # Piped output (CI logs) gets a wide table rather than rich's 80-column default.
-    console = make_console(width=None if sys.stdout.isatty() else 150, quiet=quiet, no_color=no_color)
+    # Notes and progress share stdout with the tables; beside json or text they go to stderr. Piped (CI logs),
+    # lines are wide rather than rich's 80-column default.
+    stream = sys.stdout if output is OutputFormat.TABLE else sys.stderr
+    console = make_console(
+        stderr=stream is sys.stderr, width=None if stream.isatty() else 150, quiet=quiet, no_color=no_color
+    )
     if paths and found_seed is None:
         console.print(
             "note: no --seed and no seed.json beside the events: the emulator starts without cases or "
@@ -330,22 +347,26 @@ def main(
             # As the schedule would, once the events are handled: the sweep finds what they missed.
             sweep = pipeline.sweep()
             result = _drain(pipeline, console, int((sweep.report or {}).get("SweepEnqueued") or 0), timeout)
-        render(result, console, facts=_facts(pipeline, time.monotonic() - started), verbose=verbose)
-        coverage = coverage_document(events_alone, result, sweep) if sweep is not None else None
-        if sweep is not None:
-            render_coverage(events_alone, result, sweep, console)
+        facts = _facts(pipeline, time.monotonic() - started)
+        document = {
+            **result.to_json(),
+            "coverage": coverage_document(events_alone, result, sweep) if sweep is not None else None,
+            "endpoints": pipeline.endpoints,
+            "settings": facts,
+        }
+        if sweep is not None and not sweep.ok:
+            document["summary"] = {**document["summary"], "ok": False}  # as the exit code says
+
+        def tables() -> None:
+            render(result, console, facts=facts, verbose=verbose)
+            if sweep is not None:
+                render_coverage(events_alone, result, sweep, console)
+
+        print_result(output, document, input_records(result), tables)
         render_verdict(result, console, sweep)
         if report_path is not None:
-            document = {
-                **result.to_json(),
-                "coverage": coverage,
-                "endpoints": pipeline.endpoints,
-                "settings": _facts(pipeline, time.monotonic() - started),
-            }
-            if sweep is not None and not sweep.ok:
-                document["summary"] = {**document["summary"], "ok": False}  # as the exit code says
             write_report(report_path, json.dumps(document, indent=2, default=str) + "\n")
-            console.print(f"Report written to {report_path}")
+            console.print(f"Report written to {report_path}", soft_wrap=True)
         if stay_up:
             console.rule("Staying up: Ctrl-C to stop")
             for label, command in cli_commands(pipeline, stack_name):

@@ -46,6 +46,22 @@ def _detail(result: InputResult) -> str:
     return result.reason or ""
 
 
+def input_records(result: Reconciliation) -> list[dict[str, str | None]]:
+    """What happened to each input, as the table's rows say it: `--output text`'s records (None: nothing to say,
+    no expected outcome)."""
+    return [
+        {
+            "input": row.name,
+            "route": row.route,
+            "outcome": row.outcome.value,
+            "where": _where(row) or None,
+            "detail": _detail(row) or None,
+            "expected": None if row.expected is None else row.mismatch or "ok",
+        }
+        for row in result.inputs
+    ]
+
+
 def render(
     result: Reconciliation, console: Console, *, facts: dict[str, Any] | None = None, verbose: bool = False
 ) -> None:

@@ -13,7 +13,7 @@ import typer
 
 from ops import __version__
 from ops.aws import Clients
-from ops.clikit import HoistingGroup
+from ops.clikit import HoistingGroup, output_option
 from ops.commands import backfill, dlq_inspect, dlq_redrive, doctor, send
 from ops.context import Overrides, State
 from ops.errors import ExitCode
@@ -87,7 +87,7 @@ def main_options(
         typer.Option(help="Send every AWS call here (moto, the local pipeline); AWS_ENDPOINT_URL works too."),
     ] = None,
     output: Annotated[
-        OutputFormat, typer.Option(help="json (stable, documented), text (tab-separated) or table.")
+        OutputFormat, output_option(help="json (stable, documented), text (tab-separated) or table.")
     ] = OutputFormat.TABLE,
     query: Annotated[
         str | None, typer.Option(help="JMESPath applied to the json result, as in the AWS CLI.")

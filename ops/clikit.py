@@ -8,6 +8,9 @@
 - `usage_error(message)` raises the one-line error from inside a command, after click has parsed.
 - A file a command writes (`--report`) is checked before anything runs (`check_output`) and written 0600,
   never through a symbolic link (`write_report`).
+- `--output json|text|table` is the format of what a command prints, as in the AWS CLI (`output_option`); never
+  a file name: a tool that writes a results file names it `--report`, and an old `--output results.json` is
+  refused, saying so.
 
 Hand-written because click itself prints a usage block and a boxed error (typer with rich), and has no notion
 of options shared by every subcommand; a few lines here beat a dependency.
@@ -23,6 +26,8 @@ from typing import Any, NoReturn, TypeVar
 
 import typer
 from typer.core import TyperCommand, TyperGroup
+
+from ops.output import OutputFormat
 
 USAGE_EXIT_CODE = 2
 INTERRUPTED_EXIT_CODE = 130
@@ -43,6 +48,24 @@ def print_error(message: str) -> None:
 def usage_error(message: str) -> NoReturn:
     """Stop with a one-line user-mistake error and exit code 2."""
     raise UsageMistake(message)
+
+
+def output_option(*, help: str, results_file: str | None = None) -> Any:
+    """The `--output json|text|table` option: `Annotated[OutputFormat, output_option(...)] = OutputFormat.TABLE`.
+
+    Anything else is a usage error listing the formats; with `results_file` (a tool whose results file once was
+    `--output`) it also names the option that takes the file.
+    """
+    formats = ", ".join(OutputFormat)
+    elsewhere = f"; the results file is {results_file} FILE" if results_file else ""
+
+    def parse(value: str) -> OutputFormat:
+        try:
+            return OutputFormat(value)
+        except ValueError:
+            raise typer.BadParameter(f"{value!r} is not one of {formats}{elsewhere}") from None
+
+    return typer.Option("--output", parser=parse, metavar=f"[{'|'.join(OutputFormat)}]", help=help)
 
 
 def _run_one_line(main: Any, standalone_mode: bool, kwargs: dict[str, Any]) -> Any:

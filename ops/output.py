@@ -85,23 +85,31 @@ class Output:
         footer: Sequence[str] = (),
     ) -> None:
         """Print the result: `document` (json), `records` (text, table), or what `--query` selects."""
-        selected: Any = self.query.search(dict(document)) if self.query is not None else None
         out = self.console()
-        if self.format is OutputFormat.JSON:
-            shown = selected if self.query is not None else document
-            typer.echo(json.dumps(shown, indent=2, default=str, ensure_ascii=False))
-            return
-        if self.format is OutputFormat.TEXT:
-            lines = text_lines(selected if self.query is not None else list(records))
-            if lines:
-                typer.echo("\n".join(lines))
-            return
         if self.query is not None:
-            print_table(out, generic_table(selected))
+            selected: Any = self.query.search(dict(document))
+            print_result(self.format, selected, selected, lambda: print_table(out, generic_table(selected)))
             return
-        print_table(out, build_table(records, columns, title=title))
-        for line in footer:
-            out.print(line, soft_wrap=True, markup=False)
+
+        def table() -> None:
+            print_table(out, build_table(records, columns, title=title))
+            for line in footer:
+                out.print(line, soft_wrap=True, markup=False)
+
+        print_result(self.format, document, list(records), table)
+
+
+def print_result(format: OutputFormat, document: Any, records: Any, table: Callable[[], None]) -> None:
+    """Print a command's result on stdout: `document` as indented JSON (json), `records` as tab-separated lines
+    (text, see `text_lines`), or whatever `table` prints for people (table)."""
+    if format is OutputFormat.JSON:
+        typer.echo(json.dumps(document, indent=2, default=str, ensure_ascii=False))
+    elif format is OutputFormat.TEXT:
+        lines = text_lines(records)
+        if lines:
+            typer.echo("\n".join(lines))
+    else:
+        table()
 
 
 def make_console(*, no_color: bool = False, **options: Any) -> Console:

@@ -46,6 +46,7 @@ def run_local(*args: str) -> Any:
         (["--seed", "no-such-seed.json"], "does not exist"),
         (["--quiet", "--verbose"], "--quiet and --verbose"),
         (["-q", "-v"], "--quiet and --verbose"),
+        (["--output", "report.json"], "not one of json, text, table; the results file is --report"),
     ],
 )
 def test_a_bad_option_is_one_line_and_exit_2_before_anything_starts(args: list[str], complaint: str) -> None:
@@ -83,6 +84,35 @@ def test_a_single_event_file_runs_with_the_seed_and_expectations_beside_it(tmp_p
     assert f"seed: {EVENTS_DIR / 'seed.json'}" in result.stdout
     assert "OK: every input has its expected outcome" in result.stdout
     assert report.is_file()
+
+
+def test_output_json_prints_the_report_alone_on_stdout_and_the_rest_on_stderr(tmp_path: Path) -> None:
+    # WHEN one sample runs with --output json and a report file
+    report = tmp_path / "report.json"
+    result = run_local(
+        "-e", str(EVENTS_DIR / "request-comment.json"), "--quota-scale", "10", "--output", "json",
+        "--report", str(report),
+    )  # fmt: skip
+
+    # THEN stdout is one JSON document, the report; notes and the verdict are on stderr
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == json.loads(report.read_text())
+    assert "Published 1 inputs" in result.stderr
+    assert "OK: every input has its expected outcome" in result.stderr
+
+
+def test_output_text_prints_one_tab_separated_line_per_input() -> None:
+    result = run_local(
+        "-e", str(EVENTS_DIR / "request-comment.json"), "--quota-scale", "10", "--output", "text"
+    )
+
+    assert result.exit_code == 0, result.output
+    [line] = result.stdout.splitlines()
+    name, route, outcome, case_id, detail, expected = line.split("\t")
+    assert name.endswith("request-comment.json")
+    assert (route, outcome, detail, expected) == ("queue", "linked", "Comment", "ok")
+    assert case_id == json.loads((EVENTS_DIR / "request-comment.json").read_text())["caseId"]
+    assert "Published 1 inputs" in result.stderr
 
 
 def test_an_event_file_without_any_seed_says_why_its_case_is_missing(tmp_path: Path) -> None:

@@ -108,9 +108,13 @@ def install_guards(
         key = _pacing_key(event_name)
         if isinstance(pacer, SharedBudget):
             # Asked again after each wait: a throttle in this environment meanwhile revokes the slot.
+            background = BACKGROUND_WORK.get()
             while (
                 wait := pacer.reserve(
-                    key, not_after=guard.last_start, background=BACKGROUND_WORK.get(), expected=guard.records
+                    key,
+                    not_after=guard.last_start,
+                    background=background,
+                    expected=guard.expected(background),
                 )
             ) > 0:
                 guard.sleep(wait)
@@ -127,10 +131,11 @@ def install_guards(
         event_name: str = "",
         **_: Any,
     ) -> None:
+        throttled = _refused_for_rate(response)
         if isinstance(pacer, SharedBudget):
             # Feedback for the fleet's rate: every attempt, throttled or not.
-            pacer.record(_pacing_key(event_name), throttled=_is_throttle(response))
-        if _is_throttle(response):
+            pacer.record(_pacing_key(event_name), throttled=throttled)
+        if throttled:
             counters.incr(THROTTLED)
         if attempts < max_attempts and _may_be_retried(response, caught_exception):
             # botocore is about to sleep and try again: refuse if the worst-case pause plus one more
@@ -148,6 +153,15 @@ def _is_throttle(response: tuple[Any, dict[str, Any]] | None) -> bool:
         return False
     http, parsed = response
     return getattr(http, "status_code", 0) == 429 or parsed.get("Error", {}).get("Code") in THROTTLING_CODES
+
+
+def _refused_for_rate(response: tuple[Any, dict[str, Any]] | None) -> bool:
+    """A throttle, or BatchCreateRelatedItem's answer (HTTP 200) that its case was refused for the rate: each is a
+    refusal the Throttled metric and the fleet's rate must hear of."""
+    if _is_throttle(response):
+        return True
+    failed = (response[1].get("failedItems") if response is not None else None) or []
+    return any(isinstance(entry, dict) and entry.get("errorCode") == "THROTTLED" for entry in failed)
 
 
 def _may_be_retried(response: tuple[Any, dict[str, Any]] | None, caught: Exception | None) -> bool:

@@ -120,13 +120,35 @@ class BatchGuard:
         self._end = math.inf
         self._tripped = threading.Event()
         self.records = 0
+        # The batch's records sorted so far by the class of work they are (True: background; None: no Cases call),
+        # for the shared budget's lease sizes.
+        self._sorted: dict[bool | None, int] = {}
+        self._lock = threading.Lock()
 
     def start_batch(self, remaining_seconds: float, safety_margin: float, records: int = 0) -> None:
         """Reset for a new batch of `records` records: close the breaker and set the deadline."""
         self._end = self._clock() + remaining_seconds
         self._deadline = self._end - safety_margin
         self._tripped.clear()
-        self.records = records
+        with self._lock:
+            self.records = records
+            self._sorted = {}
+
+    def sort(self, background: bool | None) -> None:
+        """Note that one of the batch's records is live work, background work, or (None) makes no Cases call."""
+        with self._lock:
+            self._sorted[background] = self._sorted.get(background, 0) + 1
+
+    def expected(self, background: bool) -> int:
+        """How many of the batch's records may call Cases as this class of work: for background work those sorted
+        into it, for live work also those not sorted yet. Live and background work lease apart, and a lease
+        sized by the whole batch leaves the other class's slots unused on the fleet's schedule: lost to every
+        environment. What is left unsorted goes to live work, which comes first."""
+        with self._lock:
+            sorted_here = self._sorted.get(background, 0)
+            if background:
+                return sorted_here
+            return sorted_here + max(0, self.records - sum(self._sorted.values()))
 
     def remaining(self) -> float:
         """Seconds until the invocation ends (safety margin included): how long a lease taken now must last."""

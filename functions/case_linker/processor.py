@@ -79,7 +79,7 @@ CAPACITY_ERRORS = (ThrottledError, CircuitOpenError, OutOfTimeError)
 WAIT_ERRORS = (CaseBusyError, SettlingError, Busy, LeaseLost)
 # ERROR_CODE of a record given up on its last delivery after an error of ours (a bug): only its type is kept.
 UNEXPECTED_ERROR = "UnexpectedError"
-# How long a record given up is held invisible while it is dead-lettered and acknowledged.
+# How long a record given up or re-sent is held invisible after its invocation ends, for Lambda to delete it.
 GIVE_UP_HOLD_SECONDS = 60.0
 
 
@@ -254,7 +254,7 @@ class RecordProcessor:
             return None
         # A copy of a message this delivery no longer holds (its visibility ran out and SQS moved it, or another
         # delivery deleted it) would give the record two endings.
-        if not self._redelivery.claim(record, GIVE_UP_HOLD_SECONDS):
+        if not self._redelivery.claim(record, self._hold()):
             raise _NotHeld
         try:
             requeues = self._redelivery.requeue(record, delay or 0.0)
@@ -280,7 +280,7 @@ class RecordProcessor:
         if limit is None or not last_delivery(count, limit):
             return None
         # A delivery that outlived its visibility may find SQS redelivering or moving the message already.
-        if not self._redelivery.claim(record, GIVE_UP_HOLD_SECONDS):
+        if not self._redelivery.claim(record, self._hold()):
             raise _NotHeld
         try:
             return self._dead_letter(
@@ -290,8 +290,17 @@ class RecordProcessor:
             self._logger.warning("could not dead-letter the record", extra={"error_code": failed.code})
             return None
 
+    def _hold(self) -> float:
+        """How long a record this delivery ends itself stays invisible: until Lambda deletes it once the invocation
+        returns. The claim sets the visibility from now, so a fixed hold shorter than the invocation's rest would
+        let SQS deliver the record again before the delete: after its last delivery, SQS would move it to the DLQ
+        as well."""
+        return self._guard.remaining() + GIVE_UP_HOLD_SECONDS
+
     def _process(self, record: SQSRecord) -> str:
         decision = classify(record.body, self._settings)
+        if isinstance(decision, Invalid | Ignore):
+            self._guard.sort(None)
         if isinstance(decision, Invalid):
             return self._dead_letter(record, decision.code, decision.message)
         if isinstance(decision, Ignore):
@@ -304,6 +313,7 @@ class RecordProcessor:
         # Replays, the sweeper's and backfill's messages take a lower share of the Cases budget (budget.py),
         # so they never starve live contacts. Each record runs in its own copy of the context.
         BACKGROUND_WORK.set(origin in BACKGROUND_ORIGINS)
+        self._guard.sort(origin in BACKGROUND_ORIGINS)
         if isinstance(decision, LinkContact):
             return self._contact(record, decision, origin)
         self._logger.thread_safe_append_keys(event_id=decision.event_id)

@@ -39,6 +39,7 @@ REQUEUES = "CASE_LINKER_REQUEUES"
 FIRST_SENT = "CASE_LINKER_FIRST_SENT"
 # Set by `python -m ops dlq replay`; read only as a message attribute of its own, so a re-send never packs it.
 REPLAYED_ATTRIBUTE = "REPLAYED"
+_SQS_THROTTLING_CODES = frozenset({"RequestThrottled", "ThrottlingException", "Throttling"})
 
 
 def capacity_delay(receive_count: int, cap: float, rand: Callable[[], float] = random.random) -> float:
@@ -85,9 +86,10 @@ class Redelivery:
 
         SQS refuses the change for a message that is gone from the queue (SQS moved it to the DLQ, or a later
         delivery deleted it) or no longer in flight. Before the linker dead-letters or re-sends a record itself,
-        this makes sure the record has no other ending already; True without a queue URL (nothing to ask).
-        A delivery cannot outlive its visibility in the stack (six function timeouts), so only a rig with a
-        short visibility needs it; a receipt made stale by a later receive may not be refused.
+        this makes sure the record has no other ending already; True without a queue URL (nothing to ask), and
+        when SQS failed the request without refusing it (the receive's visibility still holds it). A delivery
+        cannot outlive its visibility in the stack (six function timeouts), so only a rig with a short visibility
+        needs it; a receipt made stale by a later receive may not be refused.
         """
         if self._queue_url is None:
             return True
@@ -95,6 +97,14 @@ class Redelivery:
         if error is None:
             return True
         code = error_code(error)
+        if _unanswered(error):
+            # SQS did not say the message is gone (a 5xx, a throttle, a dropped connection): it is still this
+            # delivery's for the visibility its receive gave it. Handed back instead, a record on its last
+            # delivery would be moved to the DLQ by SQS, without a reason.
+            self._logger.warning(
+                "could not hold the record; going on", extra={"error": code or type(error).__name__}
+            )
+            return True
         self._logger.warning(
             "the record is no longer held by this delivery", extra={"error": code or type(error).__name__}
         )
@@ -164,6 +174,14 @@ class Redelivery:
             MessageAttributes=attributes,
             DelaySeconds=min(MAX_DELAY_SECONDS, max(0, math.ceil(seconds))),
         )
+
+
+def _unanswered(error: ClientError | BotoCoreError) -> bool:
+    """Whether SQS failed a request without answering it (no connection, a 5xx, a throttle), rather than refused it."""
+    if isinstance(error, BotoCoreError):
+        return True
+    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    return status >= 500 or status == 429 or error_code(error) in _SQS_THROTTLING_CODES
 
 
 def _count(raw: object) -> int:

@@ -28,11 +28,21 @@ from case_linker.pacing import Pacer
 from case_linker.telemetry import BUDGET_DEGRADED, BUDGET_REQUESTS, RELATED_ITEM_CREATED
 
 from emulator import Emulator
-from tests.functional.conftest import Aws, count, event_body, lambda_context, sqs_event, sqs_record
+from tests.functional.conftest import (
+    EXPECTED,
+    Aws,
+    comment_request,
+    count,
+    event_body,
+    lambda_context,
+    sqs_event,
+    sqs_record,
+)
 
 TABLE = "case-linker-idempotency"
 OP = "CreateRelatedItem"
 NOW = 1_700_000_000.0
+COMMENT_CASE = EXPECTED["events"]["request-comment.json"]["case"]
 
 
 def dynamodb_client(endpoint: str, timeout: float = 0.5) -> Any:
@@ -224,3 +234,30 @@ def aws_client() -> Any:
 def aws_items(aws: Aws) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = aws_client().scan(TableName=aws.table_name)["Items"]
     return items
+
+
+@pytest.mark.parametrize("replays", [1, 5])
+def test_given_a_batch_of_live_records_and_replays_when_handled_then_its_leases_take_only_the_slots_it_uses(
+    make_app: Callable[..., App], emu: Emulator, aws: Aws, replays: int
+) -> None:
+    # GIVEN the account's quota shared in the table, and a batch of ten comments of which some are replays
+    # (background work: leased from the background schedule, then the fleet's, apart from live work)
+    app = make_app(cases_quota_rps=2.0, cases_quota_burst=2.0)
+    assert app.budget is not None
+    replayed = {"REPLAYED": {"dataType": "String", "stringValue": "dlq"}}
+    records = [
+        sqs_record(comment_request(COMMENT_CASE, f"note {i}"), attributes=replayed if i < replays else None)
+        for i in range(10)
+    ]
+
+    # WHEN the batch is handled
+    result = app.run_batch(sqs_event(*records), lambda_context(remaining_ms=120_000))
+
+    # THEN every comment is linked, and the batch took from the fleet's schedule about the slots it used: each
+    # class of work leased for its own records, not for the whole batch (slots leased and left unused are lost
+    # to every environment, live contacts first)
+    assert result.response == {"batchItemFailures": []}
+    assert count(result.counts, RELATED_ITEM_CREATED) == len(records)
+    creates = len(emu.calls_to("BatchCreateRelatedItem"))
+    assert creates == len(records)
+    assert app.budget.stats.leased <= creates + 1

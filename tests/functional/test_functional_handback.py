@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 from case_linker.cases import CasesGateway
 from case_linker.handler import App
 from case_linker.ledger import Ledger
@@ -478,3 +478,62 @@ def test_given_sqs_moved_the_message_already_when_a_capacity_hand_back_is_due_fo
     assert attributes["ApproximateNumberOfMessages"] == "0"
     assert attributes["ApproximateNumberOfMessagesDelayed"] == "0"
     assert aws.dead_letters() == []
+
+
+@pytest.mark.parametrize(
+    ("failure", "times"),
+    [("InternalServerException", 10), ("ThrottlingException", 9), ("ThrottlingException", 10)],
+)
+def test_given_a_long_invocation_when_a_record_is_given_up_or_resent_early_then_held_until_the_invocation_ends(
+    last_try: Callable[[], App], emu: Emulator, aws: Aws, main_queue: str, failure: str, times: int
+) -> None:
+    # GIVEN a record that fails early in an invocation with two minutes left (the rest of its batch still has
+    # calls to make): on its last delivery with a 5xx, or near maxReceiveCount for want of capacity
+    emu.script("BatchCreateRelatedItem", [failure] * 100)
+    record = delivered(aws, main_queue, comment_request(COMMENT_CASE, f"early, {failure}"), times=times)
+    app = last_try()
+    holds: list[int] = []
+
+    def visibility(params: dict[str, Any], **_: Any) -> None:
+        holds.append(params["VisibilityTimeout"])
+
+    sqs = app.records._redelivery._sqs  # type: ignore[attr-defined]
+    sqs.meta.events.register("provide-client-params.sqs.ChangeMessageVisibility", visibility)
+
+    # WHEN the linker gives it up or re-sends it, and acknowledges it
+    result = app.run_batch(sqs_event(record), lambda_context(remaining_ms=120_000))
+
+    # THEN the message stays invisible until the invocation has ended and Lambda has deleted it: the queue's own
+    # visibility (six function timeouts) is never cut short, for a message seen again after its last delivery
+    # would be moved to the DLQ by SQS beside the linker's own ending (a second DLQ message, or one beside a copy)
+    assert result.response == {"batchItemFailures": []}
+    assert holds
+    assert min(holds) >= 120
+
+
+@pytest.mark.parametrize("times", [9, 10])
+@pytest.mark.parametrize("failure", ["InternalError", "RequestThrottled", "connection"])
+def test_given_sqs_failing_to_hold_the_record_when_a_capacity_hand_back_is_due_for_re_send_then_still_resent(
+    throttled_app: App, aws: Aws, main_queue: str, failure: str, times: int
+) -> None:
+    # GIVEN a record Cases keeps throttling near maxReceiveCount (9 of 10) or on its last delivery (10 of 10), and
+    # SQS failing the linker's ChangeMessageVisibility without saying the message is gone (a 5xx, a throttle, a
+    # dropped connection): the message is still this delivery's, within the visibility its receive gave it
+    record = delivered(aws, main_queue, comment_request(COMMENT_CASE, f"hold failed: {failure}"), times=times)
+
+    def fail(**_: Any) -> None:
+        if failure == "connection":
+            raise EndpointConnectionError(endpoint_url=main_queue)
+        status = 500 if failure == "InternalError" else 400
+        raise ClientError(
+            {"Error": {"Code": failure}, "ResponseMetadata": {"HTTPStatusCode": status}},
+            "ChangeMessageVisibility",
+        )
+
+    sqs = throttled_app.records._redelivery._sqs  # type: ignore[attr-defined]
+    sqs.meta.events.register("provide-client-params.sqs.ChangeMessageVisibility", fail)
+
+    # WHEN it is handed back for want of capacity, THEN it is re-sent all the same: handed back instead, its next
+    # receive would be its last or past it, and SQS would move it to the DLQ without a reason
+    copy = requeued(throttled_app, record, aws, main_queue)
+    assert copy["Body"] == record["body"]

@@ -153,6 +153,26 @@ def test_given_throttling_three_times_when_a_comment_is_created_then_exactly_one
     assert count(result.counts, RETRIED) == 3
 
 
+def test_given_a_comment_create_answered_throttled_for_its_case_then_counted_and_the_fleet_slows_down(
+    make_app: Callable[..., App], emu: Emulator
+) -> None:
+    # GIVEN the account's quota shared in the table, and Cases refusing two comment creates for the rate the way
+    # BatchCreateRelatedItem does: HTTP 200, the case in failedItems with THROTTLED
+    emu.script("BatchCreateRelatedItem", ["item_failure:THROTTLED"] * 2)
+    app = make_app(cases_quota_rps=2.0, cases_quota_burst=10.0)
+
+    result = app.run_batch(sqs_event(sqs_record(comment_request(COMMENT_CASE))), lambda_context())
+
+    assert result.response == {"batchItemFailures": []}
+    assert len(emu.related_items(DOMAIN_ID, COMMENT_CASE)) == 1
+    # THEN both refusals count as throttles (what the ThrottlingPersists alarm watches) and slow the fleet down
+    assert count(result.counts, THROTTLED) == 2
+    assert app.budget is not None
+    rate = app.budget.fleet_rate("CreateRelatedItem")
+    assert rate is not None
+    assert rate < 2.0
+
+
 def test_given_throttled_reads_when_a_contact_is_linked_then_botocore_retries_them_paced_and_counted(
     make_app: Callable[..., App], emu: Emulator
 ) -> None:

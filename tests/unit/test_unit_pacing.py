@@ -175,6 +175,23 @@ def test_given_a_batch_then_the_guard_knows_how_many_records_it_holds() -> None:
     assert guard.records == 7
 
 
+def test_given_a_batch_sorted_into_live_and_background_work_then_each_expects_only_its_own_records() -> None:
+    guard = BatchGuard(attempt_seconds=1.0, clock=FakeClock())
+    guard.start_batch(60, 1, records=10)
+
+    # one replay, two live records, one invalid record (no Cases call); six not sorted yet
+    guard.sort(True)
+    guard.sort(False)
+    guard.sort(False)
+    guard.sort(None)
+
+    # background work leases for its own records only; live work also for those not sorted yet (it comes first)
+    assert guard.expected(True) == 1
+    assert guard.expected(False) == 8
+    guard.start_batch(60, 1, records=3)
+    assert (guard.expected(True), guard.expected(False)) == (0, 3)
+
+
 def test_given_a_pacer_emptied_with_a_hold_then_its_first_call_waits_for_the_hold() -> None:
     clock = FakeClock()
     pacer = Pacer(rate=2.0, capacity=5.0, clock=clock)

@@ -42,7 +42,7 @@ LINKER_METRIC_BREAKDOWNS: Final = {
     "DeadLettered": "errorCode",
     "HandedBack": "reason",
 }
-#: Throttling that persists: Cases refused calls in each of this many consecutive 5-minute periods.
+#: Throttling that persists: Cases (or Connect) refused calls in each of this many consecutive 5-minute periods.
 THROTTLING_ALARM_PERIODS: Final = 3
 
 CONNECT_EVENT_SOURCE: Final = "aws.connect"

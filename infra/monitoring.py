@@ -147,7 +147,8 @@ class CaseLinkerMonitoring(Construct):
             threshold=0,
             evaluation_periods=THROTTLING_ALARM_PERIODS,
             description=(
-                f"Cases refused the linker's calls in each of the last {THROTTLING_ALARM_PERIODS} five-minute "
+                f"Cases (or Connect, reading a contact's attributes) refused the linker's calls for the rate in each "
+                f"of the last {THROTTLING_ALARM_PERIODS} five-minute "
                 "periods: "
                 "the account's Cases quota is spent (by the linker's backlog or by others). Records wait and are "
                 "re-sent before maxReceiveCount (metric Requeued); raise the quota or casesRequestsPerSecond."

@@ -142,7 +142,7 @@ class LinkerEnvironment:
         guard = self._guard
         guard.check_breaker()
         if isinstance(self._pacing, SharedBudget):
-            wait = self._pacing.reserve(operation, not_after=guard.last_start, expected=guard.records)
+            wait = self._pacing.reserve(operation, not_after=guard.last_start, expected=guard.expected(False))
         else:
             wait = self._pacing.reserve(operation, not_after=guard.last_start)
         while wait > 0:

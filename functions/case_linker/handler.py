@@ -192,7 +192,7 @@ class App:
             counters=self.counters,
         )
         self.ledger = Ledger(clients.dynamodb, settings.idempotency_table_name)
-        resolver = CaseResolver(gateway, self.ledger, app_logger)
+        resolver = CaseResolver(gateway, self.ledger, app_logger, search_lag=tuning.backoff.settle)
         linker = Linker(
             gateway,
             self.ledger,

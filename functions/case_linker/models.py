@@ -2,7 +2,7 @@
 
 The request model enforces every constraint CreateRelatedItem declares (lengths, patterns, enums, unions),
 because botocore only checks required fields, minimum lengths and types. The constraints are copied from
-botocore's `connectcases` model (tests/unit/test_models.py checks they still agree) instead of loading the
+botocore's `connectcases` model (tests/unit/test_unit_models.py checks they still agree) instead of loading the
 model at cold start.
 """
 

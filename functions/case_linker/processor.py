@@ -8,7 +8,9 @@ with its last error, rather than left for SQS to move to the DLQ without a reaso
 from __future__ import annotations
 
 import dataclasses
+import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -139,21 +141,44 @@ class RedeliveryPort(Protocol):
 
 
 class CaseResolver:
-    """Finds a case's id from its reference id: the ledger remembers what SearchCases found."""
+    """Finds a case's id from its reference id: the ledger remembers what SearchCases found.
 
-    def __init__(self, cases: CaseReferencePort, ledger: ContactLedgerPort, logger: Logger) -> None:
+    SearchCases may not show a case created moments ago (searches lag writes): a reference id no case has is
+    handed back while its message is younger than `search_lag` seconds, and dead-lettered after.
+    """
+
+    def __init__(
+        self,
+        cases: CaseReferencePort,
+        ledger: ContactLedgerPort,
+        logger: Logger,
+        *,
+        search_lag: float = 60.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._cases = cases
         self._ledger = ledger
         self._logger = logger
+        self._search_lag = search_lag
+        self._clock = clock
 
-    def resolve(self, item: RelatedItem) -> RelatedItem:
-        """`item` with its case id, looked up from its reference id when it came without one."""
+    def resolve(self, item: RelatedItem, *, sent_at: float | None = None) -> RelatedItem:
+        """`item` with its case id, looked up from its reference id when it came without one. `sent_at`: when
+        the message asking for it was sent (epoch seconds), if known."""
         if item.case_id is not None or item.reference_id is None:
             return item
         case_id = self._ledger.case_for_reference(item.domain_id, item.reference_id)
         if case_id is None:
             case_id = self._cases.case_for_reference(item.domain_id, item.reference_id)
             if case_id is None:
+                wait = 0.0 if sent_at is None else sent_at + self._search_lag - self._clock()
+                if wait > 0:
+                    raise TransientError(
+                        "ReferenceNotFoundYet",
+                        "referenceId: no case has this reference id yet (SearchCases may not show a new case "
+                        "at once)",
+                        retry_after=wait,
+                    )
                 raise PermanentError(
                     "ResourceNotFoundException", "referenceId: no case in the domain has this reference id"
                 )
@@ -360,7 +385,9 @@ class RecordProcessor:
         self._guard.check_breaker()
         try:
             # Comments may name their case by reference id alone: BatchCreateRelatedItem takes it as it is.
-            result = self._linker.link(item if item.uses_client_token else self._resolver.resolve(item))
+            result = self._linker.link(
+                item if item.uses_client_token else self._resolver.resolve(item, sent_at=sent_at(record))
+            )
         except PermanentError as error:
             self._record_contact(item, CONTACT_DEAD_LETTERED, origin=origin)  # first: as in _contact
             return self._dead_letter(record, error.code, error.message)
@@ -401,6 +428,14 @@ def _stack(error: BaseException) -> list[str]:
         f"{Path(frame.filename).name}:{frame.lineno} {frame.name}"
         for frame in traceback.extract_tb(error.__traceback__)
     ]
+
+
+def sent_at(record: SQSRecord) -> float | None:
+    """When the message was sent (SentTimestamp, epoch seconds); None when absent or unreadable."""
+    try:
+        return int(record.attributes.sent_timestamp) / 1000
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def receive_count(record: SQSRecord) -> int:

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import boto3
 import pytest
 from aws_lambda_powertools import Logger
 from case_linker.handler import App, Tuning, build_app, make_lambda_handler
@@ -344,6 +345,54 @@ def test_given_an_unknown_case_when_handled_then_dead_lettered_with_resource_not
     assert attributes["RECEIVE_COUNT"] == "2"
     assert attributes["traceparent"] == original["traceparent"]["stringValue"]
     assert "This case does not exist" not in attributes["ERROR_MESSAGE"]
+
+
+FILE_ARN = "arn:aws:connect:us-east-1:123456789012:instance/4b3f5c2e-8d1a-4e6f-9a7b-2c1d0e9f8a7b/file/f-1"
+
+
+def file_by_reference(reference_id: str) -> str:
+    return json.dumps(
+        {"referenceId": reference_id, "type": "File", "content": {"file": {"fileArn": FILE_ARN}}}
+    )
+
+
+def test_given_a_case_created_a_moment_ago_when_a_file_names_it_by_reference_id_then_linked_once_search_shows_it(
+    make_app: Callable[..., App], emu: Emulator, aws: Aws
+) -> None:
+    # GIVEN a case the CRM has just created, which SearchCases shows only a second later
+    emu.configure(search_lag_s=1.0)
+    cases = boto3.client("connectcases", endpoint_url=emu.endpoint_url)
+    template = cases.get_case(domainId=DOMAIN_ID, caseId=COMMENT_CASE, fields=[{"id": "title"}])["templateId"]
+    fields = [{"id": "title", "value": {"stringValue": "Just opened"}}]
+    case_id = cases.create_case(domainId=DOMAIN_ID, templateId=template, fields=fields)["caseId"]
+    record = sqs_record(file_by_reference(str(emu.reference_id(DOMAIN_ID, case_id))))
+    record["attributes"]["SentTimestamp"] = str(int(time.time() * 1000))
+    app = make_app(dataclasses.replace(FAST, backoff=dataclasses.replace(FAST.backoff, settle=5.0)))
+
+    # WHEN a File naming it by its reference id arrives at once, and comes again once search shows the case
+    first = app.run_batch(sqs_event(record), lambda_context())
+    time.sleep(1.0)
+    again = {**record, "attributes": {**record["attributes"], "ApproximateReceiveCount": "2"}}
+    second = app.run_batch(sqs_event(again), lambda_context())
+
+    # THEN it is handed back rather than dead-lettered as an unknown case, and linked on the next delivery
+    assert failed_ids(first.response) == {record["messageId"]}
+    assert second.response == {"batchItemFailures": []}
+    assert aws.dead_letters() == []
+    assert [i.type for i in emu.related_items(DOMAIN_ID, case_id)] == ["File"]
+
+
+def test_given_a_reference_id_no_case_has_when_its_message_is_older_than_search_lags_then_dead_lettered_naming_it(
+    make_app: Callable[..., App], emu: Emulator, aws: Aws
+) -> None:
+    result = make_app().run_batch(sqs_event(sqs_record(file_by_reference("NO-SUCH-REF-1"))), lambda_context())
+
+    assert result.response == {"batchItemFailures": []}
+    [message] = aws.dead_letters()
+    attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+    assert attributes["ERROR_CODE"] == "ResourceNotFoundException"
+    assert attributes["ERROR_MESSAGE"].startswith("referenceId:")
+    assert "NO-SUCH-REF-1" not in attributes["ERROR_MESSAGE"]
 
 
 def _voice_event(*, case_tag: str | None = None, contact_id: str | None = None) -> str:

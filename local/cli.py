@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from emulator import EmulatorConfig, Faults
 from emulator.faults import faults_from_specs
 from infra.config import KNOWN_CONTEXT_KEYS, CaseLinkerConfig, ConfigError
-from local.inputs import EXPECTED_FILE, SEED_FILE, expected_outcomes, shared_file
+from local.inputs import EXPECTED_FILE, SEED_FILE, event_files, expected_outcomes, shared_file
 from local.outputs import publish_stack_outputs
 from local.pipeline import DEFAULT_INSTANCE_ARN, EVENTS_DIR, LocalPipeline, PipelineOptions
 from local.report import coverage_document, input_records, render, render_coverage, render_verdict
@@ -35,7 +35,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=False, help=__doc__, pre
 EXIT_CODES_HELP = (
     "Exit codes: 0 every outcome as expected, nothing lost, pending or duplicated, the sweep (when it runs) "
     "succeeded; 1 otherwise (the report's summary.ok is false); 2 usage (bad option or --output format, "
-    "unreadable seed or expectations, unusable --report or --logs); 130 interrupted."
+    "unreadable event files, seed or expectations, unusable --report or --logs); 130 interrupted."
 )
 OUTPUT_HELP = (
     "What to print: table (what happened to each input, the totals and the verdict), json (the report, as in "
@@ -98,6 +98,18 @@ def nearest_fixtures(paths: list[Path], seed: Path | None) -> tuple[Path | None,
         return seed, None
     _json_document(expected_path)
     return seed, expected_outcomes(paths, expected_path)
+
+
+def check_event_files(paths: list[Path]) -> None:
+    """Refuse up front an event file that is not UTF-8 text: an SQS body is Unicode (the message quotes none of it)."""
+    for path in paths:
+        for _, file in event_files(path):
+            try:
+                file.read_text(encoding="utf-8")
+            except OSError as e:
+                usage_error(f"{file}: cannot be read ({type(e).__name__})")
+            except UnicodeDecodeError as e:
+                usage_error(f"{file}: not UTF-8 text (byte {e.start}), so not a message body SQS would take")
 
 
 def _json_document(path: Path) -> None:
@@ -293,6 +305,7 @@ def main(
         check_output(report_path, "--report" if report else "--json")
     if logs is not None:
         check_output(logs, "--logs", folder=True)
+    check_event_files(paths)
     found_seed, expected = nearest_fixtures(paths, seed)
     # Notes and progress share stdout with the tables; beside json or text they go to stderr. Piped (CI logs),
     # lines are wide rather than rich's 80-column default.
@@ -306,7 +319,7 @@ def main(
             "contacts, so events that name a case will be dead-lettered (ResourceNotFoundException)."
         )
     elif seed is None and found_seed is not None:
-        console.print(f"seed: {found_seed} (beside the events; --seed FILE picks another)")
+        console.print(f"seed: {found_seed} (beside the events; --seed FILE picks another)", markup=False)
 
     options = PipelineOptions(
         events=paths,
@@ -366,7 +379,7 @@ def main(
         render_verdict(result, console, sweep)
         if report_path is not None:
             write_report(report_path, json.dumps(document, indent=2, default=str) + "\n")
-            console.print(f"Report written to {report_path}", soft_wrap=True)
+            console.print(f"Report written to {report_path}", soft_wrap=True, markup=False)
         if stay_up:
             console.rule("Staying up: Ctrl-C to stop")
             for label, command in cli_commands(pipeline, stack_name):

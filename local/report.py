@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from local.pipeline import SweepRun
@@ -83,9 +84,15 @@ def render(
         elif row.mismatch is None:
             verdict = "[green]ok[/]"
         else:
-            verdict = f"[bold red]{row.mismatch}[/]"
+            verdict = f"[bold red]{escape(row.mismatch)}[/]"
+        # Names, reasons and error messages are text, not markup: a `[draft]` in a file name stays.
         table.add_row(
-            row.name, row.route, f"[{style}]{row.outcome.value}[/]", _where(row), _detail(row), verdict
+            escape(row.name),
+            row.route,
+            f"[{style}]{row.outcome.value}[/]",
+            escape(_where(row)),
+            escape(_detail(row)),
+            verdict,
         )
     if rows:
         console.print(table)
@@ -133,12 +140,12 @@ def render(
         skips.add_column("reason")
         skips.add_column("inputs", justify="right")
         for reason, count in sorted(result.skips_by_reason.items()):
-            skips.add_row(reason, str(count))
+            skips.add_row(escape(reason), str(count))
         console.print(skips)
     if facts:
         console.print("[dim]" + ", ".join(f"{k} {v}" for k, v in facts.items()) + "[/]")
     for error in result.poller_errors[:10]:
-        console.print(f"[red]poller: {error}[/]")
+        console.print(f"[red]poller: {escape(error)}[/]")
 
 
 def render_verdict(result: Reconciliation, console: Console, sweep: SweepRun | None = None) -> None:
@@ -212,7 +219,9 @@ def render_coverage(before: Reconciliation, after: Reconciliation, sweep: SweepR
         )
     console.print(table)
     if not sweep.ok or sweep.report is None:
-        console.print(f"[bold red]the sweeper failed[/] ({sweep.status}): {sweep.error or 'no report'}")
+        console.print(
+            f"[bold red]the sweeper failed[/] ({sweep.status}): {escape(sweep.error or 'no report')}"
+        )
         return
     report = sweep.report
     details = Table(title="The sweep", show_header=False)

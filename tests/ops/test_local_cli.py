@@ -318,3 +318,31 @@ def test_the_readme_python_example_runs_as_written(capsys: pytest.CaptureFixture
     out = capsys.readouterr().out
     assert "'lost': 0" in out
     assert "'duplicates': 0" in out
+
+
+def test_the_table_shows_an_input_whose_name_holds_square_brackets_as_it_is(tmp_path: Path) -> None:
+    # GIVEN an event file whose name rich would read as markup
+    (tmp_path / "seed.json").write_text((EVENTS_DIR / "seed.json").read_text())
+    (tmp_path / "comment [draft].json").write_text((EVENTS_DIR / "request-comment.json").read_text())
+
+    # WHEN it runs with the table output
+    result = run_local("-e", str(tmp_path), "-c", "sweeperEnabled=false", "--quota-scale", "10", "--no-color")
+
+    # THEN the table names the file as it is called
+    assert result.exit_code == 0, result.output
+    assert "comment [draft].json" in result.stdout
+
+
+def test_an_event_file_that_is_not_text_is_one_line_and_exit_2_before_anything_starts(tmp_path: Path) -> None:
+    # GIVEN a folder of events, one of them not UTF-8 (an SQS body is Unicode text)
+    (tmp_path / "seed.json").write_text((EVENTS_DIR / "seed.json").read_text())
+    (tmp_path / "comment.json").write_text((EVENTS_DIR / "request-comment.json").read_text())
+    (tmp_path / "latin-1.txt").write_bytes("commentaire reçu".encode("latin-1"))
+
+    result = run_local("-e", str(tmp_path))
+
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: {tmp_path / 'latin-1.txt'}: not UTF-8 text")
+    assert result.stderr.count("\n") == 1
+    assert "reçu" not in result.stderr  # the message quotes none of it
+    assert "Published" not in result.output

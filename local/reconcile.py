@@ -277,9 +277,12 @@ class _Locator:
         self._by_body: dict[str, list[int]] = {}
         for p in published:
             self._by_body.setdefault(body_sha256(p.input.body), []).append(p.ref)
-        # The sweeper's message about a contact whose event was lost stands in for that event.
+        # The sweeper's message about a contact whose event was lost stands in for that event: its COMPLETED event,
+        # not another event of the same contact that the linker ignores.
         self._dropped_by_contact = {
-            p.input.contact_arn: p.ref for p in published if p.route is Route.DROPPED and p.input.contact_arn
+            p.input.contact_arn: p.ref
+            for p in published
+            if p.route is Route.DROPPED and p.input.contact_arn and p.input.contact_event_type == "COMPLETED"
         }
 
     def locate(

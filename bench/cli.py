@@ -19,7 +19,7 @@ from rich.console import Console
 
 from bench.coldstart import run_coldstart
 from bench.drain import BASELINE_HANDLER, DrainSettings, ideal_goodput_over_quota, run_drain
-from bench.fleet.cli import run_fleet
+from bench.fleet.cli import EXIT_CODES_HELP, run_fleet
 from bench.inproc import InprocSettings, run_inproc
 from bench.quota import UNPACED, run_quota
 from bench.report import evaluate, render
@@ -42,11 +42,7 @@ DEFAULT_REPORT = Path(__file__).resolve().parent / "results.json"
 
 _cli = typer.Typer(add_completion=False, help=__doc__, pretty_exceptions_enable=False)
 
-EXIT_CODES_HELP = (
-    "Exit codes: 0 done (a missed goal too, unless --strict); 1 a goal missed with --strict; 2 usage (bad "
-    "option or --output format, unusable --report); 130 interrupted (no results written)."
-)
-# What --output says about each format; bench.fleet's is the same.
+# What --output says about each format (bench.fleet's names its own columns).
 OUTPUT_HELP = (
     "What to print: table (goal against measured, for people), json (the results, as in --report; progress "
     "goes to stderr) or text (one goal a line, tab-separated: measurement, goal, measured, pass)."

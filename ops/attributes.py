@@ -55,7 +55,8 @@ MAX_MESSAGE_ATTRIBUTES = 10
 SendAttributes = dict[str, dict[str, Any]]
 # The attribute names SendMessage takes (letters, digits, "_", "-", "."; no leading, trailing or doubled "."; not
 # "AWS." or "Amazon."). A producer's own ORIGINAL_ATTRIBUTES, or a backup, may hold others: SQS would refuse the
-# batch, quoting the name, which may be customer data.
+# batch, quoting the name, which may be customer data. The linker's dlq.py has the same pattern (ops ships without
+# the function's code; a test checks they agree).
 ATTRIBUTE_NAME = re.compile(r"(?!\.)(?!.*\.\.)(?!.*\.$)(?!(?i:aws|amazon)\.)[A-Za-z0-9_.-]{1,256}")
 
 

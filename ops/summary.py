@@ -41,7 +41,8 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*")
 # ends a phrase ("caller +12065550142: unknown") is masked.
 _PHONE = re.compile(r"(?<![\w-])(?:\+|\((?=\d))?\d(?:[\s().-]{0,2}\d){8,14}(?![\w-]|:\w)")
 # An id read from the body with no letter and this many digits is taken for a phone number, however short (a local
-# one), as the linker's logs take it; the services' own ids carry letters.
+# one), as the linker's logs take it (case_linker.mapping.loggable_id: ops ships without the function's code, so
+# the rule is written twice; a test checks they agree); the services' own ids carry letters.
 _ID_PHONE_DIGITS = 7
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from ops.attributes import (
+    ATTRIBUTE_NAME,
     MAX_MESSAGE_ATTRIBUTES,
     ORIGINAL_ATTRIBUTES,
     REPLAYED_ATTRIBUTE,
@@ -163,3 +164,10 @@ def test_what_the_linker_dead_letters_replays_with_every_original_and_the_mark(p
         producer_count
     )
     assert len(sent) <= MAX_MESSAGE_ATTRIBUTES
+
+
+def test_replay_takes_the_attribute_names_the_linker_sends() -> None:
+    # The pattern is written twice: ops ships without the function's code (ATTRIBUTE_NAME beside dlq's).
+    from case_linker import dlq
+
+    assert ATTRIBUTE_NAME.pattern == dlq._ATTRIBUTE_NAME.pattern

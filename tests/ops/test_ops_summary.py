@@ -11,7 +11,7 @@ import pytest
 
 from ops.replay import MAX_BATCH_BYTES, entry_size, pack_batches
 from ops.send import NOT_EVENTS
-from ops.summary import REDRIVEN_LABEL, count_by_error, parse_filters, redact, summarise
+from ops.summary import REDRIVEN_LABEL, count_by_error, mask_id, parse_filters, redact, summarise
 from tests.conftest import EVENTS_DIR
 from tests.ops.helpers import (
     EMAIL,
@@ -284,3 +284,14 @@ def test_an_id_without_a_letter_and_with_seven_digits_is_masked_as_the_linkers_l
 def test_an_id_with_a_letter_or_few_digits_is_shown_as_it_is(value: str) -> None:
     shown = summarise(message(json.dumps({"caseId": value, "type": "Comment"})), NOW).to_json()
     assert shown["case_id"] == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["5550142", "555-0142", "+1 (206) 555-0142", "123456", "case-5550142", "tel:5550142", "7c9e-6679"],
+)
+def test_peek_hides_an_id_exactly_when_the_linkers_logs_do(value: str) -> None:
+    # The rule is written twice: ops ships without the function's code (mask_id beside mapping.loggable_id).
+    from case_linker.mapping import HIDDEN_ID, loggable_id
+
+    assert (mask_id(value) == "<number>") == (loggable_id(value) == HIDDEN_ID)

@@ -40,10 +40,12 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*")
 # joined by ":" to what follows (the date and hour of a timestamp, an account id inside an ARN); a number that
 # ends a phrase ("caller +12065550142: unknown") is masked.
 _PHONE = re.compile(r"(?<![\w-])(?:\+|\((?=\d))?\d(?:[\s().-]{0,2}\d){8,14}(?![\w-]|:\w)")
-# An id read from the body with no letter and this many digits is taken for a phone number, however short (a local
-# one), as the linker's logs take it (case_linker.mapping.loggable_id: ops ships without the function's code, so
-# the rule is written twice; a test checks they agree); the services' own ids carry letters.
+# An id read from the body that is not a UUID (Connect's and Cases' own ids are) and has this many digits is taken
+# for a phone number, however short (a local one) or wrapped ("tel:+1..."), as the linker's logs take it
+# (case_linker.mapping.loggable_id: ops ships without the function's code, so the rule is written twice; a test
+# checks they agree).
 _ID_PHONE_DIGITS = 7
+_UUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,9 +103,11 @@ def mask(text: str) -> str:
 
 
 def mask_id(text: str) -> str:
-    """Mask an id or type read from the body: as `mask`, and whole when it has no letter and seven digits or more."""
-    letter = any(c.isascii() and c.isalpha() for c in text)
-    return "<number>" if not letter and sum(c.isdigit() for c in text) >= _ID_PHONE_DIGITS else mask(text)
+    """Mask an id or type read from the body: whole when it is not a UUID and has seven digits or more, else as
+    `mask`."""
+    if sum(c.isdigit() for c in text) >= _ID_PHONE_DIGITS and _UUID.fullmatch(text) is None:
+        return "<number>"
+    return mask(text)
 
 
 def redact(text: str) -> str:

@@ -327,17 +327,18 @@ def _beyond_the_role(request: RelatedItemRequest, settings: Settings) -> str | N
     return None
 
 
-# A case or contact id without a letter and with this many digits is most likely a phone number put where the id
-# goes (the API's caseId pattern and Connect's contact id pattern allow one); the services' own ids carry letters.
+# Connect's contact ids and Cases' case ids are UUIDs. Any other id with this many digits may be a phone number put
+# where the id goes (the API's caseId pattern takes "+12065550142" and "tel:+12065550142", Connect's contact id
+# pattern "206-555-0166"): logs carry a placeholder instead. Hiding a producer's own id (say "case-2026-0001234")
+# costs a look-up; logging a phone number would leak it.
 _PHONE_DIGITS = 7
-HIDDEN_ID = "(hidden: digits only, may be a phone number)"
+_UUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
+HIDDEN_ID = "(hidden: not a UUID and seven digits or more, may be a phone number)"
 
 
 def _phone_like(value: str) -> bool:
-    """No letter and enough digits to be a phone number."""
-    if any(c.isascii() and c.isalpha() for c in value):
-        return False
-    return sum(c.isdigit() for c in value) >= _PHONE_DIGITS
+    """Not a UUID and enough digits to be a phone number."""
+    return sum(c.isdigit() for c in value) >= _PHONE_DIGITS and _UUID.fullmatch(value) is None
 
 
 def loggable_id(value: str | None) -> str | None:

@@ -280,15 +280,28 @@ def test_an_id_without_a_letter_and_with_seven_digits_is_masked_as_the_linkers_l
     assert parse_filters([f"caseId={value}"]).matches(summarise(message(request), NOW))
 
 
-@pytest.mark.parametrize("value", ["12345", "case-5550142", "7c9e6679-7425-40de-944b-e07fc1f90ae7"])
-def test_an_id_with_a_letter_or_few_digits_is_shown_as_it_is(value: str) -> None:
+@pytest.mark.parametrize(
+    "value",
+    ["12345", "case-555014", "7c9e6679-7425-40de-944b-e07fc1f90ae7", "12345678-1234-1234-1234-123456789012"],
+)
+def test_a_uuid_or_an_id_with_few_digits_is_shown_as_it_is(value: str) -> None:
     shown = summarise(message(json.dumps({"caseId": value, "type": "Comment"})), NOW).to_json()
     assert shown["case_id"] == value
 
 
 @pytest.mark.parametrize(
     "value",
-    ["5550142", "555-0142", "+1 (206) 555-0142", "123456", "case-5550142", "tel:5550142", "7c9e-6679"],
+    [
+        "5550142",
+        "555-0142",
+        "+1 (206) 555-0142",
+        "123456",
+        "case-5550142",
+        "tel:5550142",
+        "tel:+12065550142",
+        "7c9e-6679",
+        "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+    ],
 )
 def test_peek_hides_an_id_exactly_when_the_linkers_logs_do(value: str) -> None:
     # The rule is written twice: ops ships without the function's code (mask_id beside mapping.loggable_id).

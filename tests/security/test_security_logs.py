@@ -84,6 +84,10 @@ INPUTS = [
     Input.of("unknown shape", json.dumps({"customer": EMAILS[3], "phone": PHONES[0], "note": SECRETS[3]})),
     Input.of("case id is an email", comment(EMAILS[3], "hello")),
     Input.of("case id is a phone", comment(PHONES[1], "hello")),
+    # The caseId pattern takes a tel: URI; an id with letters is no proof it is not a phone number.
+    Input.of(
+        "case id is a tel URI", comment("tel:+" + "".join(c for c in PHONES[1] if c.isdigit()), "hello")
+    ),
 ]
 EXPECTED = {
     "comment": "linked",
@@ -95,6 +99,7 @@ EXPECTED = {
     "unknown shape": "dead_lettered",
     "case id is an email": "dead_lettered",
     "case id is a phone": "dead_lettered",
+    "case id is a tel URI": "dead_lettered",
 }
 
 

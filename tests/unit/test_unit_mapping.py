@@ -301,9 +301,14 @@ def test_given_an_envelope_without_a_detail_when_classified_then_the_reason_says
         ("+12065550100", False),
         ("206-555-0100", False),
         ("0044.20.7946.0958", False),
+        ("tel:+12065550100", False),
+        ("case-2065550100", False),
+        ("x2065550100", False),
+        ("7C9E6679-7425-40DE-944B-E07FC1F90AE7", True),
+        ("12345678-1234-1234-1234-123456789012", True),
     ],
 )
-def test_a_case_id_is_logged_unless_it_is_only_digits_as_a_phone_number_is(
+def test_a_case_id_is_logged_unless_it_is_not_a_uuid_and_carries_a_phone_numbers_digits(
     case_id: str | None, shown: bool
 ) -> None:
     assert (loggable_id(case_id) == case_id) is shown

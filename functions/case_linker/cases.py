@@ -274,16 +274,24 @@ class CasesGateway:
         `on_send` runs right before the request goes on the wire. Raises ThrottledError or CaseBusyError
         (nothing committed), AmbiguousError (may have committed), PermanentError or TransientError.
         """
+        named_by = "caseId" if item.case_id else "referenceId"
+        operation, params = (
+            ("BatchCreateRelatedItem", item.batch_params(client_token))
+            if item.uses_client_token
+            else ("CreateRelatedItem", item.api_params())
+        )
         with _sending(on_send):
-            if item.uses_client_token:
-                response = self._call(
-                    self._cases_create,
-                    "BatchCreateRelatedItem",
-                    item.batch_params(client_token),
-                    ambiguous=True,
-                )
-                return batch_outcome(response)
-            response = self._call(self._cases_create, "CreateRelatedItem", item.api_params(), ambiguous=True)
+            try:
+                response = self._call(self._cases_create, operation, params, ambiguous=True)
+            except PermanentError as error:
+                if error.code != "ResourceNotFoundException":
+                    raise
+                # The whole request found no case (the domain is this deployment's own, checked before any call).
+                raise PermanentError(
+                    error.code, _not_found(named_by, f"{operation}: {error.code}")
+                ) from error
+        if item.uses_client_token:
+            return batch_outcome(response, named_by=named_by)
         return Created(str(response.get("relatedItemId", "")), item.case_id)
 
     def _call(
@@ -327,8 +335,11 @@ def _sending(hook: Callable[[], None]) -> Iterator[None]:
         _on_send.reset(token)
 
 
-def batch_outcome(response: dict[str, Any]) -> Created:
-    """The one case's entry of a BatchCreateRelatedItem response, as an id or one of our errors."""
+def batch_outcome(response: dict[str, Any], named_by: str = "caseId") -> Created:
+    """The one case's entry of a BatchCreateRelatedItem response, as an id or one of our errors.
+
+    `named_by`: the request's field that named the case (`caseId` or `referenceId`), for the reason of a
+    case that was not found."""
     for entry in response.get("successfulItems", []):
         case = entry.get("caseIdentifier") or {}
         return Created(str(entry.get("relatedItemId", "")), case.get("caseId"))
@@ -336,7 +347,11 @@ def batch_outcome(response: dict[str, Any]) -> Created:
         failure = str(entry.get("errorCode") or "UNKNOWN")
         kind, code = _BATCH_FAILURES.get(failure, (TransientError, failure))
         # The service's errorMessage may quote the request: only the code is kept.
-        message = f"BatchCreateRelatedItem failed for the case: {failure}"
+        message = (
+            _not_found(named_by, f"BatchCreateRelatedItem: {failure}")
+            if failure == "CASE_NOT_FOUND"
+            else f"BatchCreateRelatedItem failed for the case: {failure}"
+        )
         error = (
             CaseBusyError(code, message, retry_after=CASE_BUSY_RETRY_SECONDS)
             if kind is CaseBusyError
@@ -345,6 +360,12 @@ def batch_outcome(response: dict[str, Any]) -> Created:
         error.token_spent = True
         raise error
     raise TransientError("EmptyResponse", "BatchCreateRelatedItem answered with no item for the case")
+
+
+def _not_found(named_by: str, answer: str) -> str:
+    """The reason for a case that is not there: the request's field that named it, then the service's answer."""
+    words = {"caseId": "case id", "referenceId": "reference id"}.get(named_by, "id")
+    return f"{named_by}: no case in the domain has this {words} ({answer})"
 
 
 def _epoch(value: Any) -> float:

@@ -276,6 +276,34 @@ def test_given_an_ambiguous_comment_by_reference_id_when_it_comes_again_spelled_
     assert len(bodies(emu, REFERENCE_CASE)) == 1
 
 
+@pytest.mark.parametrize(
+    ("body", "field", "value"),
+    [
+        (
+            json.dumps({"referenceId": "NO-SUCH-REF", "type": "Comment", "content": COMMENT_CONTENT}),
+            "referenceId",
+            "NO-SUCH-REF",
+        ),
+        (comment_request("no-such-case", "Customer called back"), "caseId", "no-such-case"),
+        (custom_request("no-such-case", "order-88"), "caseId", "no-such-case"),
+    ],
+    ids=["comment by reference id", "comment by case id", "custom by case id"],
+)
+def test_given_an_item_for_a_case_that_does_not_exist_when_dead_lettered_then_the_reason_names_the_field(
+    make_app: Callable[..., App], aws: Aws, body: str, field: str, value: str
+) -> None:
+    # GIVEN an item naming a case that no case in the domain is (Cases answers that it found no case)
+    # WHEN it is processed
+    make_app().run_batch(sqs_event(sqs_record(body)), lambda_context())
+
+    # THEN it is dead-lettered with a reason that names the field the producer got wrong, not the API's code alone
+    [message] = aws.dead_letters()
+    attributes = message["MessageAttributes"]
+    assert attributes["ERROR_CODE"]["StringValue"] == "ResourceNotFoundException"
+    assert attributes["ERROR_MESSAGE"]["StringValue"].startswith(f"{field}: no case")
+    assert value not in attributes["ERROR_MESSAGE"]["StringValue"]
+
+
 @pytest.mark.parametrize("kind", ["Comment", "Custom"])
 def test_given_an_ambiguous_create_when_redeployed_with_another_performer_then_the_item_is_not_made_twice(
     make_app: Callable[..., App], emu: Emulator, kind: str

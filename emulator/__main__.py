@@ -18,7 +18,8 @@ import typer
 
 from emulator.config import EmulatorConfig, Quota, TokenInFlight
 from emulator.faults import FAULT_KINDS, faults_from_specs
-from emulator.model import ALL_OPERATIONS, ApiError
+from emulator.model import ALL_OPERATIONS
+from emulator.seed import SEED_ERRORS, seed_problem
 from emulator.server import Emulator
 
 USAGE_ERROR = 2
@@ -172,12 +173,12 @@ def serve(settings: Settings) -> int:
     if settings.seed is not None:
         try:
             emulator.seed_from_file(settings.seed)
-        except (OSError, ValueError, KeyError, TypeError, ApiError) as e:
-            # Seed files are ours, not customer data: naming the problem helps.
-            detail = e.args[0] if isinstance(e, KeyError) else e
+        except OSError as e:
             raise typer.BadParameter(
-                f"{settings.seed}: {type(e).__name__}: {detail}", param_hint="--seed"
+                f"{settings.seed}: {type(e).__name__}: {e}", param_hint="--seed"
             ) from None
+        except SEED_ERRORS as e:
+            raise typer.BadParameter(f"{settings.seed}: {seed_problem(e)}", param_hint="--seed") from None
     done = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:

@@ -7,8 +7,14 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from emulator.model import ApiError
+
 if TYPE_CHECKING:
     from emulator.server import Emulator
+
+# What loading a seed of the wrong shape or with wrong references raises (a key missing, a list where an object
+# goes, an unknown case or domain, a time that is not one).
+SEED_ERRORS = (ValueError, KeyError, TypeError, AttributeError, ApiError)
 
 _RELATIVE = re.compile(r"([+-])(\d+(?:\.\d+)?)([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -101,3 +107,13 @@ def load_seed(emulator: Emulator, seed: Mapping[str, Any]) -> None:
         )
     for contact in seed.get("contacts", []):
         emulator.put_contact(**contact_arguments(contact, now))
+
+
+def seed_problem(error: BaseException) -> str:
+    """What a SEED_ERRORS error says about the seed. Seed files are ours, not customer data: naming the problem
+    helps."""
+    if isinstance(error, KeyError):
+        return f"a required key is missing: {error.args[0]!r}"
+    if isinstance(error, TypeError | AttributeError):
+        return f"a value has the wrong type (an object, a list or a string where the format has another): {error}"
+    return f"{type(error).__name__}: {error}"

@@ -19,12 +19,13 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from emulator import EmulatorConfig, Faults
+from emulator import Emulator, EmulatorConfig, Faults
 from emulator.faults import faults_from_specs
+from emulator.seed import SEED_ERRORS, seed_problem
 from infra.config import KNOWN_CONTEXT_KEYS, CaseLinkerConfig, ConfigError
 from local.inputs import EXPECTED_FILE, SEED_FILE, event_files, expected_outcomes, shared_file
 from local.outputs import publish_stack_outputs
-from local.pipeline import DEFAULT_INSTANCE_ARN, EVENTS_DIR, LocalPipeline, PipelineOptions
+from local.pipeline import DEFAULT_INSTANCE_ARN, EVENTS_DIR, LocalPipeline, PipelineOptions, merge_domains
 from local.report import coverage_document, input_records, render, render_coverage, render_verdict
 from ops.clikit import OneLineErrorsCommand, check_output, output_option, usage_error, write_report
 from ops.output import OutputFormat, make_console, print_result
@@ -93,7 +94,7 @@ def nearest_fixtures(paths: list[Path], seed: Path | None) -> tuple[Path | None,
     except ValueError as e:
         usage_error(f"--events: {e}: run them one at a time")
     if seed is not None:
-        _json_document(seed)
+        check_seed(seed, _json_document(seed))
     if expected_path is None:
         return seed, None
     _json_document(expected_path)
@@ -112,7 +113,16 @@ def check_event_files(paths: list[Path]) -> None:
                 usage_error(f"{file}: not UTF-8 text (byte {e.start}), so not a message body SQS would take")
 
 
-def _json_document(path: Path) -> None:
+def check_seed(path: Path, document: dict[str, Any]) -> None:
+    """Refuse up front a seed the emulator cannot load (a key missing, a value of the wrong type, an unknown case):
+    loaded into an emulator that never serves, before moto and the emulator start."""
+    try:
+        Emulator().load_seed(merge_domains(document))
+    except SEED_ERRORS as e:
+        usage_error(f"{path}: not a seed the emulator can load: {seed_problem(e)}")
+
+
+def _json_document(path: Path) -> dict[str, Any]:
     """Refuse up front a seed or expectations file that is not a JSON object (the message quotes none of it)."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -122,6 +132,7 @@ def _json_document(path: Path) -> None:
         usage_error(f"{path}: not a JSON document (line {e.lineno}, column {e.colno})")
     if not isinstance(document, dict):
         usage_error(f"{path}: not a JSON document with keys (an object)")
+    return document
 
 
 def cli_commands(pipeline: LocalPipeline, stack_name: str) -> list[tuple[str, str]]:

@@ -224,7 +224,7 @@ class LocalPipeline:
         if domain_id not in {d.get("id") for d in seed.get("domains", [])}:
             self.emulator.create_domain(DEFAULT_DOMAIN_NAME, domain_id)
         _ended_before_the_lag(seed.get("contacts", []), self.config.sweep_lag_minutes)
-        self.emulator.load_seed(_merge_domains(seed))
+        self.emulator.load_seed(merge_domains(seed))
         self._snapshot_baseline()
 
         self.timings = Timings.from_config(
@@ -682,7 +682,7 @@ def _normalised(envelope: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _merge_domains(seed: Mapping[str, Any]) -> dict[str, Any]:
+def merge_domains(seed: Mapping[str, Any]) -> dict[str, Any]:
     """One entry per domain id, so a synthetic load can add cases to the seeded domain."""
     merged: dict[str, dict[str, Any]] = {}
     for domain in seed.get("domains", []):

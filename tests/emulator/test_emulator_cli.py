@@ -194,13 +194,24 @@ def test_cli_rejects_mistakes_with_one_line_and_exit_code_2(
     assert served == []
 
 
-def test_a_broken_seed_file_is_reported_before_serving(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        ('{"contacts": [{"instanceId": "i", "contactId": "c", "chanel": "VOICE"}]}', "unknown key 'chanel'"),
+        ('{"domains": "demo"}', "wrong type"),
+        ('{"domains": [{"cases": [{"relatedItems": [{"content": {}}]}]}]}', "missing: 'type'"),
+    ],
+)
+def test_a_broken_seed_file_is_reported_before_serving(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, complaint: str
+):
     seed = tmp_path / "seed.json"
-    seed.write_text('{"contacts": [{"instanceId": "i", "contactId": "c", "chanel": "VOICE"}]}')
+    seed.write_text(text)
 
     code = main(["--seed", str(seed)])
 
     err = capsys.readouterr()
     assert code == 2
-    assert "unknown key 'chanel'" in err.err
+    assert complaint in err.err
+    assert err.err.count("\n") == 1
     assert "listening" not in err.out

@@ -75,6 +75,37 @@ def test_a_seed_or_expectations_that_are_not_json_are_one_line_and_exit_2(
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("seed", "complaint"),
+    [
+        ({"domains": "demo"}, "wrong type"),
+        ({"domains": [{"id": "d", "cases": [{"id": "c", "relatedItems": [{"content": {}}]}]}]}, "'type'"),
+        ({"contacts": [{"instanceId": "i", "contactId": "c", "colour": "red"}]}, "unknown key 'colour'"),
+        (
+            {"contacts": [{"instanceId": "i", "contactId": "c", "initiationTimestamp": "yesterday"}]},
+            "not a time",
+        ),
+    ],
+    ids=["domains not a list", "item without type", "contact unknown key", "contact bad time"],
+)
+def test_a_seed_the_emulator_cannot_load_is_one_line_and_exit_2_before_anything_starts(
+    tmp_path: Path, seed: dict[str, Any], complaint: str
+) -> None:
+    # GIVEN a seed that is JSON, but not of the emulator's format
+    (tmp_path / "comment.json").write_text((EVENTS_DIR / "request-comment.json").read_text())
+    (tmp_path / "seed.json").write_text(json.dumps(seed))
+
+    result = run_local("-e", str(tmp_path / "comment.json"))
+
+    # THEN one line names the file and the problem, and nothing was started
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: {tmp_path / 'seed.json'}: not a seed the emulator can load")
+    assert complaint in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.output
+    assert "Published" not in result.output
+
+
 def test_a_single_event_file_runs_with_the_seed_and_expectations_beside_it(tmp_path: Path) -> None:
     report = tmp_path / "report.json"
     result = run_local(

@@ -23,7 +23,7 @@ from emulator import Emulator, EmulatorConfig, Faults
 from emulator.faults import faults_from_specs
 from emulator.seed import SEED_ERRORS, seed_problem
 from infra.config import KNOWN_CONTEXT_KEYS, CaseLinkerConfig, ConfigError
-from local.inputs import EXPECTED_FILE, SEED_FILE, event_files, expected_outcomes, shared_file
+from local.inputs import EVENT_SUFFIXES, EXPECTED_FILE, SEED_FILE, event_files, expected_outcomes, shared_file
 from local.outputs import publish_stack_outputs
 from local.pipeline import DEFAULT_INSTANCE_ARN, EVENTS_DIR, LocalPipeline, PipelineOptions, merge_domains
 from local.report import coverage_document, input_records, render, render_coverage, render_verdict
@@ -102,9 +102,13 @@ def nearest_fixtures(paths: list[Path], seed: Path | None) -> tuple[Path | None,
 
 
 def check_event_files(paths: list[Path]) -> None:
-    """Refuse up front an event file that is not UTF-8 text: an SQS body is Unicode (the message quotes none of it)."""
+    """Refuse up front a folder without event files, and an event file that is not UTF-8 text: an SQS body is
+    Unicode (the message quotes none of it)."""
     for path in paths:
-        for _, file in event_files(path):
+        found = event_files(path)
+        if not found:
+            usage_error(f"{path}: no event files in this folder ({', '.join(sorted(EVENT_SUFFIXES))})")
+        for _, file in found:
             try:
                 file.read_text(encoding="utf-8")
             except OSError as e:

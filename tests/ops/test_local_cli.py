@@ -106,6 +106,19 @@ def test_a_seed_the_emulator_cannot_load_is_one_line_and_exit_2_before_anything_
     assert "Published" not in result.output
 
 
+def test_a_folder_without_event_files_is_one_line_and_exit_2_before_anything_starts(tmp_path: Path) -> None:
+    # GIVEN a folder that holds only a seed (say, the wrong folder)
+    (tmp_path / "seed.json").write_text((EVENTS_DIR / "seed.json").read_text())
+
+    result = run_local("-e", str(tmp_path))
+
+    # THEN it is a mistake, not a run that checked nothing and said OK
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: {tmp_path}: no event files in this folder")
+    assert result.stderr.count("\n") == 1
+    assert "Published" not in result.output
+
+
 def test_a_single_event_file_runs_with_the_seed_and_expectations_beside_it(tmp_path: Path) -> None:
     report = tmp_path / "report.json"
     result = run_local(

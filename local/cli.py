@@ -301,7 +301,8 @@ def main(
         typer.Option(
             "--quiet",
             "-q",
-            help="Print nothing but what --output json or text asks for; the exit code and --report tell.",
+            help="Print nothing but what --output json or text asks for, and with --stay-up the endpoints (one line, "
+            "stderr); the exit code and --report tell.",
         ),
     ] = False,
     no_color: Annotated[
@@ -395,7 +396,13 @@ def main(
         if report_path is not None:
             write_report(report_path, json.dumps(document, indent=2, default=str) + "\n")
             console.print(f"Report written to {report_path}", soft_wrap=True, markup=False)
-        if stay_up:
+        if stay_up and quiet:
+            # What --stay-up is for, even with --quiet: where to point your tools (stderr; stdout stays --output's).
+            moto, emulator = pipeline.endpoints["moto"], pipeline.endpoints["emulator"]
+            sys.stderr.write(f"Staying up (Ctrl-C to stop): moto {moto}, emulator {emulator}\n")
+            sys.stderr.flush()
+            pipeline.wait()
+        elif stay_up:
             console.rule("Staying up: Ctrl-C to stop")
             for label, command in cli_commands(pipeline, stack_name):
                 if label:

@@ -314,6 +314,22 @@ def test_stay_up_prints_commands_that_work_verbatim_against_the_local_stack(
     assert process.returncode == 0
 
 
+def test_quiet_stay_up_still_says_where_the_endpoints_are(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN --stay-up with --quiet (staying up is only useful if you know where to point your tools)
+    waited: list[LocalPipeline] = []
+    monkeypatch.setattr(LocalPipeline, "wait", lambda self: waited.append(self))
+
+    result = run_local("-q", "--stay-up", "-e", str(EVENTS_DIR / "request-comment.json"))
+
+    # THEN one line on stderr names both endpoints, and stdout stays empty (nothing asked for there)
+    assert result.exit_code == 0, result.output
+    assert waited
+    [line] = result.stderr.splitlines()
+    assert line.startswith("Staying up (Ctrl-C to stop): moto http://127.0.0.1:")
+    assert ", emulator http://127.0.0.1:" in line
+    assert result.stdout == ""
+
+
 def read_until(process: subprocess.Popen[str], marker: str, *, timeout_s: float) -> list[str]:
     assert process.stdout is not None
     deadline = time.monotonic() + timeout_s

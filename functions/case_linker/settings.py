@@ -162,18 +162,21 @@ def _domain_id(environ: Mapping[str, str]) -> str:
 
 
 def _queue_url(environ: Mapping[str, str]) -> str:
-    value = _required(environ, "DEAD_LETTER_QUEUE_URL")
-    if not value.startswith(("https://", "http://")):
-        raise SettingsError("DEAD_LETTER_QUEUE_URL must be an SQS queue URL (https://...)")
-    return value
+    return _checked_queue_url(_required(environ, "DEAD_LETTER_QUEUE_URL"), "DEAD_LETTER_QUEUE_URL")
 
 
 def _optional_queue_url(environ: Mapping[str, str], name: str) -> str | None:
     value = environ.get(name, "").strip()
-    if not value:
-        return None
+    return _checked_queue_url(value, name) if value else None
+
+
+def _checked_queue_url(value: str, name: str) -> str:
     if not value.startswith(("https://", "http://")):
         raise SettingsError(f"{name} must be an SQS queue URL (https://...)")
+    if value.rstrip("/").endswith(".fifo"):
+        # A FIFO queue takes no message without a MessageGroupId and no per-message delay: every dead-letter and
+        # re-send would fail, and the records would reach the DLQ through maxReceiveCount without a reason.
+        raise SettingsError(f"{name} is a FIFO queue (.fifo): case-linker sends to standard queues only")
     return value
 
 

@@ -116,6 +116,8 @@ def test_given_a_missing_required_variable_when_loaded_then_the_error_names_it(m
         ("PERFORMED_BY", "bad entity!"),
         ("PERFORMED_BY", "x" * 501),
         ("DEAD_LETTER_QUEUE_URL", "case-linker-dlq"),
+        ("DEAD_LETTER_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/case-linker-dlq.fifo"),
+        ("MAIN_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/case-linker.fifo"),
         ("IDEMPOTENCY_TABLE_NAME", "a b"),
         ("CASES_DOMAIN_ID", "x" * 501),
         ("CASE_ID_ATTRIBUTE", "x" * 129),

@@ -33,6 +33,8 @@ REQUEST_DETAIL_TYPE = "Case Related Item Request"
 _MAX_ERROR_MESSAGE = 160
 # Summary fields read out of the body (the rest come from attributes SQS or the linker set).
 _FROM_BODY = frozenset({"event_type", "item_type", "contact_id", "case_id"})
+# Attributes the linker sets, which a producer may have set too (a message SQS moved without the linker's reason).
+_FROM_PRODUCER = frozenset({"error_code", "source_message_id"})
 # An address with or without a dot in its domain (jane@localhost too).
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*")
 # Phone-like: 9..15 digits, with up to two separators between digits, so "(206) 555-0142" and
@@ -73,7 +75,8 @@ class MessageSummary:
 
     @property
     def error_label(self) -> str:
-        return self.error_code or REDRIVEN_LABEL
+        # ERROR_CODE is the linker's, or, on a message SQS moved itself, whatever its producer set: masked.
+        return mask(self.error_code) if self.error_code else REDRIVEN_LABEL
 
     @property
     def what(self) -> str:
@@ -89,7 +92,11 @@ class MessageSummary:
         """
         data: dict[str, Any] = {}
         for key, value in asdict(self).items():
-            data[key] = mask_id(value) if key in _FROM_BODY and value is not None else value
+            if key in _FROM_BODY and value is not None:
+                value = mask_id(value)
+            elif key in _FROM_PRODUCER and value is not None:
+                value = mask(value)
+            data[key] = value
             if key == "error_code":
                 data["error_label"] = self.error_label
             elif key == "item_type":

@@ -289,6 +289,19 @@ def test_a_uuid_or_an_id_with_few_digits_is_shown_as_it_is(value: str) -> None:
     assert shown["case_id"] == value
 
 
+def test_attributes_a_producer_may_have_set_are_masked_in_what_peek_and_stats_show() -> None:
+    # GIVEN a message SQS moved itself, whose producer had set ERROR_CODE and SOURCE_MESSAGE_ID of its own
+    attributes = error_attributes("jane.doe@example.com")
+    attributes["SOURCE_MESSAGE_ID"] = {"DataType": "String", "StringValue": "+1 (206) 555-0142"}
+    summary = summarise(message(connect_event("c-1"), attributes), NOW)
+
+    # THEN neither peek's fields nor stats' counts carry them
+    shown = json.dumps(summary.to_json()) + json.dumps(count_by_error([summary]))
+    assert "jane.doe" not in shown
+    assert "555-0142" not in shown
+    assert summary.error_code == "jane.doe@example.com"  # filters still match the value as SQS holds it
+
+
 @pytest.mark.parametrize(
     "value",
     [

@@ -205,6 +205,8 @@ def test_a_log_stream_kept_with_logs_is_0600_and_never_written_through_a_symboli
     )
     planted, regular = runtime.environment("planted"), runtime.environment("regular")
     (tmp_path / "logs" / "planted-1.log").symlink_to(tmp_path / "elsewhere.log")
+    (tmp_path / "logs" / "regular-1.log").write_text("an earlier run's stream\n")  # as umask left it
+    (tmp_path / "logs" / "regular-1.log").chmod(0o644)
 
     class NotStarted(Exception):
         pass

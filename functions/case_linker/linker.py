@@ -132,7 +132,7 @@ class Linker:
         try:
             claim = self._ledger.begin(item.identity, lease_until=self._clock() + self._guard.remaining())
         except AlreadyCreated as done:
-            return LinkResult(ALREADY_LINKED, item.type, done.related_item_id)
+            return LinkResult(ALREADY_LINKED, item.type, done.related_item_id, case_id=item.case_id)
         except PayloadConflict:
             raise PermanentError(
                 IDEMPOTENCY_KEY_CONFLICT, "idempotencyKey was already used for a different related item"

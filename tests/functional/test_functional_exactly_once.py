@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from case_linker.handler import App, build_app, build_clients
 from case_linker.settings import Settings
@@ -274,6 +275,34 @@ def test_given_an_ambiguous_comment_by_reference_id_when_it_comes_again_spelled_
     # THEN its create goes out as the first one did, and Cases answers with the comment already made
     assert result.response == {"batchItemFailures": []}
     assert len(bodies(emu, REFERENCE_CASE)) == 1
+
+
+def test_given_a_contact_named_by_reference_id_when_it_comes_again_then_the_contacts_record_names_its_case(
+    make_app: Callable[..., App], emu: Emulator, aws: Aws
+) -> None:
+    # GIVEN a Contact request naming its case by reference id, linked once
+    emu.create_case(DOMAIN_ID, title="by reference", case_id=REFERENCE_CASE, reference_id="ACME-7")
+    contact_arn = VOICE_ARN.rsplit("/", 1)[0] + "/c0ffee00-0000-4000-8000-00000000beef"
+    body = json.dumps(
+        {"referenceId": "ACME-7", "type": "Contact", "content": {"contact": {"contactArn": contact_arn}}}
+    )
+    app = make_app()
+    assert app.run_batch(sqs_event(sqs_record(body)), lambda_context()).response == {"batchItemFailures": []}
+    instance_id, contact_id = contact_arn.split("instance/", 1)[1].split("/contact/")
+    key = {"id": {"S": f"case-linker#contact#v1#{instance_id}#{contact_id}"}}
+    dynamodb = boto3.client("dynamodb")
+    # ... and the contact's record lost (the invocation ended between the item's record and the contact's)
+    dynamodb.delete_item(TableName=aws.table_name, Key=key)
+
+    # WHEN the same request comes again as another message (the ledger holds its item)
+    result = app.run_batch(sqs_event(sqs_record(body)), lambda_context())
+
+    # THEN it is already linked, and the contact's record still names the case (chained contacts follow it there)
+    assert result.response == {"batchItemFailures": []}
+    assert len(bodies(emu, REFERENCE_CASE, "Contact")) == 1
+    record = dynamodb.get_item(TableName=aws.table_name, Key=key)["Item"]
+    assert record["state"]["S"] == "linked"
+    assert record["caseIds"]["SS"] == [REFERENCE_CASE]
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +47,11 @@ from case_linker.telemetry import (
 
 logger = Logger()
 metrics = Metrics()
+# With Lambda's JSON log format the runtime sets the root logger to the application log level; at DEBUG, botocore
+# would log every request's parameters and body (comment text, contact attributes) and urllib3 every URL. Their
+# warnings and errors still come through; the function's own DEBUG lines are Powertools' (POWERTOOLS_LOG_LEVEL).
+for _library in ("botocore", "boto3", "urllib3", "s3transfer"):
+    logging.getLogger(_library).setLevel(logging.INFO)
 
 # Service models newer than the runtime's botocore may carry (see data/README.md).
 SERVICE_MODELS = Path(__file__).resolve().parent / "data"

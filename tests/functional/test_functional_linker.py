@@ -720,3 +720,23 @@ def test_given_a_missing_setting_when_the_entry_point_first_runs_then_it_fails_n
 
 def test_emulator_contact_helper_is_consistent_with_the_sample_instance(emu: Emulator) -> None:
     assert emu.instance_arn(INSTANCE_ID) == EXPECTED["connectInstanceArn"]
+
+
+def test_given_the_root_logger_at_debug_as_lambdas_json_log_format_sets_it_then_no_request_body_is_logged(
+    make_app: Callable[..., App], emu: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN Lambda's JSON log format with the application log level at DEBUG: the runtime sets the root logger to
+    # DEBUG, and botocore logs every request's parameters and body there
+    caplog.set_level(logging.DEBUG)
+    secret = "SENTINEL-BOTOCORE-BODY-41d7"
+
+    # WHEN a comment is linked
+    app = make_app()
+    result = app.run_batch(sqs_event(sqs_record(comment_request(COMMENT_CASE, secret))), lambda_context())
+
+    # THEN the comment was made, and no log record carries its text (botocore's debug lines are not emitted)
+    assert result.response == {"batchItemFailures": []}
+    assert len(emu.related_items(case_id=COMMENT_CASE)) == 1
+    assert caplog.records
+    assert secret not in caplog.text
+    assert not [r for r in caplog.records if r.name.startswith(("botocore", "urllib3")) and r.levelno < logging.INFO]

@@ -140,7 +140,8 @@ def _json_document(path: Path) -> dict[str, Any]:
 
 
 def cli_commands(pipeline: LocalPipeline, stack_name: str) -> list[tuple[str, str]]:
-    """Ready-to-paste commands against the running endpoints: the runbook's ops commands, then the AWS CLI's."""
+    """Ready-to-paste commands against the running endpoints: the runbook's ops commands, then the AWS CLI's (each
+    with --endpoint-url: AWS CLI v1 ignores AWS_ENDPOINT_URL)."""
     moto, emulator = pipeline.moto_endpoint, pipeline.emulator.endpoint_url
     resources, config = pipeline.resources, pipeline.config
     sample = EVENTS_DIR / "request-comment.json"
@@ -172,25 +173,25 @@ def cli_commands(pipeline: LocalPipeline, stack_name: str) -> list[tuple[str, st
         ),
         (
             "the stack's outputs",
-            f"aws cloudformation describe-stacks --stack-name {stack_name} --query 'Stacks[0].Outputs'",
+            f"aws cloudformation describe-stacks --endpoint-url {moto} --stack-name {stack_name} --query 'Stacks[0].Outputs'",
         ),
         (
             "send a related-item request straight to the queue",
-            f"aws sqs send-message --queue-url {resources.main_queue_url} --message-body file://{sample}",
+            f"aws sqs send-message --endpoint-url {moto} --queue-url {resources.main_queue_url} --message-body file://{sample}",
         ),
         (
             "queue depth",
-            f"aws sqs get-queue-attributes --queue-url {resources.main_queue_url} --attribute-names All",
+            f"aws sqs get-queue-attributes --endpoint-url {moto} --queue-url {resources.main_queue_url} --attribute-names All",
         ),
         (
             "cases a contact is on",
-            f"aws connectcases list-cases-for-contact --domain-id {domain} --contact-arn {contact_arn}",
+            f"aws connectcases list-cases-for-contact --endpoint-url {emulator} --domain-id {domain} --contact-arn {contact_arn}",
         ),
         (
             "related items of a case",
-            f"aws connectcases search-related-items --domain-id {domain} --case-id {case_id}",
+            f"aws connectcases search-related-items --endpoint-url {emulator} --domain-id {domain} --case-id {case_id}",
         ),
-        ("the rule", f"aws events describe-rule --name {resources.contact_rule_name}"),
+        ("the rule", f"aws events describe-rule --endpoint-url {moto} --name {resources.contact_rule_name}"),
     ]
 
 

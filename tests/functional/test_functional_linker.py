@@ -739,4 +739,6 @@ def test_given_the_root_logger_at_debug_as_lambdas_json_log_format_sets_it_then_
     assert len(emu.related_items(case_id=COMMENT_CASE)) == 1
     assert caplog.records
     assert secret not in caplog.text
-    assert not [r for r in caplog.records if r.name.startswith(("botocore", "urllib3")) and r.levelno < logging.INFO]
+    assert not [
+        r for r in caplog.records if r.name.startswith(("botocore", "urllib3")) and r.levelno < logging.INFO
+    ]

@@ -406,3 +406,27 @@ def test_an_event_file_that_is_not_text_is_one_line_and_exit_2_before_anything_s
     assert result.stderr.count("\n") == 1
     assert "reçu" not in result.stderr  # the message quotes none of it
     assert "Published" not in result.output
+
+
+def test_every_aws_cli_command_printed_names_its_endpoint() -> None:
+    # AWS CLI v1 ignores AWS_ENDPOINT_URL: a printed command without --endpoint-url would go to real AWS.
+    from types import SimpleNamespace
+
+    from local.cli import cli_commands
+
+    emulator = SimpleNamespace(endpoint_url="http://127.0.0.1:2", related_items=lambda: [])
+    pipeline = SimpleNamespace(
+        moto_endpoint="http://127.0.0.1:1",
+        emulator=emulator,
+        resources=SimpleNamespace(main_queue_url="http://127.0.0.1:1/q", contact_rule_name="rule"),
+        config=SimpleNamespace(
+            connect_instance_arn="arn:aws:connect:us-east-1:1:instance/i", cases_domain_id="d"
+        ),
+    )
+
+    aws = [command for _, command in cli_commands(pipeline, "case-linker") if command.startswith("aws ")]  # type: ignore[arg-type]
+
+    assert aws
+    for command in aws:
+        expected = emulator.endpoint_url if " connectcases " in command else pipeline.moto_endpoint
+        assert f"--endpoint-url {expected} " in command, command

@@ -201,6 +201,10 @@ class SimStore(MemoryBudgetStore):
         self._round_trip()
         return super().decrease(key, **kwargs)
 
+    def read(self, key: str) -> BudgetState | None:
+        self._round_trip()
+        return super().read(key)
+
     def _round_trip(self) -> None:
         self.requests += 1
         now = self._sim.clock()

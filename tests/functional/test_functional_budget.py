@@ -122,6 +122,10 @@ def test_given_either_store_when_the_same_writes_are_made_then_the_same_conditio
     refilled = store.refill(key, tat=NOW + 100, floor=NOW + 50, epoch=1, rate=2.0, expires=0)
     assert refilled == BudgetState(NOW + 100, 1.4, NOW + 1, 1, NOW + 0.75)
 
+    # A read returns the item as stored, None when there is none.
+    assert store.read(key) == refilled
+    assert store.read(KEY_PREFIX + "Absent") is None
+
 
 def calls(budget: SharedBudget, threads: list[int], count: int) -> list[float]:
     """`count` calls, each from a new thread: their waits."""

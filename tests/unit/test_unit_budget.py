@@ -296,6 +296,128 @@ def test_given_a_success_then_nothing_is_written() -> None:
     assert shared.stats.requests == requests
 
 
+class CountingStore(MemoryBudgetStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def read(self, key: str) -> BudgetState | None:
+        self.reads += 1
+        return super().read(key)
+
+
+def test_given_no_decrease_then_the_schedule_is_never_read() -> None:
+    clock = FakeClock()
+    store = CountingStore()
+    shared = budget(store, clock)
+    for _ in range(40):
+        clock.now += 0.5
+        take(shared, clock, 1)
+    assert store.reads == 0
+
+
+def test_given_a_decrease_known_when_another_comes_before_a_held_slot_is_sent_then_it_is_read_and_re_timed() -> (
+    None
+):
+    # GIVEN an environment that knows of a decrease (alert) and holds a slot handed out a few seconds ahead
+    clock = FakeClock()
+    store = CountingStore()
+    settings: dict[str, Any] = {"increase_per_s": 0.0, "refresh_calls": 0.0, "decrease_gap_s": 0.0}
+    other = budget(store, clock, **settings)
+    caller = Caller()
+    shared = budget(store, clock, caller=caller, **settings)
+    other.reserve(OP)
+    other.record(OP, throttled=True)  # epoch 1: 1.4/s
+    take(shared, clock, 9)  # the burst
+    caller.current = 100
+    wait = shared.reserve(OP)
+    assert wait > 1.0
+    # WHEN the other environment decreases again before the slot's time (epoch 2: 0.98/s)
+    other.reserve(OP)
+    other.record(OP, throttled=True)
+    assert store.items[KEY_PREFIX + OP].epoch == 2
+
+    # THEN asking again when its slot comes, the environment reads the item and sends later, on the newer clock
+    clock.now += wait
+    reads = store.reads
+    again = shared.reserve(OP)
+    assert store.reads == reads + 1
+    assert again > 0
+    assert shared.fleet_rate(OP) == pytest.approx(0.98)
+    # ... and knowing fresh news, asks the store nothing more within the second
+    clock.now += min(again, 0.5)
+    shared.reserve(OP)
+    assert store.reads == reads + 1
+
+
+def test_given_alert_off_then_a_held_slot_is_sent_on_time_without_a_read() -> None:
+    clock = FakeClock()
+    store = CountingStore()
+    other = budget(store, clock, increase_per_s=0.0, decrease_gap_s=0.0)
+    caller = Caller()
+    shared = budget(store, clock, caller=caller, increase_per_s=0.0, alert_window_s=0.0, decrease_gap_s=0.0)
+    other.reserve(OP)
+    other.record(OP, throttled=True)
+    take(shared, clock, 9)
+    caller.current = 100
+    wait = shared.reserve(OP)
+    other.reserve(OP)
+    other.record(OP, throttled=True)
+
+    clock.now += wait
+    assert shared.reserve(OP) == 0.0
+    assert store.reads == 0
+
+
+def test_given_a_decrease_when_another_slot_of_its_epoch_is_refused_at_once_then_no_second_decrease() -> None:
+    clock = FakeClock()
+    store = MemoryBudgetStore()
+    first, second = budget(store, clock), budget(store, clock)
+    first.reserve(OP)
+    first.record(OP, throttled=True)  # epoch 1
+    second.reserve(OP)  # a slot of epoch 1 (the burst: at once)
+
+    second.record(OP, throttled=True)  # refused within decrease_gap_s of the decrease
+    assert store.items[KEY_PREFIX + OP].epoch == 1
+
+    clock.now += 2.0
+    second.reserve(OP)
+    second.record(OP, throttled=True)
+    assert store.items[KEY_PREFIX + OP].epoch == 2
+
+
+def test_given_alert_when_the_schedule_is_promised_far_ahead_then_the_caller_waits_without_a_slot() -> None:
+    # GIVEN a decrease this environment knows of, and the schedule promised about 60 s ahead by another
+    clock = FakeClock()
+    store = MemoryBudgetStore()
+    caller = Caller()
+    other = budget(store, clock, increase_per_s=0.0, max_lease=100)
+    shared = budget(store, clock, caller=caller, increase_per_s=0.0, horizon_calls=0.0, refresh_calls=0.0)
+    other.reserve(OP)
+    other.record(OP, throttled=True)  # 1.4/s from now on
+    take(shared, clock, 1)
+    take(other, clock, 85)
+    tat = store.items[KEY_PREFIX + OP].tat
+    clock.now += 1.5  # this environment's news are older than refresh_after_s: it reads the item first
+
+    # WHEN this environment asks for a slot
+    caller.current = 7
+    wait = shared.reserve(OP)
+
+    # THEN it is told to ask again when the schedule is 3 s (alert_horizon_s) ahead, and took nothing
+    assert wait > 40
+    assert store.items[KEY_PREFIX + OP].tat == tat
+    # ... but a call that cannot wait that long is not told to: no slot fits its deadline, it is out of time now
+    caller.current = 8
+    with pytest.raises(OutOfTimeError):
+        shared.reserve(OP, not_after=clock.now + 30)
+    clock.now += wait
+    caller.current = 7
+    again = shared.reserve(OP)
+    assert again == pytest.approx(3.0 + 1 / 1.4)  # the first slot after the promised ones
+    assert store.items[KEY_PREFIX + OP].tat > tat
+
+
 class BrokenStore(MemoryBudgetStore):
     """Unreachable until `healthy`; optionally slow (advances the clock per call)."""
 

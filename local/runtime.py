@@ -193,9 +193,8 @@ class _WorkerProcessEnvironment:
         from_child_r, from_child_w = os.pipe()
         # The stream may hold case ids and contact ARNs: 0600, and never written through a symbolic link.
         fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
-        os.fchmod(
-            fd, 0o600
-        )  # a file that was there before (an earlier run's --logs) keeps its mode otherwise
+        # A file that was there before (an earlier run's --logs) keeps its mode otherwise.
+        os.fchmod(fd, 0o600)
         with os.fdopen(fd, "ab") as log:
             process = subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell
                 [
